@@ -1,0 +1,233 @@
+//! The engine: options, the event stream, and looking workspaces up. The lifecycle
+//! operations (create, archive, restore, delete) live in `lifecycle.rs`.
+//!
+//! Every operation is a plain function of plain data; the Neovim adapter calls them on
+//! worker threads and forwards `Event`s to the main thread. Nothing here knows Neovim.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::config::{self, ConfigFile, Layer, RepoConfig};
+use crate::core::error::{Error, Result};
+use crate::core::process::ProcessTable;
+use crate::core::repo;
+use crate::core::store::{State, Store, Workspace, WorkspaceState};
+
+/// Engine options; the Lua side fills them from `setup()`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Options {
+    pub state_dir: PathBuf,
+    pub workspaces_root: PathBuf,
+    pub branch_prefix: String,
+    pub port_first: u16,
+    pub port_last: u16,
+    pub stop_grace_ms: u64,
+    pub fetch: bool,
+    pub fetch_timeout_ms: u64,
+    pub shell: String,
+    pub defaults: Layer,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        Options {
+            state_dir: home.join(".local/state/nvim/conductor"),
+            workspaces_root: home.join(".local/share/nvim/conductor/workspaces"),
+            branch_prefix: "conductor/".into(),
+            port_first: 55000,
+            port_last: 64999,
+            stop_grace_ms: 2000,
+            fetch: true,
+            fetch_timeout_ms: 30_000,
+            shell: "/bin/sh".into(),
+            defaults: Layer::default(),
+        }
+    }
+}
+
+/// Something the user should see while or after an operation runs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    Progress {
+        request: Option<u64>,
+        workspace: String,
+        message: String,
+    },
+    Warning {
+        request: Option<u64>,
+        workspace: Option<String>,
+        message: String,
+    },
+    ScriptStarted {
+        workspace: String,
+        workspace_id: String,
+        kind: String,
+        log: PathBuf,
+    },
+    ScriptOutput {
+        workspace: String,
+        workspace_id: String,
+        kind: String,
+        line: String,
+        elapsed_ms: u64,
+    },
+    ScriptFinished {
+        workspace: String,
+        workspace_id: String,
+        kind: String,
+        ok: bool,
+        code: Option<i32>,
+        signal: Option<i32>,
+        log: PathBuf,
+        elapsed_ms: u64,
+    },
+    ScriptSkipped {
+        workspace: String,
+        workspace_id: String,
+        kind: String,
+        reason: String,
+    },
+}
+
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// What `resolve_repo` tells the UI: enough to ask for trust before creating.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoView {
+    pub root: PathBuf,
+    pub name: String,
+    pub default_branch: String,
+    pub config_files: Vec<ConfigFile>,
+}
+
+pub struct Engine {
+    options: RwLock<Options>,
+    pub(crate) events: EventSink,
+    pub(crate) processes: ProcessTable,
+}
+
+impl Engine {
+    pub fn new(options: Options, events: EventSink) -> Arc<Engine> {
+        Arc::new(Engine {
+            options: RwLock::new(options),
+            events,
+            processes: ProcessTable::default(),
+        })
+    }
+
+    pub fn options(&self) -> Options {
+        self.options
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_options(&self, options: Options) {
+        *self.options.write().unwrap_or_else(|e| e.into_inner()) = options;
+    }
+
+    pub fn store(&self) -> Result<Store> {
+        Store::open(&self.options().state_dir)
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        (self.events)(event);
+    }
+
+    pub(crate) fn grace(&self) -> Duration {
+        Duration::from_millis(self.options().stop_grace_ms)
+    }
+
+    pub fn resolve_repo(&self, path: &Path) -> Result<RepoView> {
+        let info = repo::resolve(path)?;
+        let config = config::load(&info.root, &self.options().defaults)?;
+        Ok(RepoView {
+            root: info.root,
+            name: info.name,
+            default_branch: info.default_branch,
+            config_files: config.files,
+        })
+    }
+
+    pub(crate) fn repo_config(&self, root: &Path) -> Result<RepoConfig> {
+        config::load(root, &self.options().defaults)
+    }
+
+    /// Workspaces, those of `repo` first, then by creation time.
+    pub fn list(&self, repo: Option<&Path>, include_archived: bool) -> Result<Vec<Workspace>> {
+        let state = self.store()?.read()?;
+        let repo = repo.map(repo::canonical);
+        let mut list: Vec<Workspace> = state
+            .workspaces
+            .into_iter()
+            .filter(|w| include_archived || w.state != WorkspaceState::Archived)
+            .collect();
+        list.sort_by_key(|w| (Some(&w.repo_root) != repo.as_ref(), w.created_at));
+        Ok(list)
+    }
+
+    pub fn get(&self, reference: &str, repo: Option<&Path>) -> Result<Workspace> {
+        let state = self.store()?.read()?;
+        find(&state, reference, repo).cloned()
+    }
+}
+
+/// Finds a workspace by id, else by name (preferring the given repository's).
+pub fn find<'a>(state: &'a State, reference: &str, repo: Option<&Path>) -> Result<&'a Workspace> {
+    if let Some(w) = state.workspaces.iter().find(|w| w.id == reference) {
+        return Ok(w);
+    }
+    let named: Vec<&Workspace> = state
+        .workspaces
+        .iter()
+        .filter(|w| w.name == reference)
+        .collect();
+    let repo = repo.map(repo::canonical);
+    if let Some(repo) = &repo {
+        if let Some(w) = named.iter().find(|w| &w.repo_root == repo) {
+            return Ok(w);
+        }
+    }
+    match named.as_slice() {
+        [one] => Ok(one),
+        [] => Err(Error::new(format!(
+            "no workspace named {reference:?}; :Conductor lists them"
+        ))),
+        many => Err(Error::new(format!(
+            "workspace name {reference:?} is used in {} repositories ({}); use its id instead",
+            many.len(),
+            many.iter()
+                .map(|w| format!("{}: {}", w.repo_name, w.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The environment every script, agent and terminal of a workspace gets.
+pub fn workspace_env(ws: &Workspace, config: &RepoConfig) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = config
+        .environment_variables
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut set = |k: &str, v: String| env.push((k.to_string(), v));
+    set("CONDUCTOR_WORKSPACE_NAME", ws.name.clone());
+    set("CONDUCTOR_WORKSPACE_PATH", ws.path.display().to_string());
+    set("CONDUCTOR_ROOT_PATH", ws.repo_root.display().to_string());
+    set("CONDUCTOR_DEFAULT_BRANCH", ws.base_branch.clone());
+    set("CONDUCTOR_WORKSPACE_ID", ws.id.clone());
+    set("CONDUCTOR_IS_LOCAL", "1".into());
+    if let Some(port) = ws.port {
+        set("CONDUCTOR_PORT", port.to_string());
+    }
+    env
+}

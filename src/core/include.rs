@@ -1,0 +1,117 @@
+//! Files a new worktree gets copied from the root checkout: only files git ignores (a fresh
+//! checkout cannot have them: `.env`, local settings), chosen by `.worktreeinclude`
+//! (gitignore syntax) when the repository has one, else `file_include_globs`, else `.env*`.
+//! Untracked files that are not ignored are never copied: they are the user's unfinished work.
+
+use std::path::{Path, PathBuf};
+
+use git2::{Repository, Status, StatusOptions};
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+use crate::core::error::{Context, Error, Result};
+
+pub const INCLUDE_FILE: &str = ".worktreeinclude";
+pub const DEFAULT_GLOBS: &[&str] = &[".env*"];
+
+/// Which files to copy, relative to `root`, sorted.
+pub fn files_to_copy(root: &Path, globs: Option<&[String]>) -> Result<Vec<PathBuf>> {
+    let matcher = matcher(root, globs)?;
+    if matcher.is_empty() {
+        return Ok(Vec::new());
+    }
+    let repo = Repository::open(root)?;
+    let mut opts = StatusOptions::new();
+    opts.include_ignored(true)
+        .include_untracked(false)
+        .recurse_ignored_dirs(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts))?;
+    let mut out = Vec::new();
+    for entry in statuses.iter() {
+        if !entry.status().contains(Status::IGNORED) {
+            continue;
+        }
+        let Some(rel) = entry.path() else { continue };
+        let rel = PathBuf::from(rel.trim_end_matches('/'));
+        let abs = root.join(&rel);
+        let Ok(meta) = abs.symlink_metadata() else {
+            continue;
+        };
+        if meta.is_dir() {
+            let whole_dir = matcher.matched(&rel, true).is_ignore();
+            walk(root, &abs, &matcher, whole_dir, &mut out)?;
+        } else if matcher.matched_path_or_any_parents(&rel, false).is_ignore() {
+            out.push(rel);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn matcher(root: &Path, globs: Option<&[String]>) -> Result<Gitignore> {
+    let mut builder = GitignoreBuilder::new(root);
+    let include_file = root.join(INCLUDE_FILE);
+    if include_file.is_file() {
+        if let Some(err) = builder.add(&include_file) {
+            return Err(Error::new(format!(
+                "malformed {}: {err}",
+                include_file.display()
+            )));
+        }
+    } else {
+        let defaults: Vec<String> = DEFAULT_GLOBS.iter().map(|s| s.to_string()).collect();
+        for glob in globs.unwrap_or(&defaults) {
+            builder.add_line(None, glob).map_err(|e| {
+                Error::new(format!("invalid file_include_globs entry {glob:?}: {e}"))
+            })?;
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| Error::new(format!("invalid include patterns: {e}")))
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    matcher: &Gitignore,
+    all: bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            let all = all || matcher.matched(&rel, true).is_ignore();
+            walk(root, &path, matcher, all, out)?;
+        } else if all || matcher.matched_path_or_any_parents(&rel, false).is_ignore() {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// Copies `files` (relative) from `from` to `to`, keeping permissions and symlinks.
+pub fn copy_files(from: &Path, to: &Path, files: &[PathBuf]) -> Result<()> {
+    for rel in files {
+        let src = from.join(rel);
+        let dst = to.join(rel);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let meta = src.symlink_metadata()?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&src)?;
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(target, &dst)
+                .with_context(|| format!("cannot copy {}", rel.display()))?;
+        } else {
+            std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", rel.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,571 @@
+//! A workspace's life: create (reserve name, branch, directory and ports; add the
+//! worktree; copy ignored files; start setup), archive (stop, archive script, snapshot,
+//! remove the directory), restore (worktree back, snapshot back, setup again) and delete
+//! (the one path that deletes a branch, keeping a backup ref).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use git2::{Oid, Repository};
+use serde::{Deserialize, Serialize};
+
+use crate::core::config::{RepoConfig, Script, Trusted};
+use crate::core::engine::{workspace_env, Engine, Event};
+use crate::core::error::{Error, Result};
+use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
+use crate::core::store::{SetupState, Workspace, WorkspaceState};
+use crate::core::{include, names, ports, repo, snapshot};
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct CreateRequest {
+    /// Any path inside the repository (or one of its worktrees).
+    pub path: PathBuf,
+    pub task: Option<String>,
+    pub name: Option<String>,
+    pub base: Option<String>,
+    pub agent: Option<String>,
+    pub trusted: HashMap<PathBuf, String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct WorkspaceRequest {
+    pub workspace: String,
+    pub repo: Option<PathBuf>,
+    pub trusted: HashMap<PathBuf, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub dirty: bool,
+    pub changes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Deleted {
+    pub branch: String,
+    pub backup_ref: Option<String>,
+}
+
+pub fn snapshot_ref(id: &str) -> String {
+    format!("refs/conductor/{id}/snapshot")
+}
+
+fn new_id() -> String {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("{:08x}", h.finish() as u32)
+}
+
+impl Engine {
+    pub fn create(self: &Arc<Self>, req: CreateRequest, request: Option<u64>) -> Result<Workspace> {
+        let opts = self.options();
+        let git = repo::open_main(&req.path)?;
+        let info = repo::resolve(&req.path)?;
+        let config = self.repo_config(&info.root)?;
+        if let Some(name) = &req.name {
+            names::validate(name)?;
+        }
+        let task = req.task.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let base = req
+            .base
+            .clone()
+            .unwrap_or_else(|| info.default_branch.clone());
+        let label = req
+            .name
+            .clone()
+            .or_else(|| task.and_then(names::slug))
+            .unwrap_or_default();
+        let progress = |message: String| {
+            self.emit(Event::Progress {
+                request,
+                workspace: label.clone(),
+                message,
+            })
+        };
+
+        if opts.fetch && repo::has_origin(&git) {
+            progress(format!("fetching origin/{base}"));
+            let timeout = Duration::from_millis(opts.fetch_timeout_ms);
+            if let Err(e) = repo::fetch(&info.root, &base, timeout) {
+                self.emit(Event::Warning {
+                    request,
+                    workspace: Some(label.clone()),
+                    message: format!("{e}; starting from the local {base}"),
+                });
+            }
+        }
+        let start = repo::base_commit(&git, &base)?;
+
+        let id = new_id();
+        let repo_dir = opts.workspaces_root.join(&info.name);
+        let log = self.store()?.dir().join("logs").join(format!("{id}.log"));
+        let ws = self.store()?.update(|state| {
+            let ours = |n: &str| {
+                state
+                    .workspaces
+                    .iter()
+                    .any(|w| w.repo_root == info.root && w.name == n)
+            };
+            let branch_of = |n: &str| format!("{}{n}", opts.branch_prefix);
+            let name = match &req.name {
+                Some(explicit) => {
+                    let name = names::first_free(explicit, ours);
+                    if repo::branch_exists(&git, &branch_of(&name)) {
+                        return Err(Error::new(format!(
+                            "branch {} already exists and is not a conductor workspace: pick another --name or delete the branch",
+                            branch_of(&name)
+                        )));
+                    }
+                    if repo_dir.join(&name).exists() {
+                        return Err(Error::new(format!(
+                            "target directory {} already exists: move it away or pick another --name",
+                            repo_dir.join(&name).display()
+                        )));
+                    }
+                    name
+                }
+                None => {
+                    let base_name = task
+                        .and_then(names::slug)
+                        .unwrap_or_else(|| names::city(u64::from_str_radix(&id, 16).unwrap_or(0)).to_string());
+                    names::first_free(&base_name, |n| {
+                        ours(n) || repo::branch_exists(&git, &branch_of(n)) || repo_dir.join(n).exists()
+                    })
+                }
+            };
+            let port = ports::allocate(state, opts.port_first, opts.port_last)?;
+            let ws = Workspace {
+                id: id.clone(),
+                branch: branch_of(&name),
+                path: repo_dir.join(&name),
+                worktree: repo::free_worktree_name(&git, &name, &id),
+                name,
+                repo_root: info.root.clone(),
+                repo_name: info.name.clone(),
+                base_branch: base.clone(),
+                base_commit: start.to_string(),
+                task: task.map(str::to_string),
+                agent: req.agent.clone(),
+                port: Some(port),
+                state: WorkspaceState::Creating,
+                created_at: now_secs(),
+                archived_at: None,
+                snapshot_ref: None,
+                log: log.clone(),
+                setup: SetupState::None,
+            };
+            state.workspaces.push(ws.clone());
+            Ok(ws)
+        })?;
+
+        let progress = |message: String| {
+            self.emit(Event::Progress {
+                request,
+                workspace: ws.name.clone(),
+                message,
+            })
+        };
+        let built = (|| {
+            progress(format!(
+                "creating worktree {} on {}",
+                ws.path.display(),
+                ws.branch
+            ));
+            repo::add_worktree(&git, &ws.worktree, &ws.branch, &ws.path, start)?;
+            self.copy_included(&info.root, &ws.path, &config, &progress)
+        })();
+        if let Err(e) = built {
+            // Nothing half-made: no directory, no branch, no store entry.
+            let _ = repo::remove_worktree(&git, &ws.worktree, &ws.path);
+            if let Ok(mut b) = git.find_branch(&ws.branch, git2::BranchType::Local) {
+                let _ = b.delete();
+            }
+            let _ = self.store()?.update(|s| {
+                s.workspaces.retain(|w| w.id != ws.id);
+                Ok(())
+            });
+            return Err(e);
+        }
+        let ws = self.set_state(&ws.id, |w| w.state = WorkspaceState::Active)?;
+        self.start_setup(&ws, &config, &req.trusted);
+        self.get(&ws.id, None)
+    }
+
+    fn copy_included(
+        &self,
+        root: &Path,
+        dest: &Path,
+        config: &RepoConfig,
+        progress: &dyn Fn(String),
+    ) -> Result<()> {
+        let files = include::files_to_copy(root, config.file_include_globs.as_deref())?;
+        if !files.is_empty() {
+            progress(format!("copying {} ignored file(s)", files.len()));
+            include::copy_files(root, dest, &files)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_state(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut Workspace),
+    ) -> Result<Workspace> {
+        self.store()?.update(|s| {
+            let w = s.find_mut(id).ok_or_else(|| {
+                Error::new(format!("workspace {id} disappeared from the state file"))
+            })?;
+            change(w);
+            Ok(w.clone())
+        })
+    }
+
+    /// Starts the setup script in the background when there is one, honouring trust.
+    fn start_setup(self: &Arc<Self>, ws: &Workspace, config: &RepoConfig, trusted: &Trusted) {
+        let Some(script) = config.setup.clone() else {
+            return;
+        };
+        if !config.is_trusted(&script.source, trusted) {
+            let _ = self.set_state(&ws.id, |w| w.setup = SetupState::Untrusted);
+            self.emit(Event::ScriptSkipped {
+                workspace: ws.name.clone(),
+                workspace_id: ws.id.clone(),
+                kind: "setup".into(),
+                reason: format!(
+                    "{} is not trusted; trust it and run :ConductorSetup {}",
+                    source_name(&script),
+                    ws.name
+                ),
+            });
+            return;
+        }
+        let _ = self.set_state(&ws.id, |w| w.setup = SetupState::Running);
+        let engine = Arc::clone(self);
+        let ws = ws.clone();
+        let config = config.clone();
+        std::thread::spawn(move || {
+            let ok = engine.run_script(&ws, &config, &script, ScriptKind::Setup);
+            let state = if ok {
+                SetupState::Ok
+            } else {
+                SetupState::Failed
+            };
+            let _ = engine.set_state(&ws.id, |w| w.setup = state);
+        });
+    }
+
+    /// Runs a script to its end, reporting through events. Returns whether it succeeded.
+    fn run_script(
+        &self,
+        ws: &Workspace,
+        config: &RepoConfig,
+        script: &Script,
+        kind: ScriptKind,
+    ) -> bool {
+        let opts = self.options();
+        let env = workspace_env(ws, config);
+        let spec = ScriptSpec {
+            kind,
+            shell: &opts.shell,
+            command: &script.command,
+            cwd: &ws.path,
+            env: &env,
+            log: &ws.log,
+        };
+        let kind_name = kind.as_str().to_string();
+        self.emit(Event::ScriptStarted {
+            workspace: ws.name.clone(),
+            workspace_id: ws.id.clone(),
+            kind: kind_name.clone(),
+            log: ws.log.clone(),
+        });
+        let mut pgid = 0;
+        let result = scripts::run(
+            &spec,
+            |p| {
+                pgid = p;
+                self.processes.add(&ws.id, p);
+            },
+            |line, elapsed_ms| {
+                self.emit(Event::ScriptOutput {
+                    workspace: ws.name.clone(),
+                    workspace_id: ws.id.clone(),
+                    kind: kind_name.clone(),
+                    line: line.to_string(),
+                    elapsed_ms,
+                })
+            },
+        );
+        self.processes.remove(&ws.id, pgid);
+        match result {
+            Ok(done) => {
+                self.emit(Event::ScriptFinished {
+                    workspace: ws.name.clone(),
+                    workspace_id: ws.id.clone(),
+                    kind: kind_name,
+                    ok: done.ok,
+                    code: done.code,
+                    signal: done.signal,
+                    log: done.log,
+                    elapsed_ms: done.elapsed_ms,
+                });
+                done.ok
+            }
+            Err(e) => {
+                self.emit(Event::ScriptFinished {
+                    workspace: ws.name.clone(),
+                    workspace_id: ws.id.clone(),
+                    kind: kind_name,
+                    ok: false,
+                    code: None,
+                    signal: None,
+                    log: ws.log.clone(),
+                    elapsed_ms: 0,
+                });
+                self.emit(Event::Warning {
+                    request: None,
+                    workspace: Some(ws.name.clone()),
+                    message: e.to_string(),
+                });
+                false
+            }
+        }
+    }
+
+    pub fn run_setup(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
+        let ws = self.active(&req)?;
+        let config = self.repo_config(&ws.repo_root)?;
+        if config.setup.is_none() {
+            return Err(Error::new(format!(
+                "{} has no setup script configured",
+                ws.repo_name
+            )));
+        }
+        self.processes.stop_all(&ws.id, self.grace());
+        self.start_setup(&ws, &config, &req.trusted);
+        self.get(&ws.id, None)
+    }
+
+    fn active(&self, req: &WorkspaceRequest) -> Result<Workspace> {
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        if ws.state != WorkspaceState::Active {
+            return Err(Error::new(format!(
+                "workspace {} is {}; :ConductorRestore {} brings it back",
+                ws.name,
+                state_name(ws.state),
+                ws.name
+            )));
+        }
+        Ok(ws)
+    }
+
+    pub fn status(&self, req: WorkspaceRequest) -> Result<Status> {
+        let ws = self.active(&req)?;
+        let changes = repo::count_changes(&ws.path)?;
+        Ok(Status {
+            dirty: changes > 0,
+            changes,
+        })
+    }
+
+    pub fn archive(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
+        let ws = self.active(&req)?;
+        let git = repo::open_main(&ws.repo_root)?;
+        self.processes.stop_all(&ws.id, self.grace());
+        let config = self.repo_config(&ws.repo_root)?;
+        if let Some(script) = config.archive.clone() {
+            if !ws.path.is_dir() {
+                // Nothing to run it in; the directory is already gone.
+            } else if config.is_trusted(&script.source, &req.trusted) {
+                if !self.run_script(&ws, &config, &script, ScriptKind::Archive) {
+                    self.emit(Event::Warning {
+                        request: None,
+                        workspace: Some(ws.name.clone()),
+                        message: format!(
+                            "archive script of {} failed (see :ConductorLog {}); archiving anyway",
+                            ws.name, ws.name
+                        ),
+                    });
+                }
+            } else {
+                self.emit(Event::ScriptSkipped {
+                    workspace: ws.name.clone(),
+                    workspace_id: ws.id.clone(),
+                    kind: "archive".into(),
+                    reason: format!("{} is not trusted", source_name(&script)),
+                });
+            }
+        }
+        let snapshot = if ws.path.is_dir() {
+            let refname = snapshot_ref(&ws.id);
+            snapshot::record(
+                &ws.path,
+                &refname,
+                &format!("conductor: uncommitted work of {}", ws.name),
+            )
+            .map_err(|e| {
+                e.context(format!(
+                    "cannot record the uncommitted work of {}; nothing was removed",
+                    ws.name
+                ))
+            })?
+            .map(|_| refname)
+        } else {
+            None
+        };
+        repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
+        self.set_state(&ws.id, |w| {
+            w.state = WorkspaceState::Archived;
+            w.archived_at = Some(now_secs());
+            w.port = None;
+            w.snapshot_ref = snapshot;
+            w.setup = SetupState::None;
+        })
+    }
+
+    pub fn restore(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        if ws.state != WorkspaceState::Archived {
+            return Err(Error::new(format!("workspace {} is not archived", ws.name)));
+        }
+        let git = repo::open_main(&ws.repo_root)?;
+        let config = self.repo_config(&ws.repo_root)?;
+        let opts = self.options();
+        let worktree = repo::free_worktree_name(&git, &ws.name, &ws.id);
+        self.store()?.update(|s| {
+            let port = ports::allocate(s, opts.port_first, opts.port_last)?;
+            let w = s
+                .find_mut(&ws.id)
+                .ok_or_else(|| Error::new("workspace disappeared"))?;
+            w.port = Some(port);
+            w.state = WorkspaceState::Creating;
+            w.worktree = worktree.clone();
+            Ok(())
+        })?;
+        let progress = |message: String| {
+            self.emit(Event::Progress {
+                request: None,
+                workspace: ws.name.clone(),
+                message,
+            })
+        };
+        let restored = (|| {
+            progress(format!("recreating worktree {}", ws.path.display()));
+            repo::add_worktree_for_branch(&git, &worktree, &ws.branch, &ws.path)?;
+            if let Some(refname) = &ws.snapshot_ref {
+                let oid = git.refname_to_id(refname)?;
+                if snapshot::apply(&ws.path, oid)? == snapshot::Applied::Merged {
+                    self.emit(Event::Warning {
+                        request: None,
+                        workspace: Some(ws.name.clone()),
+                        message: format!(
+                            "{} moved since archive; uncommitted work was merged onto its tip",
+                            ws.branch
+                        ),
+                    });
+                }
+            }
+            self.copy_included(&ws.repo_root, &ws.path, &config, &progress)
+        })();
+        if let Err(e) = restored {
+            let _ = repo::remove_worktree(&git, &worktree, &ws.path);
+            let _ = self.set_state(&ws.id, |w| {
+                w.state = WorkspaceState::Archived;
+                w.port = None;
+            });
+            return Err(e);
+        }
+        let ws = self.set_state(&ws.id, |w| {
+            w.state = WorkspaceState::Active;
+            w.archived_at = None;
+        })?;
+        self.start_setup(&ws, &config, &req.trusted);
+        self.get(&ws.id, None)
+    }
+
+    /// Deletes a workspace and its branch. What it held stays reachable from
+    /// `refs/conductor/deleted/<id>` (its uncommitted work if any, else the branch tip).
+    pub fn delete(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Deleted> {
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        let git = repo::open_main(&ws.repo_root)?;
+        self.processes.stop_all(&ws.id, self.grace());
+        let mut keep: Option<Oid> = None;
+        if ws.path.is_dir() && ws.state != WorkspaceState::Archived {
+            keep = snapshot::record(
+                &ws.path,
+                &snapshot_ref(&ws.id),
+                &format!("conductor: work of deleted {}", ws.name),
+            )?;
+        }
+        if keep.is_none() {
+            keep = ws
+                .snapshot_ref
+                .as_deref()
+                .and_then(|r| git.refname_to_id(r).ok());
+        }
+        if keep.is_none() {
+            keep = git
+                .find_branch(&ws.branch, git2::BranchType::Local)
+                .ok()
+                .and_then(|b| b.get().target());
+        }
+        let backup_ref = match keep {
+            Some(oid) => {
+                let name = format!("refs/conductor/deleted/{}", ws.id);
+                git.reference(
+                    &name,
+                    oid,
+                    true,
+                    &format!("conductor: backup of deleted {}", ws.name),
+                )?;
+                Some(name)
+            }
+            None => None,
+        };
+        repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
+        if let Ok(mut b) = git.find_branch(&ws.branch, git2::BranchType::Local) {
+            b.delete()?;
+        }
+        let _ = git
+            .find_reference(&snapshot_ref(&ws.id))
+            .and_then(|mut r| r.delete());
+        self.store()?.update(|s| {
+            s.workspaces.retain(|w| w.id != ws.id);
+            Ok(())
+        })?;
+        Ok(Deleted {
+            branch: ws.branch,
+            backup_ref,
+        })
+    }
+}
+
+fn source_name(script: &Script) -> String {
+    match &script.source {
+        crate::core::config::Source::User => "setup()".into(),
+        crate::core::config::Source::File(p) => p.display().to_string(),
+    }
+}
+
+fn state_name(s: WorkspaceState) -> &'static str {
+    match s {
+        WorkspaceState::Creating => "still being created",
+        WorkspaceState::Active => "active",
+        WorkspaceState::Archived => "archived",
+    }
+}
+
+/// Opens the main repository of a workspace (exposed for tests).
+pub fn open_repo(ws: &Workspace) -> Result<Repository> {
+    repo::open_main(&ws.repo_root)
+}

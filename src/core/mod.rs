@@ -1,0 +1,15 @@
+//! The engine: plain Rust, no Neovim types. Everything here can be unit-tested alone and
+//! could be served by a standalone process later.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod include;
+pub mod lifecycle;
+pub mod names;
+pub mod ports;
+pub mod process;
+pub mod repo;
+pub mod scripts;
+pub mod snapshot;
+pub mod store;

@@ -1,0 +1,63 @@
+//! Stopping what a workspace runs. Every script and agent runs as the leader of its own
+//! process group, so the whole tree it started (dev servers, watchers) stops with it:
+//! SIGHUP to the group, a short grace, then SIGKILL for whatever is left.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Process groups started for each workspace, by workspace id.
+#[derive(Default)]
+pub struct ProcessTable {
+    groups: Mutex<HashMap<String, Vec<i32>>>,
+}
+
+impl ProcessTable {
+    pub fn add(&self, workspace: &str, pgid: i32) {
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups.entry(workspace.to_string()).or_default().push(pgid);
+    }
+
+    pub fn remove(&self, workspace: &str, pgid: i32) {
+        let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = groups.get_mut(workspace) {
+            list.retain(|p| *p != pgid);
+        }
+    }
+
+    /// Stops every process group of `workspace`; returns how many were running.
+    pub fn stop_all(&self, workspace: &str, grace: Duration) -> usize {
+        let list = {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.remove(workspace).unwrap_or_default()
+        };
+        let running: Vec<i32> = list.into_iter().filter(|p| group_alive(*p)).collect();
+        for pgid in &running {
+            signal_group(*pgid, libc::SIGHUP);
+        }
+        let deadline = Instant::now() + grace;
+        while running.iter().any(|p| group_alive(*p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for pgid in &running {
+            if group_alive(*pgid) {
+                signal_group(*pgid, libc::SIGKILL);
+            }
+        }
+        running.len()
+    }
+}
+
+pub fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
+}

@@ -1,0 +1,293 @@
+//! The repository side of a workspace: finding the main repository from any path inside it
+//! (or inside one of its worktrees), the default branch, the base commit, and creating and
+//! removing worktrees with git2. `fetch` is the one call that goes through the `git` CLI,
+//! so that the user's own credentials and hooks apply.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use git2::{BranchType, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
+use serde::Serialize;
+
+use crate::core::error::{Context, Error, Result};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoInfo {
+    /// Working directory of the main checkout (never a linked worktree).
+    pub root: PathBuf,
+    /// Last component of `root`; names the workspaces folder of this repository.
+    pub name: String,
+    pub default_branch: String,
+}
+
+/// Finds the main repository that `path` belongs to.
+pub fn resolve(path: &Path) -> Result<RepoInfo> {
+    let repo = open_main(path)?;
+    let root = workdir(&repo)?;
+    if let Err(e) = repo.head() {
+        if e.code() == git2::ErrorCode::UnbornBranch {
+            return Err(Error::new(format!(
+                "repository {} has no commits yet: make a first commit, then try again",
+                root.display()
+            )));
+        }
+        return Err(e.into());
+    }
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    Ok(RepoInfo {
+        default_branch: default_branch(&repo),
+        root,
+        name,
+    })
+}
+
+/// Opens the main repository of `path`, following a linked worktree back to its parent.
+pub fn open_main(path: &Path) -> Result<Repository> {
+    let repo = Repository::discover(path).map_err(|_| {
+        Error::new(format!(
+            "not a git repository: {}; open a file inside a repository or :cd into one",
+            path.display()
+        ))
+    })?;
+    let repo = if repo.is_worktree() {
+        Repository::open(repo.commondir())?
+    } else {
+        repo
+    };
+    if repo.is_bare() {
+        return Err(Error::new(format!(
+            "{} is a bare repository: conductor needs a repository with a checkout",
+            repo.path().display()
+        )));
+    }
+    Ok(repo)
+}
+
+pub fn workdir(repo: &Repository) -> Result<PathBuf> {
+    let dir = repo
+        .workdir()
+        .ok_or_else(|| Error::new("repository has no working directory"))?;
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    Ok(dir)
+}
+
+/// `origin/HEAD`, else `init.defaultBranch` when it exists, else `main`, `master`, else the
+/// current branch.
+pub fn default_branch(repo: &Repository) -> String {
+    if let Ok(r) = repo.find_reference("refs/remotes/origin/HEAD") {
+        if let Some(target) = r.symbolic_target() {
+            if let Some(b) = target.strip_prefix("refs/remotes/origin/") {
+                return b.to_string();
+            }
+        }
+    }
+    let exists = |b: &str| repo.find_branch(b, BranchType::Local).is_ok();
+    if let Ok(b) = repo
+        .config()
+        .and_then(|c| c.get_string("init.defaultBranch"))
+    {
+        if exists(&b) {
+            return b;
+        }
+    }
+    for b in ["main", "master"] {
+        if exists(b) {
+            return b.to_string();
+        }
+    }
+    repo.head()
+        .ok()
+        .and_then(|h| h.shorthand().map(str::to_string))
+        .filter(|h| h != "HEAD")
+        .unwrap_or_else(|| "main".into())
+}
+
+pub fn has_origin(repo: &Repository) -> bool {
+    repo.find_remote("origin").is_ok()
+}
+
+/// Fetches `branch` from origin with the user's git, without ever prompting.
+pub fn fetch(root: &Path, branch: &str, timeout: Duration) -> Result<()> {
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["fetch", "--quiet", "--no-write-fetch-head", "origin", "--"])
+        .arg(branch)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run git fetch")?;
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if status.success() {
+                return Ok(());
+            }
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            let line = err
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("failed");
+            return Err(Error::new(format!(
+                "git fetch origin {branch}: {}",
+                line.trim()
+            )));
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::new(format!(
+                "git fetch origin {branch} took longer than {}s",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The commit a new workspace starts from: the fetched `origin/<base>` when there is one,
+/// else the local branch, else any revision git understands.
+pub fn base_commit(repo: &Repository, base: &str) -> Result<Oid> {
+    let candidates = [
+        format!("refs/remotes/origin/{base}"),
+        format!("refs/heads/{base}"),
+    ];
+    for name in &candidates {
+        if let Ok(r) = repo.find_reference(name) {
+            return Ok(r.peel_to_commit()?.id());
+        }
+    }
+    repo.revparse_single(base)
+        .and_then(|o| o.peel_to_commit())
+        .map(|c| c.id())
+        .map_err(|_| {
+            Error::new(format!(
+                "base branch {base:?} not found: check `git branch -a` and pass --base=BRANCH"
+            ))
+        })
+}
+
+pub fn branch_exists(repo: &Repository, branch: &str) -> bool {
+    repo.find_branch(branch, BranchType::Local).is_ok()
+}
+
+/// Creates `branch` at `start` and a worktree for it at `path`. On failure nothing is left:
+/// neither the branch, nor the directory, nor the worktree's administrative files.
+pub fn add_worktree(
+    repo: &Repository,
+    worktree_name: &str,
+    branch: &str,
+    path: &Path,
+    start: Oid,
+) -> Result<()> {
+    let commit = repo.find_commit(start)?;
+    let created = repo
+        .branch(branch, &commit, false)
+        .with_context(|| format!("cannot create branch {branch}"))?;
+    let result = attach_worktree(repo, worktree_name, created.get(), path);
+    if result.is_err() {
+        let _ = repo
+            .find_branch(branch, BranchType::Local)
+            .and_then(|mut b| b.delete());
+    }
+    result
+}
+
+/// A worktree for an existing branch (restore).
+pub fn add_worktree_for_branch(
+    repo: &Repository,
+    worktree_name: &str,
+    branch: &str,
+    path: &Path,
+) -> Result<()> {
+    let b = repo.find_branch(branch, BranchType::Local).map_err(|_| {
+        Error::new(format!(
+            "branch {branch} no longer exists; it cannot be restored"
+        ))
+    })?;
+    attach_worktree(repo, worktree_name, b.get(), path)
+}
+
+fn attach_worktree(
+    repo: &Repository,
+    worktree_name: &str,
+    reference: &git2::Reference,
+    path: &Path,
+) -> Result<()> {
+    if path.exists() {
+        return Err(Error::new(format!(
+            "target directory {} already exists: move it away or pick another --name",
+            path.display()
+        )));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut opts = WorktreeAddOptions::new();
+    opts.reference(Some(reference));
+    match repo.worktree(worktree_name, path, Some(&opts)) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(path);
+            prune_admin(repo, worktree_name);
+            Err(Error::from(e).context(format!("cannot create worktree {}", path.display())))
+        }
+    }
+}
+
+/// A name for `.git/worktrees/<name>` that is not used yet.
+pub fn free_worktree_name(repo: &Repository, wanted: &str, id: &str) -> String {
+    let admin = repo.path().join("worktrees");
+    if admin.join(wanted).exists() {
+        format!("{wanted}-{id}")
+    } else {
+        wanted.to_string()
+    }
+}
+
+/// Removes a worktree's directory and its administrative files; its branch stays.
+pub fn remove_worktree(repo: &Repository, worktree_name: &str, path: &Path) -> Result<()> {
+    if path.exists() {
+        std::fs::remove_dir_all(path)
+            .with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    prune_admin(repo, worktree_name);
+    Ok(())
+}
+
+fn prune_admin(repo: &Repository, worktree_name: &str) {
+    if let Ok(wt) = repo.find_worktree(worktree_name) {
+        let _ = wt.prune(Some(
+            WorktreePruneOptions::new().valid(true).working_tree(false),
+        ));
+    }
+}
+
+/// Number of changed, staged and untracked (not ignored) paths in a checkout.
+pub fn count_changes(path: &Path) -> Result<usize> {
+    let repo = Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts))?;
+    Ok(statuses.len())
+}
+
+/// Canonical form of a path for comparisons (symlinked temp dirs on macOS).
+pub fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}

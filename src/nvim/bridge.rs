@@ -1,0 +1,124 @@
+//! The one way from worker threads back to Neovim's main thread.
+//!
+//! Workers push messages on a queue and poke a libuv async handle (the only thread-safe
+//! entry into Neovim's loop). Its callback runs inside the event loop, where calling Lua
+//! is not safe, so it only schedules `drain`, which hands every queued message to the
+//! Lua handler set by `core.start`. libuv merges many pokes into one wake-up, so `drain`
+//! empties the whole queue each time.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, OnceLock};
+
+use mlua::{Function, Lua, LuaSerdeExt, SerializeOptions, Value};
+use nvim_oxi::libuv::AsyncHandle;
+
+pub enum Message {
+    /// The answer to `core.request` number `id`.
+    Reply {
+        id: u64,
+        result: Result<serde_json::Value, String>,
+    },
+    /// An engine event, already shaped as `{ event = ..., data = ... }`.
+    Event(serde_json::Value),
+}
+
+static QUEUE: Mutex<VecDeque<Message>> = Mutex::new(VecDeque::new());
+static WAKE: OnceLock<AsyncHandle> = OnceLock::new();
+
+thread_local! {
+    static HANDLER: RefCell<Option<Function>> = const { RefCell::new(None) };
+    static LUA: RefCell<Option<Lua>> = const { RefCell::new(None) };
+}
+
+/// Main thread only: creates the async handle once and remembers the Lua handler.
+pub fn install(lua: &Lua, handler: Function) -> mlua::Result<()> {
+    LUA.with(|l| *l.borrow_mut() = Some(lua.clone()));
+    HANDLER.with(|h| *h.borrow_mut() = Some(handler));
+    if WAKE.get().is_none() {
+        let handle = AsyncHandle::new(|| {
+            nvim_oxi::schedule(|()| {
+                let _ = catch_unwind(drain);
+            });
+        })
+        .map_err(|e| {
+            mlua::Error::runtime(format!("conductor: cannot create the wake-up handle: {e}"))
+        })?;
+        let _ = WAKE.set(handle);
+    }
+    Ok(())
+}
+
+/// Any thread: queues a message for the main thread.
+pub fn post(message: Message) {
+    QUEUE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push_back(message);
+    if let Some(wake) = WAKE.get() {
+        let _ = wake.send();
+    }
+}
+
+fn drain() {
+    let lua = LUA.with(|l| l.borrow().clone());
+    let handler = HANDLER.with(|h| h.borrow().clone());
+    let (Some(lua), Some(handler)) = (lua, handler) else {
+        return;
+    };
+    loop {
+        let next = QUEUE.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        let Some(message) = next else { break };
+        // One message's failure (a Lua error in a listener) must not drop the others.
+        let _ = catch_unwind(AssertUnwindSafe(|| deliver(&lua, &handler, message)));
+    }
+}
+
+fn deliver(lua: &Lua, handler: &Function, message: Message) -> mlua::Result<()> {
+    let table = lua.create_table()?;
+    match message {
+        Message::Reply { id, result } => {
+            table.set("id", id)?;
+            match result {
+                Ok(value) => {
+                    table.set("ok", true)?;
+                    table.set("result", to_lua(lua, &value)?)?;
+                }
+                Err(error) => {
+                    table.set("ok", false)?;
+                    table.set("error", error)?;
+                }
+            }
+        }
+        Message::Event(event) => {
+            let value = to_lua(lua, &event)?;
+            return call_handler(lua, handler, value);
+        }
+    }
+    call_handler(lua, handler, Value::Table(table))
+}
+
+fn call_handler(lua: &Lua, handler: &Function, value: Value) -> mlua::Result<()> {
+    if let Err(e) = handler.call::<()>(value) {
+        // A broken listener is a bug in Lua code: say so once, keep the loop alive.
+        let msg = format!("conductor: event handler failed: {e}");
+        if let Ok(notify) = lua
+            .load("return function(m) vim.notify(m, vim.log.levels.ERROR) end")
+            .eval::<Function>()
+        {
+            let _ = notify.call::<()>(msg);
+        }
+    }
+    Ok(())
+}
+
+/// JSON to Lua, with JSON null as Lua nil (absent keys), not a sentinel userdata.
+pub fn to_lua(lua: &Lua, value: &serde_json::Value) -> mlua::Result<Value> {
+    lua.to_value_with(
+        value,
+        SerializeOptions::new()
+            .serialize_none_to_null(false)
+            .serialize_unit_to_null(false),
+    )
+}

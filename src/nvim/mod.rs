@@ -1,0 +1,238 @@
+//! The adapter: the Lua module table that `lua/conductor/engine.lua` loads. It converts
+//! Lua values to engine requests, runs them (cheap ones inline, the rest on worker
+//! threads) and returns answers through the bridge. No logic of its own.
+
+mod bridge;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
+use serde::Deserialize;
+
+use crate::core::engine::{Engine, Options};
+use crate::core::error::{Error, Result};
+use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
+use bridge::Message;
+
+static ENGINE: Mutex<Option<Arc<Engine>>> = Mutex::new(None);
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CONDUCTOR_COMMIT"),
+    ")"
+);
+
+pub fn module(lua: &Lua) -> mlua::Result<Table> {
+    let raw = lua.create_table()?;
+    raw.set(
+        "start",
+        lua.create_function(|lua, (opts, handler): (Value, Function)| {
+            guarded(|| start(lua, opts, handler).map(|()| true))
+        })?,
+    )?;
+    raw.set(
+        "call",
+        lua.create_function(|lua, (method, params): (String, Value)| {
+            guarded(|| call(lua, &method, params))
+        })?,
+    )?;
+    raw.set(
+        "request",
+        lua.create_function(|lua, (method, params): (String, Value)| {
+            guarded(|| request(lua, &method, params))
+        })?,
+    )?;
+    let core: Table = lua.load(RAISE_PLAIN_ERRORS).call(raw)?;
+    core.set("version", lua.create_function(|_, ()| Ok(VERSION))?)?;
+    core.set(
+        "commit",
+        lua.create_function(|_, ()| Ok(env!("CONDUCTOR_COMMIT")))?,
+    )?;
+    Ok(core)
+}
+
+/// The Rust functions answer `ok, value_or_message`; these wrappers raise the message as a
+/// plain string, so Lua callers see "not a git repository: ..." and not mlua's wrapped error
+/// with its "runtime error:" prefix and traceback.
+const RAISE_PLAIN_ERRORS: &str = r#"
+local raw = ...
+local function wrap(f)
+  return function(...)
+    local ok, value = f(...)
+    if not ok then error(value, 0) end
+    return value
+  end
+end
+return { start = wrap(raw.start), call = wrap(raw.call), request = wrap(raw.request) }
+"#;
+
+/// Runs `f`, turning its error or panic into `(false, message)` for the Lua wrappers.
+fn guarded<T: mlua::IntoLua>(
+    f: impl FnOnce() -> mlua::Result<T>,
+) -> mlua::Result<(bool, mlua::Either<T, String>)> {
+    Ok(match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => (true, mlua::Either::Left(v)),
+        Ok(Err(e)) => (false, mlua::Either::Right(plain(&e))),
+        Err(panic) => (
+            false,
+            mlua::Either::Right(format!("conductor: internal error: {}", panic_text(&panic))),
+        ),
+    })
+}
+
+fn plain(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
+fn lua_err(e: Error) -> mlua::Error {
+    mlua::Error::runtime(e.to_string())
+}
+
+fn start(lua: &Lua, opts: Value, handler: Function) -> mlua::Result<()> {
+    let options: Options = lua
+        .from_value(opts)
+        .map_err(|e| mlua::Error::runtime(format!("conductor: invalid engine options: {e}")))?;
+    bridge::install(lua, handler)?;
+    let mut engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    match engine.as_ref() {
+        Some(e) => e.set_options(options),
+        None => {
+            let sink = Arc::new(|event| {
+                if let Ok(json) = serde_json::to_value(&event) {
+                    bridge::post(Message::Event(json));
+                }
+            });
+            *engine = Some(Engine::new(options, sink));
+        }
+    }
+    Ok(())
+}
+
+fn engine() -> mlua::Result<Arc<Engine>> {
+    ENGINE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| mlua::Error::runtime("conductor: engine not started (call setup() first)"))
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("conductor-worker")
+            .enable_time()
+            .build()
+            .expect("a tokio runtime can always be built")
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PathParams {
+    path: PathBuf,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListParams {
+    repo: Option<PathBuf>,
+    include_archived: bool,
+}
+
+fn params<T: for<'de> Deserialize<'de> + Default>(
+    lua: &Lua,
+    method: &str,
+    value: Value,
+) -> mlua::Result<T> {
+    if value.is_nil() {
+        return Ok(T::default());
+    }
+    lua.from_value(value).map_err(|e| {
+        mlua::Error::runtime(format!("conductor: invalid parameters for {method}: {e}"))
+    })
+}
+
+fn to_json<T: serde::Serialize>(r: Result<T>) -> Result<serde_json::Value> {
+    r.and_then(|v| serde_json::to_value(v).map_err(|e| Error::new(e.to_string())))
+}
+
+/// Cheap, synchronous questions (completion, the picker's cached list).
+fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
+    let engine = engine()?;
+    let json = match method {
+        "resolve_repo" => {
+            let p: PathParams = params(lua, method, value)?;
+            to_json(engine.resolve_repo(&p.path))
+        }
+        "list" => {
+            let p: ListParams = params(lua, method, value)?;
+            to_json(engine.list(p.repo.as_deref(), p.include_archived))
+        }
+        "get" => {
+            let p: WorkspaceRequest = params(lua, method, value)?;
+            to_json(engine.get(&p.workspace, p.repo.as_deref()))
+        }
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "conductor: unknown call {other:?}"
+            )))
+        }
+    }
+    .map_err(lua_err)?;
+    bridge::to_lua(lua, &json)
+}
+
+type Job = Box<dyn FnOnce() -> Result<serde_json::Value> + Send>;
+
+/// Slow work: runs on a worker thread, answers through the bridge. Returns the request id.
+fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
+    let engine = engine()?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let job: Job = match method {
+        "create" => {
+            let req: CreateRequest = params(lua, method, value)?;
+            Box::new(move || to_json(engine.create(req, Some(id))))
+        }
+        "run_setup" | "status" | "archive" | "restore" | "delete" => {
+            let req: WorkspaceRequest = params(lua, method, value)?;
+            match method {
+                "run_setup" => Box::new(move || to_json(engine.run_setup(req))),
+                "status" => Box::new(move || to_json(engine.status(req))),
+                "archive" => Box::new(move || to_json(engine.archive(req))),
+                "restore" => Box::new(move || to_json(engine.restore(req))),
+                _ => Box::new(move || to_json(engine.delete(req))),
+            }
+        }
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "conductor: unknown request {other:?}"
+            )))
+        }
+    };
+    runtime().spawn_blocking(move || {
+        let result = match catch_unwind(AssertUnwindSafe(job)) {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(panic) => Err(format!("internal error: {}", panic_text(&panic))),
+        };
+        bridge::post(Message::Reply { id, result });
+    });
+    Ok(id)
+}
