@@ -173,9 +173,18 @@ pub fn parse(path: &Path, contents: &str) -> Result<Layer> {
         Error::new(format!(
             "malformed config {}:{line}:{col}: {}; fix the file and try again",
             path.display(),
-            msg.trim()
+            one_line(&msg)
         ))
     })
+}
+
+/// Parser messages can span lines; the user gets one.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn strip_position(msg: &str) -> String {
@@ -343,7 +352,11 @@ mod tests {
             "[scripts]\nsetup = \"ok\"\nrun = [1, 2\n",
         );
         let e = load(dir.path(), &Layer::default()).unwrap_err().to_string();
-        assert!(e.contains("settings.toml:3:"), "{e}");
+        assert!(
+            e.contains("settings.toml:4:1: invalid array, expected `]`"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
         assert!(e.starts_with("malformed config"), "{e}");
 
         let dir = tempfile::tempdir().unwrap();

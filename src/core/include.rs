@@ -21,8 +21,11 @@ pub fn files_to_copy(root: &Path, globs: Option<&[String]>) -> Result<Vec<PathBu
     }
     let repo = Repository::open(root)?;
     let mut opts = StatusOptions::new();
+    // libgit2 only looks inside untracked directories (where ignored files live) when
+    // untracked files are included; they are filtered out below.
     opts.include_ignored(true)
-        .include_untracked(false)
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
         .recurse_ignored_dirs(false)
         .exclude_submodules(true);
     let statuses = repo.statuses(Some(&mut opts))?;
@@ -114,4 +117,26 @@ pub fn copy_files(from: &Path, to: &Path, files: &[PathBuf]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_with_slash_matches_nested_ignored_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::process::Command::new("git")
+            .arg("init")
+            .arg("-q")
+            .arg(root)
+            .status()
+            .unwrap();
+        std::fs::write(root.join(".gitignore"), "config/*.local\n").unwrap();
+        std::fs::create_dir(root.join("config")).unwrap();
+        std::fs::write(root.join("config/app.local"), "x").unwrap();
+        let files = files_to_copy(root, Some(&["config/*.local".to_string()])).unwrap();
+        assert_eq!(files, [PathBuf::from("config/app.local")]);
+    }
 }
