@@ -2,6 +2,8 @@
 //! collected for assertions.
 #![allow(dead_code)]
 
+pub mod nvim;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};

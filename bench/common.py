@@ -1,0 +1,95 @@
+"""Shared pieces of the benchmarks: a headless Neovim with the plugin loaded as a user
+loads it (runtimepath + release library), driven over msgpack-RPC with pynvim."""
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+import pynvim
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "bench", "out")
+
+
+def nvim_bin():
+    return os.environ.get("CONDUCTOR_NVIM") or shutil.which("nvim") or os.path.join(ROOT, ".venv/bin/nvim")
+
+
+def library():
+    ext = "dylib" if os.uname().sysname == "Darwin" else "so"
+    return os.path.join(ROOT, "target", "release", f"libconductor_core.{ext}")
+
+
+def git(cwd, *args, **kw):
+    env = dict(os.environ, GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b",
+               GIT_COMMITTER_EMAIL="b@b", GIT_CONFIG_GLOBAL="/dev/null")
+    return subprocess.run(["git", "-C", cwd, *args], check=True, capture_output=True, env=env, **kw)
+
+
+def big_repo(files):
+    """A repository of `files` small files in nested folders, cached under bench/out."""
+    path = os.path.join(OUT, f"repo-{files}")
+    if os.path.isdir(os.path.join(path, ".git")):
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    git(path, "init", "-q", "-b", "main")
+    for i in range(files):
+        d = os.path.join(path, f"pkg{i // 1000:03d}", f"mod{(i // 50) % 20:02d}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"file{i:06d}.txt"), "w") as f:
+            f.write(f"line one of file {i}\nline two\n")
+    with open(os.path.join(path, ".gitignore"), "w") as f:
+        f.write(".env\n")
+    with open(os.path.join(path, ".env"), "w") as f:
+        f.write("BENCH=1\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "big")
+    return path
+
+
+class Editor:
+    """A headless Neovim listening on a socket, with its own XDG dirs."""
+
+    def __init__(self, cwd, plugin=True):
+        self.tmp = tempfile.mkdtemp(prefix="conductor-bench-")
+        self.sock = os.path.join(self.tmp, "nvim.sock")
+        env = dict(os.environ, XDG_STATE_HOME=f"{self.tmp}/state", XDG_DATA_HOME=f"{self.tmp}/data",
+                   XDG_CONFIG_HOME=f"{self.tmp}/config", CONDUCTOR_LIB=library())
+        args = [nvim_bin(), "--headless", "--listen", self.sock, "-i", "NONE"]
+        if plugin:
+            args += ["--cmd", f"set rtp^={ROOT}"]
+        self.proc = subprocess.Popen(args + ["-u", "NONE" if not plugin else os.path.join(ROOT, "bench", "init.lua")],
+                                     cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+        for _ in range(500):
+            if os.path.exists(self.sock):
+                break
+            time.sleep(0.01)
+        self.nvim = pynvim.attach("socket", path=self.sock)
+
+    def ping_ms(self):
+        t = time.perf_counter()
+        self.nvim.eval("1")
+        return (time.perf_counter() - t) * 1000
+
+    def close(self):
+        try:
+            self.nvim.command("qall!")
+        except Exception:
+            pass
+        self.proc.wait(timeout=10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def p95(samples):
+    if len(samples) < 2:
+        return samples[0] if samples else float("nan")
+    return statistics.quantiles(samples, n=20)[18]
+
+
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t

@@ -1,0 +1,238 @@
+-- The workspace lifecycle verbs: new, open, archive, restore, delete, rerun
+-- setup. Each asks what only the user can answer (task, trust, confirmation)
+-- on the main thread, then hands one request to the engine and, when it
+-- answers, updates the screen, fires the `User` event and says what happened.
+--
+-- Errors never escape as tracebacks: every verb is wrapped so that a failure
+-- is one "conductor: ..." error notification, from a command or from Lua.
+
+local M = {}
+
+local config = require("conductor.config")
+local engine = require("conductor.engine")
+local events = require("conductor.events")
+local layout = require("conductor.layout")
+local notify = require("conductor.notify")
+local progress = require("conductor.progress")
+local trust = require("conductor.trust")
+local workspace = require("conductor.workspace")
+
+-- One engine request, shown on the progress line while it runs. `on_ok` runs
+-- only on success; an error from the engine (or from `on_ok`) is notified.
+---@param method string
+---@param params table
+---@param label string progress text
+---@param on_ok fun(result: any)
+local function request(method, params, label, on_ok)
+  progress.attach()
+  events.attach()
+  local id
+  id = engine.request(method, params, function(err, result)
+    progress.finish(id)
+    if err then
+      notify.error(err)
+    else
+      notify.guard(on_ok)(result)
+    end
+  end)
+  progress.begin(id, label)
+end
+
+-- The contents of the repository's config files the user trusts, asking
+-- about the ones Neovim's trust database does not know yet.
+---@param root string
+---@return table<string, string>
+local function trusted_files(root)
+  return trust.read(engine.call("resolve_repo", { path = root }))
+end
+
+---@param ws conductor.Workspace
+local function must_be_active(ws)
+  if ws.state == "archived" then
+    error(
+      ("%s is archived; restore it with :ConductorRestore %s"):format(ws.name, ws.name),
+      0
+    )
+  elseif ws.state == "creating" then
+    error(("%s is still being created"):format(ws.name), 0)
+  end
+end
+
+---@param name string?
+---@param command string
+local function need_name(name, command)
+  if not name or name == "" then
+    error(("name a workspace: :%s {workspace}"):format(command), 0)
+  end
+end
+
+---@class conductor.NewArgs
+---@field task? string   what the agent should do; asked for when missing
+---@field name? string   workspace name (default: from the task)
+---@field base? string   base branch (default: the repository's default branch)
+---@field agent? string  agent to start (default: `default_agent`)
+
+--- Creates a workspace for a task: a worktree on a new branch, from the
+--- repository of the current file (or cwd). Asks for the task when none is
+--- given; an empty or cancelled answer does nothing.
+---@param args conductor.NewArgs?
+function M.new(args)
+  args = args or {}
+  if not args.task or vim.trim(args.task) == "" then
+    vim.ui.input({ prompt = "conductor task: " }, function(input)
+      if input and vim.trim(input) ~= "" then
+        M.new(vim.tbl_extend("force", args, { task = input }))
+      end
+    end)
+    return
+  end
+  local path = workspace.context_path()
+  local repo = engine.call("resolve_repo", { path = path })
+  local params = {
+    path = path,
+    task = vim.trim(args.task),
+    name = args.name,
+    base = args.base,
+    agent = args.agent or config.get().default_agent,
+    trusted = trust.read(repo),
+  }
+  request("create", params, ("creating a workspace in %s…"):format(repo.name), function(ws)
+    if config.get().open_on_create then
+      layout.open(ws)
+    end
+    events.fire("ConductorWorkspaceCreated", ws)
+    notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, ws.path))
+  end)
+end
+
+--- Goes to a workspace's tab (made on first open, `:tcd` to its worktree).
+--- Without a name, shows the picker.
+---@param name string?
+function M.open(name)
+  if not name or name == "" then
+    return require("conductor.picker").pick()
+  end
+  local ws = workspace.get(name)
+  must_be_active(ws)
+  layout.open(ws)
+end
+
+--- Archives a workspace (default: the current tab's): stops its processes,
+--- runs the archive script, snapshots uncommitted work, removes the worktree,
+--- keeps the branch. Asks first when it has uncommitted changes, and refuses
+--- while its files have unsaved buffers, unless `force`.
+---@param name string?
+---@param force boolean?
+function M.archive(name, force)
+  local ws = workspace.resolve(name, "ConductorArchive")
+  must_be_active(ws)
+  local unsaved = #layout.modified_buffers(ws)
+  if unsaved > 0 and not force then
+    error(
+      ("%s has %d unsaved buffer(s): write them (:wall) or use :ConductorArchive! %s"):format(
+        ws.name,
+        unsaved,
+        ws.name
+      ),
+      0
+    )
+  end
+
+  local function archive()
+    local params = { workspace = ws.id, trusted = trusted_files(ws.repo_root) }
+    request("archive", params, ("archiving %s…"):format(ws.name), function(archived)
+      layout.close(archived)
+      events.fire("ConductorWorkspaceArchived", archived)
+      notify.info(
+        ("archived %s; branch %s kept, :ConductorRestore %s brings it back"):format(
+          archived.name,
+          archived.branch,
+          archived.name
+        )
+      )
+    end)
+  end
+
+  if force then
+    return archive()
+  end
+  request("status", { workspace = ws.id }, ("checking %s…"):format(ws.name), function(status)
+    if status.dirty then
+      local question = ("%s has %d uncommitted change(s). Archive it?\n"
+        .. "They are kept in a snapshot and come back on :ConductorRestore."):format(
+        ws.name,
+        status.changes or 0
+      )
+      if vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
+        return
+      end
+    end
+    archive()
+  end)
+end
+
+--- Brings an archived workspace back exactly (uncommitted work included),
+--- reruns its setup and opens it.
+---@param name string
+function M.restore(name)
+  need_name(name, "ConductorRestore")
+  local ws = workspace.get(name)
+  if ws.state ~= "archived" then
+    error(("%s is not archived; open it with :ConductorOpen %s"):format(ws.name, ws.name), 0)
+  end
+  local params = { workspace = ws.id, trusted = trusted_files(ws.repo_root) }
+  request("restore", params, ("restoring %s…"):format(ws.name), function(restored)
+    layout.open(restored)
+    events.fire("ConductorWorkspaceRestored", restored)
+    notify.info(("restored %s on branch %s"):format(restored.name, restored.branch))
+  end)
+end
+
+--- Deletes a workspace for good, branch included, after asking. A backup ref
+--- keeps the branch's commits reachable.
+---@param name string
+function M.delete(name)
+  need_name(name, "ConductorDelete!")
+  local ws = workspace.get(name)
+  local worktree = ws.state == "archived" and ""
+    or ("Its worktree %s will be removed.\n"):format(ws.path)
+  local question = ("Delete workspace %s?\n%sIts branch %s will be deleted;"
+    .. " a backup ref (refs/conductor/deleted/%s) is kept."):format(ws.name, worktree, ws.branch, ws.id)
+  if vim.fn.confirm(question, "&Delete\n&Cancel", 2) ~= 1 then
+    return
+  end
+  request("delete", { workspace = ws.id }, ("deleting %s…"):format(ws.name), function(res)
+    layout.close(ws)
+    local backup = res.backup_ref
+    ws.backup_ref = backup
+    events.fire("ConductorWorkspaceDeleted", ws)
+    if backup then
+      notify.info(
+        ("deleted %s and branch %s; `git branch %s %s` brings the branch back"):format(
+          ws.name,
+          ws.branch,
+          ws.branch,
+          backup
+        )
+      )
+    else
+      notify.info(("deleted %s and branch %s"):format(ws.name, ws.branch))
+    end
+  end)
+end
+
+--- Runs the setup script of a workspace (default: the current tab's) again.
+---@param name string?
+function M.rerun_setup(name)
+  local ws = workspace.resolve(name, "ConductorSetup")
+  must_be_active(ws)
+  local params = { workspace = ws.id, trusted = trusted_files(ws.repo_root) }
+  -- The script's own events report how it goes.
+  request("run_setup", params, ("starting setup of %s…"):format(ws.name), function() end)
+end
+
+for name, fn in pairs(M) do
+  M[name] = notify.guard(fn)
+end
+
+return M

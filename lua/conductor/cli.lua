@@ -1,0 +1,159 @@
+-- Command-line side of the user commands: parsing `:ConductorNew`'s flags and
+-- completing workspace names, agents and branches. Completion never raises:
+-- no engine, no repository, no answer -> no candidates.
+
+local M = {}
+
+local FLAGS = { "agent", "base", "name" }
+
+--- Parses `[--agent=A] [--base=B] [--name=N] [--] [task text]`. Flags come
+--- first; everything from the first other word on is the task, spacing kept.
+---@param argstr string
+---@return conductor.NewArgs
+function M.parse_new(argstr)
+  local args = {}
+  local rest = argstr
+  while true do
+    rest = rest:gsub("^%s+", "")
+    local token = rest:match("^%S+")
+    if not token or not vim.startswith(token, "--") then
+      break
+    end
+    rest = rest:sub(#token + 1)
+    if token == "--" then
+      break
+    end
+    local flag, value = token:match("^%-%-([^=]+)=(.*)$")
+    if not flag or not vim.tbl_contains(FLAGS, flag) then
+      error(
+        ("unknown option %s for :ConductorNew (it takes --agent=, --base=, --name=)"):format(token),
+        0
+      )
+    end
+    if value == "" then
+      error(("--%s= needs a value"):format(flag), 0)
+    end
+    args[flag] = value
+  end
+  rest = vim.trim(rest)
+  args.task = rest ~= "" and rest or nil
+  return args
+end
+
+---@param items string[]
+---@param lead string
+---@return string[]
+local function matching(items, lead)
+  return vim.tbl_filter(function(s)
+    return vim.startswith(s, lead)
+  end, items)
+end
+
+--- Workspace names for a {ws} argument.
+---@param state? "active"|"archived" only workspaces in this state
+---@return fun(lead: string): string[]
+function M.workspaces(state)
+  return function(lead)
+    local ok, list = pcall(function()
+      return require("conductor.workspace").list(state ~= "active")
+    end)
+    if not ok then
+      return {}
+    end
+    local names, seen = {}, {}
+    for _, ws in ipairs(list) do
+      if (not state or ws.state == state) and not seen[ws.name] then
+        seen[ws.name] = true
+        names[#names + 1] = ws.name
+      end
+    end
+    return matching(names, lead)
+  end
+end
+
+-- Local and remote branches of the repository the user is in. git's own
+-- answer, because the engine has no branch listing (fast: reads refs only).
+---@return string[]
+local function branches()
+  local cwd = require("conductor.workspace").context_path()
+  local ok, res = pcall(function()
+    return vim
+      .system({
+        "git",
+        "--no-optional-locks",
+        "-C",
+        cwd,
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/heads",
+        "refs/remotes",
+      }, { text = true })
+      :wait(1000)
+  end)
+  if not ok or res.code ~= 0 then
+    return {}
+  end
+  local out = {}
+  for ref in vim.gsplit(res.stdout, "\n", { trimempty = true }) do
+    local short = ref:gsub("^refs/heads/", ""):gsub("^refs/remotes/", "")
+    if not short:match("/HEAD$") then
+      out[#out + 1] = short
+    end
+  end
+  return out
+end
+
+---@return string[]
+local function agents()
+  local cfg = require("conductor.config").get()
+  local names = vim.tbl_keys(cfg.agents or {})
+  if cfg.default_agent and not vim.tbl_contains(names, cfg.default_agent) then
+    names[#names + 1] = cfg.default_agent
+  end
+  table.sort(names)
+  return names
+end
+
+--- Completion for `:ConductorNew`: flag names while only flags precede,
+--- then the values of `--agent=` and `--base=`.
+---@param lead string
+---@param cmdline string
+---@param pos integer
+---@return string[]
+function M.complete_new(lead, cmdline, pos)
+  local before = cmdline:sub(1, pos - #lead)
+  local words = vim.split(vim.trim(before), "%s+")
+  table.remove(words, 1) -- the command itself
+  local used = {}
+  for _, w in ipairs(words) do
+    local flag = w:match("^%-%-([^=]+)=")
+    if not flag then
+      return {} -- the task text has begun
+    end
+    used[flag] = true
+  end
+  local flag, value = lead:match("^%-%-([^=]+)=(.*)$")
+  if flag == "agent" then
+    return vim.tbl_map(function(a)
+      return "--agent=" .. a
+    end, matching(agents(), value))
+  elseif flag == "base" then
+    return vim.tbl_map(function(b)
+      return "--base=" .. b
+    end, matching(branches(), value))
+  elseif flag then
+    return {}
+  end
+  if lead ~= "" and not vim.startswith(lead, "-") then
+    return {}
+  end
+  local flags = {}
+  for _, f in ipairs(FLAGS) do
+    if not used[f] then
+      flags[#flags + 1] = "--" .. f .. "="
+    end
+  end
+  return matching(flags, lead)
+end
+
+return M

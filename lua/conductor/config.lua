@@ -1,0 +1,381 @@
+-- Options of conductor.nvim, declared once.
+--
+-- The schema below is the single source for three things: the defaults, the
+-- validation of `setup()` (errors name the field), and the options section of
+-- doc/conductor.txt (scripts/gen-doc-options.lua reads it), so the help and the
+-- behaviour cannot drift apart.
+--
+-- Not here: the repository's own config files (.conductor/settings*.toml,
+-- conductor.json); the engine reads those and layers them over `scripts`,
+-- `file_include_globs` and `environment_variables` from this table.
+
+local M = {}
+
+---@class conductor.Options
+---@field workspaces_root? string
+---@field branch_prefix? string
+---@field ports? { first?: integer, last?: integer }
+---@field stop_grace_ms? integer
+---@field fetch? boolean
+---@field shell? string
+---@field default_agent? string
+---@field agents? table<string, table>
+---@field scripts? { setup?: string, run?: string|table<string, {command: string, default?: boolean}>, archive?: string, run_mode?: "concurrent"|"nonconcurrent" }
+---@field file_include_globs? string[]
+---@field environment_variables? table<string, string>
+---@field open_on_create? boolean
+---@field progress? boolean
+---@field notify_level? integer
+
+---@class conductor.Field
+---@field name string          dotted path, e.g. "ports.first"
+---@field type string          Lua types joined by "|" ("nil" = may be left unset)
+---@field default any          value, or function returning it (resolved at use)
+---@field doc_default? string  how the default reads in the help when it is computed
+---@field doc_type? string     how the type reads in the help when `type` says too little
+---@field desc string          one paragraph for the help
+---@field check? fun(v: any): string?, string? extra check: what is wrong (nil when
+---                            nothing) and where inside the value (".KEY", "[2]")
+---@field free? boolean        a table whose keys are the user's (not checked)
+
+local function is_list_of_strings(v)
+  if not vim.islist(v) then
+    return "must be a list of strings"
+  end
+  for i, s in ipairs(v) do
+    if type(s) ~= "string" then
+      return ("must be a string, got %s"):format(type(s)), ("[%d]"):format(i)
+    end
+  end
+end
+
+local function is_port(v)
+  if v ~= math.floor(v) or v < 1024 or v > 65535 then
+    return "must be an integer port between 1024 and 65535"
+  end
+end
+
+---@type conductor.Field[]
+M.schema = {
+  {
+    name = "workspaces_root",
+    type = "string",
+    default = function()
+      return vim.fn.stdpath("data") .. "/conductor/workspaces"
+    end,
+    doc_default = 'stdpath("data") .. "/conductor/workspaces"',
+    desc = "Directory that holds the worktrees, one per workspace, as"
+      .. " `<workspaces_root>/<repo>/<name>`. `~` is expanded.",
+  },
+  {
+    name = "branch_prefix",
+    type = "string",
+    default = "conductor/",
+    desc = "Prefix of the branch each workspace gets: `<branch_prefix><name>`.",
+  },
+  {
+    name = "ports.first",
+    type = "number",
+    default = 55000,
+    check = is_port,
+    desc = "First port of the range from which each workspace gets a block of"
+      .. " 10 ports (`$CONDUCTOR_PORT` .. `$CONDUCTOR_PORT`+9).",
+  },
+  {
+    name = "ports.last",
+    type = "number",
+    default = 64999,
+    check = is_port,
+    desc = "Last port of that range. Must leave room for at least one block of 10.",
+  },
+  {
+    name = "stop_grace_ms",
+    type = "number",
+    default = 2000,
+    check = function(v)
+      if v < 0 or v ~= math.floor(v) then
+        return "must be a non-negative integer"
+      end
+    end,
+    desc = "When a workspace's processes are stopped they get SIGHUP (to their"
+      .. " process group), then SIGKILL after this many milliseconds.",
+  },
+  {
+    name = "fetch",
+    type = "boolean",
+    default = true,
+    desc = "Fetch the base branch from `origin` before creating a workspace, so it"
+      .. " starts from the remote tip. A failed fetch is a warning, not a failure.",
+  },
+  {
+    name = "shell",
+    type = "string",
+    default = "/bin/sh",
+    desc = "Shell that runs the setup, run and archive scripts, as"
+      .. " `{shell} -c {script}`.",
+  },
+  {
+    name = "default_agent",
+    type = "string|nil",
+    default = nil,
+    desc = "Agent used when |:ConductorNew| is given no `--agent=`.",
+  },
+  {
+    name = "agents",
+    type = "table",
+    default = {},
+    free = true,
+    desc = "Agent definitions by name (see |conductor-agents|). Their names are"
+      .. " what `--agent=` completes.",
+  },
+  {
+    name = "scripts.setup",
+    type = "string|nil",
+    default = nil,
+    desc = "Setup script run in a new (or restored) workspace, unless the"
+      .. " repository's config files define one. Scripts from `setup()` are trusted.",
+  },
+  {
+    name = "scripts.run",
+    type = "string|table|nil",
+    default = nil,
+    desc = "Run script: a string, or named runs"
+      .. " `{ id = { command = '...', default = true } }`.",
+  },
+  {
+    name = "scripts.archive",
+    type = "string|nil",
+    default = nil,
+    desc = "Script run in a workspace before it is archived.",
+  },
+  {
+    name = "scripts.run_mode",
+    type = "string|nil",
+    default = nil,
+    check = function(v)
+      if v ~= "concurrent" and v ~= "nonconcurrent" then
+        return "must be 'concurrent' or 'nonconcurrent'"
+      end
+    end,
+    desc = "`'concurrent'` (run scripts may run side by side) or `'nonconcurrent'`"
+      .. " (starting a run script stops the one already running).",
+  },
+  {
+    name = "file_include_globs",
+    type = "table|nil",
+    doc_type = "string[]",
+    default = nil,
+    check = is_list_of_strings,
+    desc = "Globs of git-ignored files copied into a new worktree when the"
+      .. " repository has no `.worktreeinclude`. When neither is set: `.env*`.",
+  },
+  {
+    name = "environment_variables",
+    type = "table|nil",
+    doc_type = "table<string, string>",
+    default = nil,
+    check = function(v)
+      for k, s in pairs(v) do
+        if type(k) ~= "string" then
+          return "must map names to strings"
+        elseif type(s) ~= "string" then
+          return ("must be a string, got %s"):format(type(s)), "." .. k
+        end
+      end
+    end,
+    desc = "Extra environment of every script, agent and terminal of a workspace,"
+      .. " as `{ NAME = 'value' }`.",
+  },
+  {
+    name = "open_on_create",
+    type = "boolean",
+    default = true,
+    desc = "Open a workspace's tab as soon as |:ConductorNew| has made it.",
+  },
+  {
+    name = "progress",
+    type = "boolean",
+    default = true,
+    desc = "Show creation steps and running scripts on the message line.",
+  },
+  {
+    name = "notify_level",
+    type = "number",
+    default = vim.log.levels.INFO,
+    doc_default = "vim.log.levels.INFO",
+    desc = "Least level of the notifications conductor sends (|vim.log.levels|)."
+      .. " Errors are always shown.",
+  },
+}
+
+local by_name = {} ---@type table<string, conductor.Field>
+for _, f in ipairs(M.schema) do
+  by_name[f.name] = f
+end
+
+---@param t table
+---@param path string dotted
+local function get_path(t, path)
+  local v = t
+  for key in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then
+      return nil
+    end
+    v = v[key]
+  end
+  return v
+end
+
+local function set_path(t, path, value)
+  local keys = vim.split(path, ".", { plain = true })
+  for i = 1, #keys - 1 do
+    t[keys[i]] = t[keys[i]] or {}
+    t = t[keys[i]]
+  end
+  t[keys[#keys]] = value
+end
+
+---@param f conductor.Field
+local function default_of(f)
+  if type(f.default) == "function" then
+    return f.default()
+  end
+  return vim.deepcopy(f.default)
+end
+
+-- Whether `path` is a group of fields ("ports" for "ports.first").
+local function is_group(path)
+  local prefix = path .. "."
+  for name in pairs(by_name) do
+    if vim.startswith(name, prefix) then
+      return true
+    end
+  end
+  return false
+end
+
+---@param opts table
+---@param prefix string
+local function find_unknown(opts, prefix)
+  for k, v in pairs(opts) do
+    local path = prefix .. tostring(k)
+    if by_name[path] then
+      -- a leaf; `free` tables belong to the user
+    elseif is_group(path) then
+      if type(v) ~= "table" then
+        return ("conductor: option '%s' must be a table, got %s"):format(path, type(v))
+      end
+      local err = find_unknown(v, path .. ".")
+      if err then
+        return err
+      end
+    else
+      return ("conductor: unknown option '%s'"):format(path)
+    end
+  end
+end
+
+--- Checks user options against the schema.
+---@param opts table?
+---@return string? err one line naming the field, or nil when valid
+function M.validate(opts)
+  if opts == nil then
+    return nil
+  end
+  if type(opts) ~= "table" then
+    return ("conductor: setup() takes a table, got %s"):format(type(opts))
+  end
+  local err = find_unknown(opts, "")
+  if err then
+    return err
+  end
+  for _, f in ipairs(M.schema) do
+    local v = get_path(opts, f.name)
+    if v ~= nil then
+      local allowed = vim.split(f.type, "|", { plain = true })
+      if not vim.tbl_contains(allowed, type(v)) then
+        local want = vim.tbl_filter(function(t)
+          return t ~= "nil"
+        end, allowed)
+        return ("conductor: option '%s' must be a %s, got %s"):format(
+          f.name,
+          table.concat(want, " or "),
+          type(v)
+        )
+      end
+      if f.check then
+        local problem, where = f.check(v)
+        if problem then
+          return ("conductor: option '%s%s' %s"):format(f.name, where or "", problem)
+        end
+      end
+    end
+  end
+  local first = get_path(opts, "ports.first") or by_name["ports.first"].default
+  local last = get_path(opts, "ports.last") or by_name["ports.last"].default
+  if last - first + 1 < 10 then
+    return ("conductor: option 'ports' must hold at least one block of 10 ports, got %d..%d"):format(
+      first,
+      last
+    )
+  end
+end
+
+---@type table? the user's options, validated
+local user = nil
+
+--- Validates and keeps the user's options.
+---@param opts conductor.Options?
+---@return string? err
+function M.set(opts)
+  local err = M.validate(opts)
+  if err then
+    return err
+  end
+  user = vim.deepcopy(opts or {})
+end
+
+--- The effective options: defaults overlaid with the user's.
+---@return conductor.Options
+function M.get()
+  local out = {}
+  for _, f in ipairs(M.schema) do
+    local v = user and get_path(user, f.name)
+    if v == nil then
+      v = default_of(f)
+    end
+    if v ~= nil then
+      set_path(out, f.name, v)
+    end
+  end
+  return out
+end
+
+--- The options the engine's `core.start` takes (see the protocol).
+---@return table
+function M.engine_opts()
+  local o = M.get()
+  local scripts = o.scripts or {}
+  return {
+    state_dir = vim.fn.stdpath("state") .. "/conductor",
+    workspaces_root = vim.fs.normalize(o.workspaces_root),
+    branch_prefix = o.branch_prefix,
+    port_first = o.ports.first,
+    port_last = o.ports.last,
+    stop_grace_ms = o.stop_grace_ms,
+    fetch = o.fetch,
+    shell = o.shell,
+    defaults = {
+      scripts = {
+        setup = scripts.setup,
+        run = scripts.run,
+        archive = scripts.archive,
+        run_mode = scripts.run_mode,
+      },
+      file_include_globs = o.file_include_globs,
+      environment_variables = o.environment_variables,
+    },
+  }
+end
+
+return M

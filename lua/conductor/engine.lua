@@ -1,0 +1,180 @@
+-- The Rust engine, seen from Lua: finds and loads the library by explicit
+-- path, starts it on first use, matches asynchronous answers to their
+-- callbacks and hands events to listeners. Nothing else in Lua touches `core`.
+--
+-- Protocol: /work/notes/protocol.md (core.version/start/call/request).
+
+local M = {}
+
+local uv = vim.uv
+
+---@class conductor.Core
+---@field version fun(): string
+---@field start fun(opts: table, handler: fun(msg: table))
+---@field call fun(method: string, params: table): any
+---@field request fun(method: string, params: table): integer
+
+---@type conductor.Core?
+local core = nil
+---@type string? path the library was loaded from
+local loaded_from = nil
+local started = false
+
+---@alias conductor.Callback fun(err: string?, result: any)
+
+-- Callbacks of requests not answered yet. Answers always come later, from
+-- the event loop, never from inside core.request.
+---@type table<integer, conductor.Callback>
+local pending = {}
+---@type table<string, fun(data: table)[]>
+local listeners = {}
+
+--- The plugin checkout: three directories above this file.
+---@return string
+function M.root()
+  local source = debug.getinfo(1, "S").source:sub(2)
+  return vim.fn.fnamemodify(source, ":p:h:h:h")
+end
+
+--- Where the library is looked for, in order.
+---@return string[]
+function M.candidates()
+  local root = M.root()
+  local ext = vim.fn.has("mac") == 1 and "dylib" or "so"
+  local paths = {}
+  local env = os.getenv("CONDUCTOR_LIB")
+  if env and env ~= "" then
+    paths[#paths + 1] = env
+  end
+  paths[#paths + 1] = root .. "/lua/conductor_core.so"
+  paths[#paths + 1] = root .. "/target/release/libconductor_core." .. ext
+  paths[#paths + 1] = root .. "/target/debug/libconductor_core." .. ext
+  return paths
+end
+
+--- Loads the library (once). Raises one line listing every path tried and
+--- how to build the library when none loads.
+---@return conductor.Core
+function M.load()
+  if core then
+    return core
+  end
+  local tried = {}
+  for _, path in ipairs(M.candidates()) do
+    if not uv.fs_stat(path) then
+      tried[#tried + 1] = path .. " (missing)"
+    else
+      local open, err = package.loadlib(path, "luaopen_conductor_core")
+      local ok, mod = false, err
+      if open then
+        ok, mod = pcall(open)
+      end
+      if ok and type(mod) == "table" then
+        core, loaded_from = mod, path
+        return mod
+      end
+      tried[#tried + 1] = ("%s (%s)"):format(path, require("conductor.notify").clean(mod))
+    end
+  end
+  error(
+    ("engine library not loaded; tried %s. Build it with `cargo build --release` in %s"):format(
+      table.concat(tried, ", "),
+      M.root()
+    ),
+    0
+  )
+end
+
+--- Path of the loaded library, or nil before it is loaded.
+---@return string?
+function M.path()
+  return loaded_from
+end
+
+-- Runs a listener or callback so that its error never travels back into
+-- the engine (which called us) and is shown like any other error.
+local function run(what, fn, ...)
+  local ok, err = pcall(fn, ...)
+  if not ok then
+    require("conductor.notify").error(("internal error in %s: %s"):format(what, err))
+  end
+end
+
+---@param msg table
+local function handle(msg)
+  if msg.id ~= nil then
+    local cb = pending[msg.id]
+    pending[msg.id] = nil
+    if not cb then
+      return
+    elseif msg.ok then
+      run("request " .. msg.id, cb, nil, msg.result)
+    else
+      run("request " .. msg.id, cb, require("conductor.notify").clean(msg.error), nil)
+    end
+  elseif msg.event then
+    for _, fn in ipairs(listeners[msg.event] or {}) do
+      run(msg.event .. " listener", fn, msg.data or {})
+    end
+  end
+end
+
+-- Lets any Lua error from the library read as one clean line.
+local function protect(fn, ...)
+  local ok, res = pcall(fn, ...)
+  if not ok then
+    error(require("conductor.notify").clean(res), 0)
+  end
+  return res
+end
+
+--- Starts the engine with the current options, on first use.
+---@return conductor.Core
+function M.ensure()
+  local c = M.load()
+  if not started then
+    protect(c.start, require("conductor.config").engine_opts(), handle)
+    started = true
+  end
+  return c
+end
+
+--- Passes changed options to a running engine; a stopped one reads them at start.
+function M.update()
+  if started and core then
+    protect(core.start, require("conductor.config").engine_opts(), handle)
+  end
+end
+
+--- A synchronous, cheap engine method. Raises a one-line error on failure.
+---@param method string
+---@param params table?
+---@return any
+function M.call(method, params)
+  local c = M.ensure()
+  return protect(c.call, method, params or {})
+end
+
+--- An asynchronous engine method; `cb(err, result)` runs on the main thread.
+--- Raises (without calling `cb`) when the engine cannot start or rejects the
+--- call outright (unknown method, malformed parameters).
+---@param method string
+---@param params table?
+---@param cb conductor.Callback
+---@return integer id
+function M.request(method, params, cb)
+  local c = M.ensure()
+  local id = protect(c.request, method, params or {})
+  pending[id] = cb
+  return id
+end
+
+--- Calls `fn(data)` for every engine event named `event`.
+---@param event string
+---@param fn fun(data: table)
+function M.on(event, fn)
+  listeners[event] = listeners[event] or {}
+  table.insert(listeners[event], fn)
+end
+
+return M

@@ -1,0 +1,118 @@
+-- Finding workspaces: by name or id, the one of the current tab, and the
+-- repository the user is "in". Thin wrappers over the engine's synchronous
+-- methods; nothing here changes anything.
+
+local M = {}
+
+local engine = require("conductor.engine")
+
+---@class conductor.Workspace
+---@field id string
+---@field name string
+---@field repo_root string
+---@field repo_name string
+---@field path string
+---@field branch string
+---@field base_branch string
+---@field base_commit string
+---@field task? string
+---@field agent? string
+---@field port? integer
+---@field state "active"|"archived"|"creating"
+---@field created_at integer
+---@field archived_at? integer
+---@field snapshot_ref? string
+---@field log string
+---@field setup "none"|"running"|"ok"|"failed"|"untrusted"
+
+--- Where the repository is looked up from: the current file's directory, or
+--- the (tab- or window-local) working directory for other buffers.
+---@return string
+function M.context_path()
+  if vim.bo.buftype == "" then
+    local name = vim.api.nvim_buf_get_name(0)
+    if name ~= "" then
+      local dir = vim.fs.dirname(name)
+      if vim.fn.isdirectory(dir) == 1 then
+        return dir
+      end
+    end
+  end
+  return vim.fn.getcwd()
+end
+
+--- The repository the user is in. Raises "not a git repository" and the like.
+---@return conductor.Repo
+function M.repo()
+  return engine.call("resolve_repo", { path = M.context_path() })
+end
+
+--- Root of the repository the user is in, or nil outside one.
+---@return string?
+function M.repo_root()
+  local ok, repo = pcall(M.repo)
+  return ok and repo.root or nil
+end
+
+--- A workspace by name or id; names are looked up in the current repository
+--- first. Raises when unknown or ambiguous.
+---@param ws string
+---@return conductor.Workspace
+function M.get(ws)
+  return engine.call("get", { workspace = ws, repo = M.repo_root() })
+end
+
+---@param include_archived boolean?
+---@return conductor.Workspace[]
+function M.list(include_archived)
+  return engine.call("list", { repo = M.repo_root(), include_archived = include_archived == true })
+end
+
+---@param path string
+---@param dir string
+local function inside(path, dir)
+  return path == dir or vim.startswith(path, dir .. "/")
+end
+
+--- The workspace of the current tab: the one it was opened for, else the one
+--- whose worktree holds the current file or directory (e.g. Neovim started
+--- inside a worktree). Nil when there is none.
+---@return conductor.Workspace?
+function M.current()
+  local id = vim.t.conductor_workspace
+  if id then
+    local ok, ws = pcall(engine.call, "get", { workspace = id })
+    if ok then
+      return ws
+    end
+  end
+  local here = vim.uv.fs_realpath(M.context_path())
+  if not here then
+    return nil
+  end
+  local ok, all = pcall(engine.call, "list", {})
+  for _, ws in ipairs(ok and all or {}) do
+    local path = ws.state == "active" and vim.uv.fs_realpath(ws.path)
+    if path and inside(here, path) then
+      return ws
+    end
+  end
+end
+
+--- `ws` by name, or the current tab's workspace when `ws` is nil or empty.
+--- Raises with a hint naming the command when there is none.
+---@param ws string?
+---@param command string e.g. "ConductorArchive", for the hint
+---@return conductor.Workspace
+function M.resolve(ws, command)
+  if ws and ws ~= "" then
+    return M.get(ws)
+  end
+  local cur = M.current()
+  if not cur then
+    error(("no workspace in this tab; name one: :%s {workspace}"):format(command), 0)
+  end
+  return cur
+end
+
+return M

@@ -1,0 +1,84 @@
+-- conductor.nvim: user commands only. Everything else (the Lua modules, the
+-- Rust engine) loads on first use, so startup pays for a few command
+-- definitions and nothing more.
+
+if vim.g.loaded_conductor then
+  return
+end
+vim.g.loaded_conductor = true
+
+local function command(name, fn, opts)
+  vim.api.nvim_create_user_command(name, fn, opts)
+end
+
+local function conductor()
+  return require("conductor")
+end
+
+-- Completion of {ws} arguments; `state` keeps only active or archived ones.
+local function workspaces(state)
+  return function(lead)
+    return require("conductor.cli").workspaces(state)(lead)
+  end
+end
+
+command("ConductorNew", function(o)
+  local ok, args = pcall(require("conductor.cli").parse_new, o.args)
+  if not ok then
+    return require("conductor.notify").error(args)
+  end
+  conductor().new(args)
+end, {
+  nargs = "*",
+  desc = "conductor: new workspace for a task",
+  complete = function(...)
+    return require("conductor.cli").complete_new(...)
+  end,
+})
+
+command("Conductor", function()
+  conductor().pick()
+end, { nargs = 0, desc = "conductor: pick a workspace" })
+
+command("ConductorOpen", function(o)
+  conductor().open(o.args)
+end, { nargs = 1, complete = workspaces("active"), desc = "conductor: open a workspace" })
+
+command("ConductorArchive", function(o)
+  conductor().archive(o.args, o.bang)
+end, {
+  nargs = "?",
+  bang = true,
+  complete = workspaces("active"),
+  desc = "conductor: archive a workspace (! skips the question)",
+})
+
+command("ConductorRestore", function(o)
+  conductor().restore(o.args)
+end, { nargs = 1, complete = workspaces("archived"), desc = "conductor: restore a workspace" })
+
+command("ConductorDelete", function(o)
+  if not o.bang then
+    return require("conductor.notify").error(
+      ":ConductorDelete deletes the workspace's branch; use :ConductorDelete! {workspace}"
+    )
+  end
+  conductor().delete(o.args)
+end, {
+  nargs = 1,
+  bang = true,
+  complete = workspaces(),
+  desc = "conductor: delete a workspace and its branch",
+})
+
+command("ConductorLog", function(o)
+  conductor().log(o.args)
+end, { nargs = "?", complete = workspaces(), desc = "conductor: open a workspace's script log" })
+
+command("ConductorSetup", function(o)
+  conductor().rerun_setup(o.args)
+end, {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: run a workspace's setup script again",
+})
