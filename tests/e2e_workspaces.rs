@@ -33,9 +33,16 @@ fn workspace_commands_end_to_end() {
 
     // Seen from outside Neovim: git state and the shared state file agree.
     let worktrees = git(&f.repo, &["worktree", "list", "--porcelain"]);
-    assert!(worktrees.contains("branch refs/heads/conductor/login"), "{worktrees}");
+    assert!(
+        worktrees.contains("branch refs/heads/conductor/login"),
+        "{worktrees}"
+    );
     assert!(!worktrees.contains("add-dark-mode"), "{worktrees}");
-    let state = std::fs::read_to_string(home.join(".local/state/nvim/conductor/state.json")).unwrap();
-    assert!(state.contains("\"name\": \"login\"") && !state.contains("add-dark-mode"), "{state}");
+    let state =
+        std::fs::read_to_string(home.join(".local/state/nvim/conductor/state.json")).unwrap();
+    assert!(
+        state.contains("\"name\": \"login\"") && !state.contains("add-dark-mode"),
+        "{state}"
+    );
     assert_eq!(git(&f.repo, &["status", "--porcelain"]), "?? scratch.txt");
 }

@@ -59,6 +59,7 @@ fn concurrent_creates_never_clash() {
                 ])
                 .env("CONDUCTOR_TEST_BASE", f.base())
                 .env("CONDUCTOR_TEST_REPO", &f.repo)
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
         })

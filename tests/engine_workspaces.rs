@@ -78,7 +78,7 @@ fn create_makes_worktree_branch_and_copies_only_ignored_env_files() {
     );
     assert_eq!(
         git(&f.repo, &["status", "--porcelain"]),
-        " M README.md\n?? notes.txt".replace("\n", "\n")
+        " M README.md\n?? notes.txt"
     );
     let port = ws.port.unwrap();
     assert_eq!(port % 10, 0);
@@ -192,14 +192,14 @@ fn setup_script_sees_conductor_environment_and_logs() {
     let env = read(&ws.path, "setup-env.txt");
     let port = ws.port.unwrap();
     for line in [
-        format!("CONDUCTOR_DEFAULT_BRANCH=main"),
-        format!("CONDUCTOR_IS_LOCAL=1"),
+        "CONDUCTOR_DEFAULT_BRANCH=main".to_string(),
+        "CONDUCTOR_IS_LOCAL=1".to_string(),
         format!("CONDUCTOR_PORT={port}"),
         format!("CONDUCTOR_ROOT_PATH={}", f.repo.display()),
         format!("CONDUCTOR_WORKSPACE_ID={}", ws.id),
-        format!("CONDUCTOR_WORKSPACE_NAME=env"),
+        "CONDUCTOR_WORKSPACE_NAME=env".to_string(),
         format!("CONDUCTOR_WORKSPACE_PATH={}", ws.path.display()),
-        format!("GREETING=hi"),
+        "GREETING=hi".to_string(),
     ] {
         assert!(env.lines().any(|l| l == line), "missing {line} in\n{env}");
     }
@@ -341,7 +341,7 @@ fn archive_and_restore_bring_back_every_kind_of_change() {
         "root untouched by archive"
     );
 
-    let restored = f.engine.restore(ws_req("roundtrip")).unwrap();
+    let restored = f.engine.restore(ws_req("roundtrip"), None).unwrap();
     assert_eq!(restored.state, WorkspaceState::Active);
     assert!(restored.port.is_some());
     assert_eq!(git(p, &["rev-parse", "HEAD"]), tip);
@@ -373,7 +373,7 @@ fn clean_workspace_archives_without_snapshot() {
     assert!(!f.engine.status(ws_req("clean")).unwrap().dirty);
     let archived = f.engine.archive(ws_req("clean")).unwrap();
     assert_eq!(archived.snapshot_ref, None);
-    let restored = f.engine.restore(ws_req("clean")).unwrap();
+    let restored = f.engine.restore(ws_req("clean"), None).unwrap();
     assert!(ws.path.join("README.md").exists());
     assert_eq!(restored.branch, ws.branch);
 }
@@ -406,6 +406,7 @@ fn archive_stops_running_setup_and_runs_archive_script() {
             Event::ScriptFinished {
                 ok: false,
                 signal: Some(_),
+                stopped: true,
                 ..
             }
         ),

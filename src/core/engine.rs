@@ -86,6 +86,8 @@ pub enum Event {
         ok: bool,
         code: Option<i32>,
         signal: Option<i32>,
+        /// Ended because conductor stopped it (archive, delete, rerun), not by itself.
+        stopped: bool,
         log: PathBuf,
         elapsed_ms: u64,
     },

@@ -209,11 +209,7 @@ impl Engine {
         progress: &dyn Fn(String),
     ) -> Result<()> {
         let files = include::files_to_copy(root, config.file_include_globs.as_deref())?;
-        if !files.is_empty() {
-            progress(format!("copying {} ignored file(s)", files.len()));
-            include::copy_files(root, dest, &files)?;
-        }
-        Ok(())
+        copy_listed(root, dest, &files, progress)
     }
 
     pub(crate) fn set_state(
@@ -307,6 +303,17 @@ impl Engine {
             },
         );
         self.processes.remove(&ws.id, pgid);
+        let stopped = self.processes.take_stopped(pgid);
+        let ok = result.as_ref().is_ok_and(|d| d.ok);
+        if kind == ScriptKind::Setup && !stopped {
+            // Recorded before the event, so listeners that look the workspace up see it.
+            let state = if ok {
+                SetupState::Ok
+            } else {
+                SetupState::Failed
+            };
+            let _ = self.set_state(&ws.id, |w| w.setup = state);
+        }
         match result {
             Ok(done) => {
                 self.emit(Event::ScriptFinished {
@@ -316,6 +323,7 @@ impl Engine {
                     ok: done.ok,
                     code: done.code,
                     signal: done.signal,
+                    stopped,
                     log: done.log,
                     elapsed_ms: done.elapsed_ms,
                 });
@@ -329,6 +337,7 @@ impl Engine {
                     ok: false,
                     code: None,
                     signal: None,
+                    stopped,
                     log: ws.log.clone(),
                     elapsed_ms: 0,
                 });
@@ -433,7 +442,11 @@ impl Engine {
         })
     }
 
-    pub fn restore(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
+    pub fn restore(
+        self: &Arc<Self>,
+        req: WorkspaceRequest,
+        request: Option<u64>,
+    ) -> Result<Workspace> {
         let ws = self.get(&req.workspace, req.repo.as_deref())?;
         if ws.state != WorkspaceState::Archived {
             return Err(Error::new(format!("workspace {} is not archived", ws.name)));
@@ -454,7 +467,7 @@ impl Engine {
         })?;
         let progress = |message: String| {
             self.emit(Event::Progress {
-                request: None,
+                request,
                 workspace: ws.name.clone(),
                 message,
             })
@@ -466,7 +479,7 @@ impl Engine {
                 let oid = git.refname_to_id(refname)?;
                 if snapshot::apply(&ws.path, oid)? == snapshot::Applied::Merged {
                     self.emit(Event::Warning {
-                        request: None,
+                        request,
                         workspace: Some(ws.name.clone()),
                         message: format!(
                             "{} moved since archive; uncommitted work was merged onto its tip",
@@ -548,6 +561,19 @@ impl Engine {
             backup_ref,
         })
     }
+}
+
+fn copy_listed(
+    root: &Path,
+    dest: &Path,
+    files: &[PathBuf],
+    progress: &dyn Fn(String),
+) -> Result<()> {
+    if !files.is_empty() {
+        progress(format!("copying {} ignored file(s)", files.len()));
+        include::copy_files(root, dest, files)?;
+    }
+    Ok(())
 }
 
 fn source_name(script: &Script) -> String {

@@ -2,7 +2,7 @@
 //! process group, so the whole tree it started (dev servers, watchers) stops with it:
 //! SIGHUP to the group, a short grace, then SIGKILL for whatever is left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 pub struct ProcessTable {
     groups: Mutex<HashMap<String, Vec<i32>>>,
+    /// Groups stopped on purpose (archive, delete, rerun), so their end is not a failure.
+    stopped: Mutex<HashSet<i32>>,
 }
 
 impl ProcessTable {
@@ -25,6 +27,14 @@ impl ProcessTable {
         }
     }
 
+    /// Whether `pgid` ended because `stop_all` stopped it (asked once).
+    pub fn take_stopped(&self, pgid: i32) -> bool {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pgid)
+    }
+
     /// Stops every process group of `workspace`; returns how many were running.
     pub fn stop_all(&self, workspace: &str, grace: Duration) -> usize {
         let list = {
@@ -32,6 +42,10 @@ impl ProcessTable {
             groups.remove(workspace).unwrap_or_default()
         };
         let running: Vec<i32> = list.into_iter().filter(|p| group_alive(*p)).collect();
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(running.iter().copied());
         for pgid in &running {
             signal_group(*pgid, libc::SIGHUP);
         }

@@ -217,7 +217,7 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
                 "run_setup" => Box::new(move || to_json(engine.run_setup(req))),
                 "status" => Box::new(move || to_json(engine.status(req))),
                 "archive" => Box::new(move || to_json(engine.archive(req))),
-                "restore" => Box::new(move || to_json(engine.restore(req))),
+                "restore" => Box::new(move || to_json(engine.restore(req, Some(id)))),
                 _ => Box::new(move || to_json(engine.delete(req))),
             }
         }

@@ -38,10 +38,22 @@ pub fn nvim() -> PathBuf {
 
 /// The cdylib cargo built next to this test binary (target/<profile>/deps).
 pub fn library() -> PathBuf {
-    let deps = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let name = if cfg!(target_os = "macos") { "libconductor_core.dylib" } else { "libconductor_core.so" };
+    let deps = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let name = if cfg!(target_os = "macos") {
+        "libconductor_core.dylib"
+    } else {
+        "libconductor_core.so"
+    };
     let lib = deps.join(name);
-    assert!(lib.exists(), "{} missing: cargo builds it with the tests", lib.display());
+    assert!(
+        lib.exists(),
+        "{} missing: cargo builds it with the tests",
+        lib.display()
+    );
     lib
 }
 
