@@ -36,9 +36,9 @@ end, {
   end,
 })
 
-command("Conductor", function()
-  conductor().pick()
-end, { nargs = 0, desc = "conductor: pick a workspace" })
+command("Conductor", function(o)
+  conductor().pick({ archived = o.bang })
+end, { nargs = 0, bang = true, desc = "conductor: pick a workspace (! for archived ones)" })
 
 command("ConductorOpen", function(o)
   conductor().open(o.args)
@@ -82,3 +82,44 @@ end, {
   complete = workspaces("active"),
   desc = "conductor: run a workspace's setup script again",
 })
+
+-- Agents and run scripts (lua/conductor/agent_actions.lua).
+local function agent_verb(verb)
+  return function(o)
+    local ok, err = pcall(require("conductor.agent_actions")[verb], o)
+    if not ok then
+      require("conductor.notify").error(err)
+    end
+  end
+end
+
+command("ConductorAgent", function(o)
+  local name, prompt = o.args:match("^(%S*)%s*(.-)$")
+  local ok, err = pcall(require("conductor.agent_actions").agent, name, prompt)
+  if not ok then
+    require("conductor.notify").error(err)
+  end
+end, {
+  nargs = "*",
+  desc = "conductor: add an agent to the current workspace",
+  complete = function(lead, line)
+    if line:match("^%S+%s+%S*$") then
+      return vim.tbl_filter(function(n)
+        return vim.startswith(n, lead)
+      end, require("conductor.agents").names())
+    end
+    return {}
+  end,
+})
+command("ConductorSend", agent_verb("send"), { nargs = "*", range = true, desc = "conductor: send text or lines to the agent" })
+command("ConductorAgents", agent_verb("list"), { nargs = 0, desc = "conductor: list agents and their state" })
+command("ConductorNext", agent_verb("next"), { nargs = 0, desc = "conductor: go to the next agent needing attention" })
+command("ConductorAgentKill", agent_verb("kill"), { nargs = 0, desc = "conductor: stop the current agent" })
+command("ConductorAgentRestart", agent_verb("restart"), { nargs = 0, desc = "conductor: restart the current agent" })
+command("ConductorRun", function(o)
+  local ok, err = pcall(require("conductor.agent_actions").run, o.args)
+  if not ok then
+    require("conductor.notify").error(err)
+  end
+end, { nargs = "?", desc = "conductor: run the workspace's run script" })
+command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })

@@ -88,17 +88,22 @@ function M.new(args)
   end
   local path = workspace.context_path()
   local repo = engine.call("resolve_repo", { path = path })
+  local agents = require("conductor.agents")
+  local agent = args.agent or agents.default_name()
+  -- A missing agent is refused before anything is made.
+  agents.check(agent)
   local params = {
     path = path,
     task = vim.trim(args.task),
     name = args.name,
     base = args.base,
-    agent = args.agent or config.get().default_agent,
+    agent = agent,
     trusted = trust.read(repo),
   }
   request("create", params, ("creating a workspace in %s…"):format(repo.name), function(ws)
     if config.get().open_on_create then
       layout.open(ws)
+      notify.guard(agents.start)(ws, agent, ws.task)
     end
     events.fire("ConductorWorkspaceCreated", ws)
     notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, ws.path))
@@ -115,6 +120,28 @@ function M.open(name)
   local ws = workspace.get(name)
   must_be_active(ws)
   layout.open(ws)
+  M.resume_agent(ws)
+end
+
+--- Starts the workspace's agent again (with its resume arguments) when none of its
+--- agents is running in this editor, e.g. after a restart or a restore.
+---@param ws conductor.Workspace
+function M.resume_agent(ws)
+  local agents = require("conductor.agents")
+  local live = vim.tbl_filter(function(e)
+    return e.state ~= "exited"
+  end, agents.list(ws.id, "agent"))
+  if #live > 0 then
+    -- Its terminal may have been closed: closing a window never stops an agent.
+    if #vim.fn.win_findbuf(live[1].buf) == 0 then
+      agents.show(live[1].id)
+    end
+    return
+  end
+  if not ws.agent then
+    return
+  end
+  notify.guard(agents.start)(ws, ws.agent, nil, { resume = true })
 end
 
 --- Archives a workspace (default: the current tab's): stops its processes,
@@ -183,6 +210,7 @@ function M.restore(name)
   local params = { workspace = ws.id, trusted = trusted_files(ws.repo_root) }
   request("restore", params, ("restoring %s…"):format(ws.name), function(restored)
     layout.open(restored)
+    M.resume_agent(restored)
     events.fire("ConductorWorkspaceRestored", restored)
     notify.info(("restored %s on branch %s"):format(restored.name, restored.branch))
   end)

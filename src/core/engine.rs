@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::agent::Sessions;
 use crate::core::config::{self, ConfigFile, Layer, RepoConfig};
 use crate::core::error::{Error, Result};
 use crate::core::process::ProcessTable;
@@ -114,6 +115,7 @@ pub struct Engine {
     options: RwLock<Options>,
     pub(crate) events: EventSink,
     pub(crate) processes: ProcessTable,
+    pub sessions: Sessions,
 }
 
 impl Engine {
@@ -122,6 +124,7 @@ impl Engine {
             options: RwLock::new(options),
             events,
             processes: ProcessTable::default(),
+            sessions: Sessions::default(),
         })
     }
 

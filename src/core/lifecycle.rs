@@ -378,6 +378,15 @@ impl Engine {
         Ok(ws)
     }
 
+    /// Stops scripts, agents and run scripts of a workspace, all within one grace period.
+    fn stop_everything(&self, id: &str) {
+        let sessions = self.sessions.matching(Some(id), None);
+        std::thread::scope(|s| {
+            s.spawn(|| self.sessions.stop_many(&sessions, self.grace()));
+            self.processes.stop_all(id, self.grace());
+        });
+    }
+
     pub fn status(&self, req: WorkspaceRequest) -> Result<Status> {
         let ws = self.active(&req)?;
         let changes = repo::count_changes(&ws.path)?;
@@ -390,7 +399,7 @@ impl Engine {
     pub fn archive(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
         let ws = self.active(&req)?;
         let git = repo::open_main(&ws.repo_root)?;
-        self.processes.stop_all(&ws.id, self.grace());
+        self.stop_everything(&ws.id);
         let config = self.repo_config(&ws.repo_root)?;
         if let Some(script) = config.archive.clone() {
             if !ws.path.is_dir() {
@@ -511,7 +520,7 @@ impl Engine {
     pub fn delete(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Deleted> {
         let ws = self.get(&req.workspace, req.repo.as_deref())?;
         let git = repo::open_main(&ws.repo_root)?;
-        self.processes.stop_all(&ws.id, self.grace());
+        self.stop_everything(&ws.id);
         let mut keep: Option<Oid> = None;
         if ws.path.is_dir() && ws.state != WorkspaceState::Archived {
             keep = snapshot::record(

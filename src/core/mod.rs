@@ -1,6 +1,7 @@
 //! The engine: plain Rust, no Neovim types. Everything here can be unit-tested alone and
 //! could be served by a standalone process later.
 
+pub mod agent;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -12,4 +13,6 @@ pub mod process;
 pub mod repo;
 pub mod scripts;
 pub mod snapshot;
+pub mod status;
 pub mod store;
+pub mod terminals;

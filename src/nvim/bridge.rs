@@ -7,9 +7,11 @@
 //! empties the whole queue each time.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use mlua::{Function, Lua, LuaSerdeExt, SerializeOptions, Value};
 use nvim_oxi::libuv::AsyncHandle;
@@ -22,6 +24,43 @@ pub enum Message {
     },
     /// An engine event, already shaped as `{ event = ..., data = ... }`.
     Event(serde_json::Value),
+    /// Terminal output of a PTY session (at most 16 KB), raw bytes.
+    Output { session: u64, bytes: Vec<u8> },
+}
+
+/// Output bytes queued but not yet in a terminal, per session. A reader thread waits while
+/// its session has this much in flight, so a flood slows the child, not the editor.
+const MAX_IN_FLIGHT: usize = 1 << 20;
+/// Longest stretch `drain` feeds terminals before yielding to the event loop.
+const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+
+static IN_FLIGHT: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
+static ROOM: Condvar = Condvar::new();
+
+/// Worker side of output: blocks while too much of this session's output is queued.
+pub fn post_output(session: u64, bytes: Vec<u8>) {
+    let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    while in_flight.get(&session).copied().unwrap_or(0) >= MAX_IN_FLIGHT {
+        // Timed, so a session whose editor went away cannot hang forever.
+        let (guard, _) = ROOM
+            .wait_timeout(in_flight, Duration::from_millis(200))
+            .unwrap_or_else(|e| e.into_inner());
+        in_flight = guard;
+    }
+    *in_flight.entry(session).or_insert(0) += bytes.len();
+    drop(in_flight);
+    post(Message::Output { session, bytes });
+}
+
+fn delivered(session: u64, len: usize) {
+    let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = in_flight.get_mut(&session) {
+        *n = n.saturating_sub(len);
+        if *n == 0 {
+            in_flight.remove(&session);
+        }
+    }
+    ROOM.notify_all();
 }
 
 static QUEUE: Mutex<VecDeque<Message>> = Mutex::new(VecDeque::new());
@@ -29,6 +68,7 @@ static WAKE: OnceLock<AsyncHandle> = OnceLock::new();
 
 thread_local! {
     static HANDLER: RefCell<Option<Function>> = const { RefCell::new(None) };
+    static OUTPUT: RefCell<Option<Function>> = const { RefCell::new(None) };
     static LUA: RefCell<Option<Lua>> = const { RefCell::new(None) };
 }
 
@@ -50,6 +90,11 @@ pub fn install(lua: &Lua, handler: Function) -> mlua::Result<()> {
     Ok(())
 }
 
+/// Main thread only: the Lua function that feeds terminal output to terminal buffers.
+pub fn set_output_handler(handler: Function) {
+    OUTPUT.with(|h| *h.borrow_mut() = Some(handler));
+}
+
 /// Any thread: queues a message for the main thread.
 pub fn post(message: Message) {
     QUEUE
@@ -64,12 +109,32 @@ pub fn post(message: Message) {
 fn drain() {
     let lua = LUA.with(|l| l.borrow().clone());
     let handler = HANDLER.with(|h| h.borrow().clone());
+    let output = OUTPUT.with(|h| h.borrow().clone());
     let (Some(lua), Some(handler)) = (lua, handler) else {
         return;
     };
+    let start = Instant::now();
     loop {
         let next = QUEUE.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         let Some(message) = next else { break };
+        if let Message::Output { session, bytes } = message {
+            let len = bytes.len();
+            if let Some(output) = &output {
+                let _ = catch_unwind(AssertUnwindSafe(|| -> mlua::Result<()> {
+                    output.call::<()>((session, lua.create_string(&bytes)?))
+                }));
+            }
+            delivered(session, len);
+            // Feed terminals in slices and let the editor breathe in between: keys,
+            // redraws and RPC requests are handled before the next slice.
+            if start.elapsed() >= DRAIN_BUDGET {
+                if let Some(wake) = WAKE.get() {
+                    let _ = wake.send();
+                }
+                return;
+            }
+            continue;
+        }
         // One message's failure (a Lua error in a listener) must not drop the others.
         let _ = catch_unwind(AssertUnwindSafe(|| deliver(&lua, &handler, message)));
     }
@@ -95,6 +160,7 @@ fn deliver(lua: &Lua, handler: &Function, message: Message) -> mlua::Result<()> 
             let value = to_lua(lua, &event)?;
             return call_handler(lua, handler, value);
         }
+        Message::Output { .. } => return Ok(()),
     }
     call_handler(lua, handler, Value::Table(table))
 }

@@ -12,9 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 use serde::Deserialize;
 
+use crate::core::agent::{Exit, SessionSink};
 use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
+use crate::core::status::AgentState;
+use crate::core::terminals::{AgentStart, RunStart};
 use bridge::Message;
 
 static ENGINE: Mutex<Option<Arc<Engine>>> = Mutex::new(None);
@@ -48,6 +51,60 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             guarded(|| request(lua, &method, params))
         })?,
     )?;
+    raw.set(
+        "agent_start",
+        lua.create_function(|lua, params: Value| guarded(|| agent_start(lua, params)))?,
+    )?;
+    raw.set(
+        "agent_write",
+        lua.create_function(|_, (session, bytes): (u64, mlua::String)| {
+            guarded(|| {
+                engine()?
+                    .sessions
+                    .write(session, bytes.as_bytes().to_vec())
+                    .map(|()| true)
+                    .map_err(lua_err)
+            })
+        })?,
+    )?;
+    raw.set(
+        "agent_resize",
+        lua.create_function(|_, (session, rows, cols): (u64, u16, u16)| {
+            guarded(|| {
+                engine()?
+                    .sessions
+                    .resize(session, rows, cols)
+                    .map(|()| true)
+                    .map_err(lua_err)
+            })
+        })?,
+    )?;
+    raw.set(
+        "agent_stop",
+        lua.create_function(|_, session: u64| {
+            guarded(|| {
+                let engine = engine()?;
+                // The grace period must not freeze the editor.
+                std::thread::spawn(move || engine.sessions.stop(session, engine_grace(&engine)));
+                Ok(true)
+            })
+        })?,
+    )?;
+    raw.set(
+        "agent_forget",
+        lua.create_function(|_, session: u64| {
+            guarded(|| engine().map(|e| e.sessions.forget(session)).map(|()| true))
+        })?,
+    )?;
+    raw.set(
+        "on_output",
+        lua.create_function(|_, handler: Function| {
+            guarded(|| {
+                bridge::set_output_handler(handler);
+                Ok(true)
+            })
+        })?,
+    )?;
     let core: Table = lua.load(RAISE_PLAIN_ERRORS).call(raw)?;
     core.set("version", lua.create_function(|_, ()| Ok(VERSION))?)?;
     core.set(
@@ -69,7 +126,9 @@ local function wrap(f)
     return value
   end
 end
-return { start = wrap(raw.start), call = wrap(raw.call), request = wrap(raw.request) }
+local core = {}
+for name, f in pairs(raw) do core[name] = wrap(f) end
+return core
 "#;
 
 /// Runs `f`, turning its error or panic into `(false, message)` for the Lua wrappers.
@@ -200,6 +259,42 @@ fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
     bridge::to_lua(lua, &json)
 }
 
+fn engine_grace(engine: &Engine) -> std::time::Duration {
+    std::time::Duration::from_millis(engine.options().stop_grace_ms)
+}
+
+/// Terminal output and agent changes, from PTY threads to the main thread.
+struct TerminalSink;
+
+impl SessionSink for TerminalSink {
+    fn output(&self, session: u64, bytes: Vec<u8>) {
+        bridge::post_output(session, bytes);
+    }
+
+    fn state(&self, session: u64, state: AgentState) {
+        bridge::post(Message::Event(serde_json::json!({
+            "event": "agent_state", "data": { "session": session, "state": state }
+        })));
+    }
+
+    fn exited(&self, session: u64, exit: Exit) {
+        bridge::post(Message::Event(serde_json::json!({
+            "event": "agent_exited", "data": { "session": session, "code": exit.code, "signal": exit.signal }
+        })));
+    }
+}
+
+/// Starting a PTY takes a few milliseconds, so it is done inline: the Lua side gets the
+/// session id before any output can arrive for it.
+fn agent_start(lua: &Lua, value: Value) -> mlua::Result<Value> {
+    let req: AgentStart = params(lua, "agent_start", value)?;
+    let started = engine()?
+        .agent_start(req, Arc::new(TerminalSink))
+        .map_err(lua_err)?;
+    let json = to_json(Ok(started)).map_err(lua_err)?;
+    bridge::to_lua(lua, &json)
+}
+
 type Job = Box<dyn FnOnce() -> Result<serde_json::Value> + Send>;
 
 /// Slow work: runs on a worker thread, answers through the bridge. Returns the request id.
@@ -220,6 +315,14 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
                 "restore" => Box::new(move || to_json(engine.restore(req, Some(id)))),
                 _ => Box::new(move || to_json(engine.delete(req))),
             }
+        }
+        "run_start" => {
+            let req: RunStart = params(lua, method, value)?;
+            Box::new(move || to_json(engine.run_start(req, Arc::new(TerminalSink))))
+        }
+        "stop_runs" => {
+            let req: WorkspaceRequest = params(lua, method, value)?;
+            Box::new(move || to_json(engine.stop_sessions(&req, Some("run"))))
         }
         other => {
             return Err(mlua::Error::runtime(format!(

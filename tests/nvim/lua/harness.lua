@@ -34,14 +34,31 @@ function T.contains(haystack, needle, what)
   end
 end
 
---- Pumps the event loop until `cond()` is true; fails after `ms` (default 20 s).
+-- Cases run in a coroutine: waiting yields back to Neovim's main loop, which then also
+-- processes typed keys (nvim_input), something `vim.wait` alone never does.
+local function pause(ms)
+  local co = coroutine.running()
+  vim.defer_fn(function()
+    local ok, err = coroutine.resume(co)
+    if not ok then
+      T.finish(false, err)
+    end
+  end, ms)
+  coroutine.yield()
+end
+
+--- Lets the main loop run until `cond()` is true; fails after `ms` (default 20 s).
 function T.wait(cond, what, ms)
-  local ok = vim.wait(ms or 20000, function()
+  local deadline = vim.uv.now() + (ms or 20000)
+  while true do
     local good, v = pcall(cond)
-    return good and v
-  end, 10)
-  if not ok then
-    fail("timed out waiting for " .. (what or "condition"))
+    if good and v then
+      return v
+    end
+    if vim.uv.now() > deadline then
+      fail("timed out waiting for " .. (what or "condition"))
+    end
+    pause(10)
   end
 end
 
@@ -124,16 +141,26 @@ function T.tab_of(ws_id)
   end
 end
 
-function T.run(case)
-  local ok, err = xpcall(function()
-    dofile(case)
-  end, debug.traceback)
+function T.finish(ok, err)
   if ok then
     io.stderr:write("CASE PASSED\n")
     vim.cmd("qall!")
   else
     io.stderr:write("CASE FAILED: " .. tostring(err) .. "\n")
     vim.cmd("cquit 1")
+  end
+end
+
+function T.run(case)
+  local co = coroutine.create(function()
+    local ok, err = xpcall(function()
+      assert(loadfile(case))()
+    end, debug.traceback)
+    T.finish(ok, err)
+  end)
+  local ok, err = coroutine.resume(co)
+  if not ok then
+    T.finish(false, err)
   end
 end
 

@@ -1,0 +1,491 @@
+-- Agent terminals: each agent is a PTY session in the Rust engine shown in a Neovim
+-- terminal buffer (nvim_open_term). Output arrives raw from the engine in slices; keys
+-- and the terminal's own query answers go back through `on_input`. Closing a window
+-- never stops an agent: the buffer is hidden, the process runs, `open` shows it again.
+
+local M = {}
+
+local api = vim.api
+local engine = require("conductor.engine")
+local events = require("conductor.events")
+local notify = require("conductor.notify")
+
+--- Built-in agents. `prompt`: how the first prompt is given: "arg" (last argument), a
+--- flag such as "-i" (flag then prompt), "send" (pasted once the agent printed
+--- something), or "none". Patterns tell the status detector what the agent's screen
+--- shows while it works or waits for an answer.
+M.builtin = {
+  codex = {
+    cmd = { "codex" },
+    prompt = "arg",
+    install = "npm install -g @openai/codex",
+    resume = { "codex", "resume", "--last" },
+    working = { "esc to interrupt" },
+    waiting = { "Allow command?", "(y/n)" },
+  },
+  claude = {
+    cmd = { "claude" },
+    prompt = "arg",
+    install = "npm install -g @anthropic-ai/claude-code",
+    resume = { "claude", "--continue" },
+    working = { "esc to interrupt" },
+    waiting = { "Do you want to proceed?", "Do you want to make this edit" },
+    title_idle = { "✳" },
+    title_working = { "⠂", "⠐", "✶", "✻", "✽", "✢" },
+  },
+  gemini = {
+    cmd = { "gemini" },
+    prompt = "-i",
+    install = "npm install -g @google/gemini-cli",
+    resume = { "gemini", "--resume", "latest" },
+    working = { "esc to cancel" },
+    waiting = { "Allow execution", "Apply this change?" },
+  },
+  opencode = {
+    cmd = { "opencode" },
+    prompt = "send",
+    install = "npm install -g opencode-ai",
+    resume = { "opencode", "--continue" },
+    working = { "esc interrupt", "esc to interrupt" },
+  },
+  shell = { prompt = "send" },
+}
+
+local PREFERRED = { "codex", "claude", "gemini", "opencode" }
+
+---@class conductor.Agent
+---@field id integer        engine session id
+---@field name string       agent name ("codex", "run:web")
+---@field kind string       "agent" | "run"
+---@field ws conductor.Workspace
+---@field buf integer
+---@field chan integer
+---@field state string      starting | working | waiting | idle | exited
+---@field code integer?
+---@field size string?      last size sent ("rows x cols")
+
+---@type table<integer, conductor.Agent>
+local sessions = {}
+-- Output of a session whose start has not been answered yet (run scripts start on a
+-- worker thread, and their first output can overtake the answer).
+local orphans = {}
+local attached = false
+
+--- The definition of agent `name`: the user's `agents[name]` over the built-in one.
+function M.definition(name)
+  local user = (require("conductor.config").get().agents or {})[name]
+  local def = vim.tbl_deep_extend("force", {}, M.builtin[name] or {}, user or {})
+  if name == "shell" and not def.cmd then
+    def.cmd = { vim.o.shell }
+  end
+  if not def.cmd or #def.cmd == 0 then
+    local known = vim.tbl_keys(vim.tbl_extend("force", {}, M.builtin, require("conductor.config").get().agents or {}))
+    table.sort(known)
+    error(("unknown agent %q; known: %s (add one with setup({ agents = { %s = { cmd = {...} } } }))"):format(
+      name, table.concat(known, ", "), name), 0)
+  end
+  return def
+end
+
+--- Names for `--agent=` completion.
+function M.names()
+  local names = vim.tbl_keys(vim.tbl_extend("force", {}, M.builtin, require("conductor.config").get().agents or {}))
+  table.sort(names)
+  return names
+end
+
+--- The configured default agent, else the first of codex/claude/gemini/opencode on
+--- PATH, else the user's shell.
+function M.default_name()
+  local configured = require("conductor.config").get().default_agent
+  if configured then
+    return configured
+  end
+  for _, name in ipairs(PREFERRED) do
+    if vim.fn.executable(M.definition(name).cmd[1]) == 1 then
+      return name
+    end
+  end
+  return "shell"
+end
+
+--- Raises a clear error when the agent's program is not installed.
+function M.check(name)
+  local def = M.definition(name)
+  if vim.fn.executable(def.cmd[1]) ~= 1 then
+    error(("agent %s: `%s` not found on PATH; %sset agents.%s.cmd in setup()"):format(
+      name, def.cmd[1], def.install and ("install it (" .. def.install .. ") or ") or "", name), 0)
+  end
+  return def
+end
+
+local function argv_for(def, prompt, resume)
+  if resume and def.resume then
+    return vim.deepcopy(def.resume)
+  end
+  local argv = vim.deepcopy(def.cmd)
+  if prompt and prompt ~= "" then
+    if def.prompt == "arg" then
+      table.insert(argv, prompt)
+    elseif type(def.prompt) == "string" and def.prompt:sub(1, 1) == "-" then
+      table.insert(argv, def.prompt)
+      table.insert(argv, prompt)
+    end
+  end
+  return argv
+end
+
+-- Rows and columns a terminal can use: the smallest of the windows showing it.
+local function size_of(buf)
+  local rows, cols
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    local info = vim.fn.getwininfo(win)[1]
+    local w = api.nvim_win_get_width(win) - (info and info.textoff or 0)
+    local h = api.nvim_win_get_height(win)
+    rows, cols = math.min(rows or h, h), math.min(cols or w, w)
+  end
+  return rows, cols
+end
+
+local function resize_all()
+  local core = engine.load()
+  for id, s in pairs(sessions) do
+    if s.state ~= "exited" and api.nvim_buf_is_valid(s.buf) then
+      local rows, cols = size_of(s.buf)
+      if rows and (rows .. "x" .. cols) ~= s.size then
+        s.size = rows .. "x" .. cols
+        pcall(core.agent_resize, id, rows, cols)
+      end
+    end
+  end
+end
+
+local function entry(s)
+  return { id = s.id, name = s.name, kind = s.kind, state = s.state, code = s.code, buf = s.buf, workspace = s.ws.id }
+end
+
+local function set_state(s, state, code)
+  local before = s.state
+  s.state, s.code = state, code
+  events.fire("ConductorAgentState", { workspace = s.ws, agent = entry(s), previous = before })
+  local visible = api.nvim_get_current_buf() == s.buf
+  if s.kind == "agent" and not visible then
+    if state == "waiting" then
+      notify.warn(("%s/%s needs input"):format(s.ws.name, s.name))
+    elseif before == "working" and state == "idle" then
+      notify.info(("%s/%s finished"):format(s.ws.name, s.name))
+    end
+  end
+  if state == "idle" or state == "exited" then
+    -- The agent may have changed files open in buffers.
+    pcall(vim.cmd, "checktime")
+  end
+end
+
+--- Wires the engine's terminal output and agent events, once.
+local function attach()
+  if attached then
+    return
+  end
+  attached = true
+  local core = engine.ensure()
+  core.on_output(function(id, bytes)
+    local s = sessions[id]
+    if not s then
+      orphans[id] = orphans[id] or {}
+      table.insert(orphans[id], bytes)
+      return
+    end
+    if s.first_output then
+      local f = s.first_output
+      s.first_output = nil
+      vim.schedule(f)
+    end
+    pcall(api.nvim_chan_send, s.chan, bytes)
+  end)
+  engine.on("agent_state", function(d)
+    local s = sessions[d.session]
+    if s and s.state ~= "exited" and d.state ~= s.state then
+      set_state(s, d.state, s.code)
+    end
+  end)
+  engine.on("agent_exited", function(d)
+    local s = sessions[d.session]
+    if not s then
+      return
+    end
+    local how = d.code and ("exit " .. d.code) or ("signal " .. tostring(d.signal))
+    pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: %s exited: %s]\r\n"):format(s.name, how))
+    set_state(s, "exited", d.code)
+    pcall(engine.load().agent_forget, d.session)
+  end)
+  local group = api.nvim_create_augroup("conductor_agents", { clear = true })
+  api.nvim_create_autocmd({ "WinResized", "VimResized", "BufWinEnter" }, {
+    group = group,
+    callback = function()
+      vim.schedule(resize_all)
+    end,
+  })
+  api.nvim_create_autocmd("VimLeavePre", {
+    group = group,
+    callback = function()
+      local working = 0
+      for _, s in pairs(sessions) do
+        if s.state == "working" then
+          working = working + 1
+        end
+      end
+      if working > 0 then
+        vim.api.nvim_echo({ { ("conductor: stopping %d working agent(s)"):format(working), "WarningMsg" } }, true, {})
+      end
+      for id, s in pairs(sessions) do
+        if s.state ~= "exited" then
+          pcall(engine.load().agent_stop, id)
+        end
+      end
+    end,
+  })
+end
+
+-- A window in the workspace's tab for a new terminal: the tab's empty start window when
+-- there is one, else a new vertical (agents) or bottom (run scripts) split.
+local function window_for(ws, kind)
+  require("conductor.layout").open(ws)
+  local win = api.nvim_get_current_win()
+  local buf = api.nvim_win_get_buf(win)
+  local empty = api.nvim_buf_get_name(buf) == "" and vim.bo[buf].buftype == "" and not vim.bo[buf].modified
+    and api.nvim_buf_line_count(buf) == 1 and api.nvim_buf_get_lines(buf, 0, 1, false)[1] == ""
+  if empty and #api.nvim_tabpage_list_wins(0) == 1 and kind == "agent" then
+    return win
+  end
+  if kind == "run" then
+    vim.cmd("botright 12split")
+  else
+    local agents = vim.tbl_filter(function(w)
+      local ok, v = pcall(api.nvim_buf_get_var, api.nvim_win_get_buf(w), "conductor_session")
+      return ok and v and sessions[v] and sessions[v].kind == "agent"
+    end, api.nvim_tabpage_list_wins(0))
+    if #agents > 0 then
+      api.nvim_set_current_win(agents[#agents])
+    end
+    vim.cmd("rightbelow vsplit")
+  end
+  return api.nvim_get_current_win()
+end
+
+local function new_terminal(ws, kind, name)
+  local win = window_for(ws, kind)
+  local buf = api.nvim_create_buf(false, true)
+  api.nvim_win_set_buf(win, buf)
+  vim.bo[buf].bufhidden = "hide"
+  local s = { kind = kind, name = name, ws = ws, buf = buf, state = "starting" }
+  s.chan = api.nvim_open_term(buf, {
+    on_input = function(_, _, _, data)
+      if s.id and s.state ~= "exited" then
+        pcall(engine.load().agent_write, s.id, data)
+      end
+    end,
+  })
+  return s, win
+end
+
+local function register(s, id)
+  s.id = id
+  sessions[id] = s
+  vim.b[s.buf].conductor_session = id
+  pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s-%d"):format(s.ws.name, s.name, id))
+  for _, bytes in ipairs(orphans[id] or {}) do
+    pcall(api.nvim_chan_send, s.chan, bytes)
+  end
+  orphans[id] = nil
+  events.fire("ConductorAgentState", { workspace = s.ws, agent = entry(s) })
+end
+
+--- Starts agent `name` in workspace `ws` with `prompt` as its first prompt.
+---@param ws conductor.Workspace
+---@param name string?
+---@param prompt string?
+---@param opts { resume?: boolean }?
+---@return conductor.Agent
+function M.start(ws, name, prompt, opts)
+  attach()
+  name = name or ws.agent or M.default_name()
+  local def = M.check(name)
+  local s, win = new_terminal(ws, "agent", name)
+  local rows, cols = size_of(s.buf)
+  local ok, started = pcall(engine.ensure().agent_start, {
+    workspace = ws.id,
+    argv = argv_for(def, prompt, opts and opts.resume),
+    rows = rows,
+    cols = cols,
+    name = name,
+    install_hint = def.install,
+    patterns = {
+      working = def.working or {},
+      waiting = def.waiting or {},
+      title_working = def.title_working or {},
+      title_idle = def.title_idle or {},
+    },
+    idle_after_ms = def.idle_after_ms,
+    nvim = vim.v.servername,
+  })
+  if not ok then
+    pcall(api.nvim_win_close, win, true)
+    pcall(api.nvim_buf_delete, s.buf, { force = true })
+    error(started, 0)
+  end
+  if prompt and prompt ~= "" and def.prompt == "send" and not (opts and opts.resume) then
+    s.first_output = function()
+      M.paste(s.id, prompt, true)
+    end
+  end
+  register(s, started.session)
+  s.size = rows .. "x" .. cols
+  return s
+end
+
+--- Sends `text` to session `id` as one bracketed paste (never fragmented), then Enter
+--- when `submit`.
+function M.paste(id, text, submit)
+  local bytes = "\27[200~" .. text .. "\27[201~" .. (submit and "\r" or "")
+  engine.load().agent_write(id, bytes)
+end
+
+--- Agents (and run scripts) of workspace `ws_id`, oldest first.
+---@return table[]
+function M.list(ws_id, kind)
+  local out = {}
+  for _, s in pairs(sessions) do
+    if (not ws_id or s.ws.id == ws_id) and (not kind or s.kind == kind) then
+      table.insert(out, entry(s))
+    end
+  end
+  table.sort(out, function(a, b)
+    return a.id < b.id
+  end)
+  return out
+end
+
+--- Shows session `id` in its workspace's tab (a new split when hidden).
+function M.show(id)
+  local s = assert(sessions[id], "no such agent")
+  require("conductor.layout").open(s.ws)
+  local wins = vim.fn.win_findbuf(s.buf)
+  for _, w in ipairs(wins) do
+    if api.nvim_win_get_tabpage(w) == api.nvim_get_current_tabpage() then
+      api.nvim_set_current_win(w)
+      return
+    end
+  end
+  local win = window_for(s.ws, s.kind)
+  api.nvim_win_set_buf(win, s.buf)
+end
+
+--- Stops session `id` (SIGHUP to its process group, grace, SIGKILL).
+function M.kill(id)
+  engine.load().agent_stop(id)
+end
+
+--- Kills and starts again the agent of session `id`, in a fresh terminal.
+function M.restart(id)
+  local s = assert(sessions[id], "no such agent")
+  if s.state ~= "exited" then
+    M.kill(id)
+  end
+  return M.start(s.ws, s.name, nil, { resume = true })
+end
+
+--- The agent the user means: the current terminal's, else the workspace's only agent,
+--- else asks (vim.ui.select) and calls `cb`.
+function M.choose(ws, cb)
+  local cur = vim.b.conductor_session
+  if cur and sessions[cur] and sessions[cur].kind == "agent" and sessions[cur].state ~= "exited" then
+    return cb(sessions[cur])
+  end
+  local live = vim.tbl_filter(function(e)
+    return e.state ~= "exited"
+  end, M.list(ws.id, "agent"))
+  if #live == 0 then
+    error(("%s has no running agent; start one with :ConductorAgent"):format(ws.name), 0)
+  elseif #live == 1 then
+    return cb(sessions[live[1].id])
+  end
+  vim.ui.select(live, {
+    prompt = "conductor: send to which agent?",
+    format_item = function(e)
+      return ("%s [%s]"):format(e.name, e.state)
+    end,
+  }, function(e)
+    if e then
+      cb(sessions[e.id])
+    end
+  end)
+end
+
+--- The next agent that needs attention (waiting first, then finished), after the
+--- current one.
+function M.next()
+  local list = M.list(nil, "agent")
+  local cur = vim.b.conductor_session
+  local function pick(state)
+    local start = 0
+    for i, e in ipairs(list) do
+      if e.id == cur then
+        start = i
+      end
+    end
+    for k = 1, #list do
+      local e = list[(start + k - 1) % #list + 1]
+      if e.state == state and e.id ~= cur then
+        return e
+      end
+    end
+  end
+  local e = pick("waiting") or pick("idle")
+  if not e then
+    error("no agent needs attention", 0)
+  end
+  M.show(e.id)
+end
+
+--- Runs the workspace's run script (named, or the default one) in a bottom terminal.
+function M.run(ws, script, trusted)
+  attach()
+  local s, win = new_terminal(ws, "run", "run:" .. (script or "default"))
+  local rows, cols = size_of(s.buf)
+  local early = {}
+  s.pending = early
+  engine.request("run_start", {
+    workspace = ws.id,
+    script = script,
+    trusted = trusted,
+    rows = rows,
+    cols = cols,
+    nvim = vim.v.servername,
+  }, function(err, started)
+    if err then
+      pcall(api.nvim_win_close, win, true)
+      pcall(api.nvim_buf_delete, s.buf, { force = true })
+      return notify.error(err)
+    end
+    s.name = "run:" .. started.name
+    register(s, started.session)
+    for _, sid in ipairs(started.stopped or {}) do
+      if sessions[sid] and sessions[sid].buf ~= s.buf then
+        notify.info(("stopped %s/%s (run mode is nonconcurrent)"):format(sessions[sid].ws.name, sessions[sid].name))
+      end
+    end
+  end)
+  return s
+end
+
+function M.stop_runs(ws)
+  engine.request("stop_runs", { workspace = ws.id }, function(err, n)
+    if err then
+      return notify.error(err)
+    end
+    notify.info(n > 0 and ("stopped %d run script(s) of %s"):format(n, ws.name) or ("%s has no running script"):format(ws.name))
+  end)
+end
+
+return M

@@ -1,0 +1,142 @@
+//! Programs a workspace runs in terminals: its agents, and its run scripts. Both are
+//! PTY sessions in the worktree with the workspace environment; run scripts are the
+//! repository's (or the user's) `scripts.run`, so they honour trust and `run_mode`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::agent::{SessionSink, SpawnRequest};
+use crate::core::config::RunMode;
+use crate::core::engine::{workspace_env, Engine};
+use crate::core::error::{Error, Result};
+use crate::core::lifecycle::WorkspaceRequest;
+use crate::core::store::{Workspace, WorkspaceState};
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentStart {
+    pub workspace: String,
+    pub repo: Option<PathBuf>,
+    #[serde(flatten)]
+    pub spawn: SpawnRequest,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct RunStart {
+    pub workspace: String,
+    pub repo: Option<PathBuf>,
+    /// Named run script; the default one when None.
+    pub script: Option<String>,
+    pub trusted: HashMap<PathBuf, String>,
+    pub rows: u16,
+    pub cols: u16,
+    pub nvim: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Started {
+    pub session: u64,
+    pub workspace: Workspace,
+    pub name: String,
+    pub argv: Vec<String>,
+    /// Run sessions of other workspaces stopped first (nonconcurrent mode).
+    pub stopped: Vec<u64>,
+}
+
+impl Engine {
+    fn active_workspace(
+        &self,
+        reference: &str,
+        repo: Option<&std::path::Path>,
+    ) -> Result<Workspace> {
+        let ws = self.get(reference, repo)?;
+        if ws.state != WorkspaceState::Active {
+            return Err(Error::new(
+                "the run script comes from a config file you have not trusted; trust it (:trust) and run :ConductorRun again",
+            ));
+        }
+        Ok(ws)
+    }
+
+    pub fn agent_start(&self, req: AgentStart, sink: Arc<dyn SessionSink>) -> Result<Started> {
+        let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
+        let config = self.repo_config(&ws.repo_root)?;
+        let env = workspace_env(&ws, &config);
+        let argv = req.spawn.argv.clone();
+        let name = req.spawn.name.clone();
+        let session = self
+            .sessions
+            .spawn(&ws.id, "agent", &ws.path, &env, req.spawn, sink)?;
+        Ok(Started {
+            session,
+            workspace: ws,
+            name,
+            argv,
+            stopped: Vec::new(),
+        })
+    }
+
+    pub fn run_start(&self, req: RunStart, sink: Arc<dyn SessionSink>) -> Result<Started> {
+        let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
+        let config = self.repo_config(&ws.repo_root)?;
+        let script = match &req.script {
+            Some(id) => config.run.iter().find(|r| &r.id == id).ok_or_else(|| {
+                let known: Vec<&str> = config.run.iter().map(|r| r.id.as_str()).collect();
+                Error::new(format!(
+                    "no run script named {id:?} (known: {})",
+                    known.join(", ")
+                ))
+            })?,
+            None => config.run.iter().find(|r| r.default).ok_or_else(|| {
+                Error::new(format!(
+                    "{} has no run script: set scripts.run in .conductor/settings.toml or setup()",
+                    ws.repo_name
+                ))
+            })?,
+        };
+        if !config.is_trusted(&script.source, &req.trusted) {
+            return Err(Error::new(
+                "the run script comes from a config file you have not trusted; trust it (:trust) and run :ConductorRun again"
+            ));
+        }
+        let mut stopped = self.sessions.matching(Some(&ws.id), Some("run"));
+        if config.run_mode == RunMode::Nonconcurrent {
+            stopped = self.sessions.matching(None, Some("run"));
+        }
+        self.sessions.stop_many(&stopped, self.grace());
+        let env = workspace_env(&ws, &config);
+        let argv = vec![self.options().shell, "-c".into(), script.command.clone()];
+        let spawn = SpawnRequest {
+            argv: argv.clone(),
+            rows: req.rows,
+            cols: req.cols,
+            name: format!("run:{}", script.id),
+            install_hint: None,
+            patterns: Default::default(),
+            idle_after_ms: None,
+            nvim: req.nvim,
+        };
+        let session = self
+            .sessions
+            .spawn(&ws.id, "run", &ws.path, &env, spawn, sink)?;
+        Ok(Started {
+            session,
+            workspace: ws,
+            name: script.id.clone(),
+            argv,
+            stopped,
+        })
+    }
+
+    /// Stops a workspace's run scripts (or every session when `all`).
+    pub fn stop_sessions(&self, req: &WorkspaceRequest, kind: Option<&str>) -> Result<usize> {
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        let ids = self.sessions.matching(Some(&ws.id), kind);
+        self.sessions.stop_many(&ids, self.grace());
+        Ok(ids.len())
+    }
+}

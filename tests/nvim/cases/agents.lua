@@ -1,0 +1,135 @@
+-- Agents in real PTYs shown in terminal buffers: first prompt, keys, states, resize,
+-- a 20 MB flood, hidden-but-alive terminals, one-paste sends, exit codes, missing
+-- binaries and run scripts.
+local T = require("harness")
+local fake = vim.env.CONDUCTOR_FAKE_AGENT
+require("conductor").setup({
+  default_agent = "fake",
+  agents = {
+    fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, waiting = { "(y/n)" }, idle_after_ms = 300 },
+    missing = { cmd = { "definitely-not-installed-xyz" }, install = "npm install -g xyz" },
+  },
+  scripts = { run = "echo RUN PORT=$CONDUCTOR_PORT; sleep 60" },
+})
+T.record("ConductorWorkspaceCreated")
+local states = {}
+vim.api.nvim_create_autocmd("User", {
+  pattern = "ConductorAgentState",
+  callback = function(ev)
+    table.insert(states, { state = ev.data.agent.state, code = ev.data.agent.code, id = ev.data.agent.id })
+  end,
+})
+
+local function text(buf)
+  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+end
+local function wait_text(buf, needle, ms)
+  local ok = pcall(T.wait, function() return text(buf):find(needle, 1, true) ~= nil end, needle, ms)
+  T.ok(ok, ("%q not on screen; screen:\n%s"):format(needle, text(buf):sub(-1500)))
+end
+-- Keys as the user types them in terminal mode (waits until terminal mode is on).
+local function type_keys(keys)
+  vim.cmd("startinsert")
+  T.wait(function() return vim.api.nvim_get_mode().mode == "t" end, "terminal mode")
+  vim.api.nvim_input(keys)
+end
+local function saw_state(id, state)
+  for _, s in ipairs(states) do
+    if s.id == id and s.state == state then return true end
+  end
+end
+
+vim.cmd("ConductorNew --name=agent1 fix the login test")
+local ws = T.wait_event("ConductorWorkspaceCreated")
+local agents = require("conductor.agents")
+T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
+local agent = agents.list(ws.id, "agent")[1]
+local buf = agent.buf
+T.eq(vim.bo[buf].buftype, "terminal", "agent buffer is a terminal")
+T.eq(vim.api.nvim_win_get_buf(0), buf, "the agent's terminal is in the workspace's window")
+wait_text(buf, "PROMPT: fix the login test")
+wait_text(buf, "PORT=" .. ws.port)
+wait_text(buf, "TERM=xterm-256color COLORTERM=truecolor")
+wait_text(buf, "NVIM=set VIMRUNTIME=unset")
+
+-- Typed keys reach the agent; OSC 7501 drives the state: working, then idle.
+type_keys("work<CR>")
+wait_text(buf, "DONE WORKING")
+T.eq(T.read(ws.path .. "/agent-output.txt"), "written by the fake agent\n", "the agent wrote in its worktree")
+T.wait(function() return saw_state(agent.id, "working") and saw_state(agent.id, "idle") end, "working then idle")
+
+-- A question: needs input, then the answer arrives.
+type_keys("ask<CR>")
+T.wait(function() return agents.list(ws.id, "agent")[1].state == "waiting" end, "waiting state")
+type_keys("y")
+wait_text(buf, "ANSWER y")
+
+-- 20 MB arrive complete: the last line before the marker is the last one printed.
+type_keys("flood 20<CR>")
+wait_text(buf, "FLOOD DONE", 120000)
+local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+local done_at
+for i = #lines, 1, -1 do
+  if lines[i]:find("FLOOD DONE", 1, true) then done_at = i break end
+end
+local total = tonumber(lines[done_at]:match("FLOOD DONE (%d+) LINES"))
+T.contains(lines[done_at - 1], ("flood line %08d"):format(total - 1), "last flood line")
+T.contains(lines[done_at - 2], ("flood line %08d"):format(total - 2), "line before it")
+
+-- Invalid UTF-8 and lone escapes do not break the terminal.
+type_keys("invalid<CR>")
+wait_text(buf, "INVALID DONE")
+vim.cmd("stopinsert")
+
+-- Closing the window keeps the agent; opening the workspace shows it again.
+vim.cmd("tabfirst")
+for _, w in ipairs(vim.fn.win_findbuf(buf)) do vim.api.nvim_win_close(w, true) end
+T.ok(vim.api.nvim_buf_is_valid(buf), "buffer kept")
+T.eq(agents.list(ws.id, "agent")[1].state ~= "exited", true, "process still running")
+vim.cmd("ConductorOpen agent1")
+T.wait(function() return #vim.fn.win_findbuf(buf) == 1 end, "the agent shown again")
+T.eq(#agents.list(ws.id, "agent"), 1, "no second agent was started")
+-- A 100 KB selection arrives as one paste, with its path:line context.
+vim.cmd("new " .. vim.fn.fnameescape(ws.path .. "/big.txt"))
+local big = {}
+for i = 1, 2000 do big[i] = ("%04d %s"):format(i, ("y"):rep(45)) end
+vim.api.nvim_buf_set_lines(0, 0, -1, false, big)
+vim.cmd("silent write")
+vim.cmd("%ConductorSend review this")
+local body = "review this\n\nbig.txt:1-2000\n```text\n" .. table.concat(big, "\n") .. "\n```"
+T.ok(#body > 100000, "the selection is over 100 KB")
+wait_text(buf, ("PASTE %d BYTES %d LINES"):format(#body, 2005))
+T.eq(T.read(ws.path .. "/paste.txt"), body, "paste content")
+vim.cmd("close")
+
+-- A second agent in the same workspace: its own vertical split.
+vim.cmd("ConductorAgent fake second prompt")
+T.wait(function() return #agents.list(ws.id, "agent") == 2 end, "second agent")
+local second = agents.list(ws.id, "agent")[2]
+wait_text(second.buf, "PROMPT: second prompt")
+T.eq(#vim.fn.win_findbuf(second.buf), 1, "second agent visible")
+T.ok(vim.api.nvim_win_get_width(vim.fn.win_findbuf(second.buf)[1]) < vim.o.columns, "in a vertical split")
+
+-- Exit code shows in the buffer and the state.
+vim.api.nvim_set_current_win(vim.fn.win_findbuf(second.buf)[1])
+type_keys("exit 3<CR>")
+T.wait(function() return saw_state(second.id, "exited") end, "exited state")
+wait_text(second.buf, "exited: exit 3")
+T.eq(agents.list(ws.id, "agent")[2].code, 3, "exit code")
+vim.cmd("stopinsert")
+
+-- Missing binaries: one clear error, nothing made.
+vim.cmd("ConductorAgent missing")
+T.contains(T.wait_error("definitely-not-installed-xyz"), "not found on PATH; install it (npm install -g xyz)")
+T.eq(#agents.list(ws.id, "agent"), 2, "no agent added")
+vim.cmd("ConductorNew --agent=missing --name=never a task")
+T.wait_error("agent missing: `definitely-not-installed-xyz` not found on PATH")
+T.eq(vim.fn.isdirectory(vim.fs.dirname(ws.path) .. "/never"), 0, "no workspace made")
+
+-- Run script: bottom terminal with the workspace's port; :ConductorStop stops it.
+vim.cmd("ConductorRun")
+T.wait(function() return #agents.list(ws.id, "run") == 1 end, "run session")
+local run = agents.list(ws.id, "run")[1]
+wait_text(run.buf, "RUN PORT=" .. ws.port)
+vim.cmd("ConductorStop")
+T.wait(function() return agents.list(ws.id, "run")[1].state == "exited" end, "run script stopped")
