@@ -111,7 +111,12 @@ end, {
     return {}
   end,
 })
-command("ConductorSend", agent_verb("send"), { nargs = "*", range = true, desc = "conductor: send text or lines to the agent" })
+command("ConductorSend", agent_verb("send"), {
+  nargs = "*",
+  range = true,
+  bang = true,
+  desc = "conductor: send text or lines to the agent (! leaves it unsubmitted)",
+})
 command("ConductorAgents", agent_verb("list"), { nargs = 0, desc = "conductor: list agents and their state" })
 command("ConductorNext", agent_verb("next"), { nargs = 0, desc = "conductor: go to the next agent needing attention" })
 command("ConductorAgentKill", agent_verb("kill"), { nargs = 0, desc = "conductor: stop the current agent" })

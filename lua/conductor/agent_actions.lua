@@ -18,8 +18,9 @@ function M.agent(name, prompt)
   agents.start(ws, name ~= "" and name or nil, prompt)
 end
 
---- `:[range]ConductorSend [text]`: the text, or the lines of the range with their
---- `path:line` context, to the workspace's agent as one paste followed by Enter.
+--- `:[range]ConductorSend[!] [text]`: the text, or the lines of the range with their
+--- `path:line` context, to the workspace's agent as one bracketed paste, then Enter to
+--- submit it; with `!` the paste is left in the agent's prompt for you to edit.
 function M.send(opts)
   local ws = current("ConductorSend")
   local text = opts.args
@@ -38,7 +39,7 @@ function M.send(opts)
     error("nothing to send: give text or a range (:'<,'>ConductorSend)", 0)
   end
   agents.choose(ws, function(s)
-    agents.paste(s.id, text, true)
+    agents.paste(s.id, text, not opts.bang)
   end)
 end
 

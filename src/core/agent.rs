@@ -47,6 +47,8 @@ pub struct SpawnRequest {
     pub idle_after_ms: Option<u64>,
     /// This editor's server address, given to the agent as `NVIM`.
     pub nvim: Option<String>,
+    /// Variables for this agent only (e.g. a trust switch), over the workspace's.
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -153,7 +155,7 @@ impl Sessions {
             Some(addr) => cmd.env("NVIM", addr),
             None => cmd.env_remove("NVIM"),
         }
-        for (k, v) in env {
+        for (k, v) in env.iter().map(|(k, v)| (k, v)).chain(req.env.iter()) {
             cmd.env(k, v);
         }
         let mut child = pair

@@ -119,6 +119,7 @@ impl Engine {
             patterns: Default::default(),
             idle_after_ms: None,
             nvim: req.nvim,
+            env: Default::default(),
         };
         let session = self
             .sessions

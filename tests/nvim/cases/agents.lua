@@ -8,6 +8,9 @@ require("conductor").setup({
   agents = {
     fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, waiting = { "(y/n)" }, idle_after_ms = 300 },
     missing = { cmd = { "definitely-not-installed-xyz" }, install = "npm install -g xyz" },
+    codexlike = { cmd = { fake }, prompt = "arg", trust = "codex", trust_worktrees = true },
+    claudelike = { cmd = { fake }, prompt = "arg", trust = "claude", trust_worktrees = true },
+    shy = { cmd = { fake }, prompt = "arg", trust = "claude" },
   },
   scripts = { run = "echo RUN PORT=$CONDUCTOR_PORT; sleep 60" },
 })
@@ -64,6 +67,22 @@ T.wait(function() return agents.list(ws.id, "agent")[1].state == "waiting" end, 
 type_keys("y")
 wait_text(buf, "ANSWER y")
 
+-- Resize follows the windows: the child sees the smallest window showing its terminal.
+vim.cmd("stopinsert")
+vim.cmd("vsplit")
+vim.cmd("vertical resize 47")
+local rows, cols = math.huge, math.huge
+for _, w in ipairs(vim.fn.win_findbuf(buf)) do
+  rows = math.min(rows, vim.api.nvim_win_get_height(w))
+  cols = math.min(cols, vim.api.nvim_win_get_width(w) - vim.fn.getwininfo(w)[1].textoff)
+end
+T.ok(cols < 47, "two windows, the other one narrower")
+wait_text(buf, ("SIZE %d %d"):format(rows, cols))
+vim.cmd("close")
+T.eq(#vim.fn.win_findbuf(buf), 1, "back to one window")
+local full = vim.api.nvim_win_get_width(vim.fn.win_findbuf(buf)[1])
+wait_text(buf, ("SIZE %d %d"):format(rows, full))
+
 -- 20 MB arrive complete: the last line before the marker is the last one printed.
 type_keys("flood 20<CR>")
 wait_text(buf, "FLOOD DONE", 120000)
@@ -118,10 +137,35 @@ wait_text(second.buf, "exited: exit 3")
 T.eq(agents.list(ws.id, "agent")[2].code, 3, "exit code")
 vim.cmd("stopinsert")
 
+-- Opt-in trust: the worktree is marked trusted where the root already is, only then.
+local codex_cfg = vim.env.HOME .. "/.codex/config.toml"
+T.write(codex_cfg, ('model = "o3"\n\n[projects."%s"]\ntrust_level = "trusted"\n'):format(ws.repo_root))
+local claude_cfg = vim.env.HOME .. "/.claude.json"
+local claude_before = vim.json.encode({ projects = { [ws.repo_root] = { hasTrustDialogAccepted = true } }, userID = "u" })
+T.write(claude_cfg, claude_before)
+vim.cmd("ConductorAgent shy")
+T.wait(function() return #agents.list(ws.id, "agent") == 3 end, "third agent")
+T.eq(T.read(claude_cfg), claude_before, "no trust change without trust_worktrees")
+vim.cmd("ConductorAgent codexlike")
+T.wait(function() return #agents.list(ws.id, "agent") == 4 end, "fourth agent")
+T.contains(T.read(codex_cfg), ('[projects."%s"]\ntrust_level = "trusted"'):format(ws.path), "codex trust record")
+T.contains(T.read(codex_cfg), 'model = "o3"', "the rest of codex's config kept")
+vim.cmd("ConductorAgent claudelike")
+T.wait(function() return #agents.list(ws.id, "agent") == 5 end, "fifth agent")
+local claude = vim.json.decode(T.read(claude_cfg))
+T.eq(claude.projects[ws.path].hasTrustDialogAccepted, true, "claude trust record")
+T.eq(claude.userID, "u", "the rest of claude's config kept")
+-- An untrusted root gives nothing.
+local other = vim.env.HOME .. "/.codex/config.toml"
+T.write(other, '[projects."/elsewhere"]\ntrust_level = "trusted"\n')
+vim.cmd("ConductorAgent codexlike")
+T.wait(function() return #agents.list(ws.id, "agent") == 6 end, "sixth agent")
+T.eq(T.read(other), '[projects."/elsewhere"]\ntrust_level = "trusted"\n', "root not trusted: record unchanged")
+
 -- Missing binaries: one clear error, nothing made.
 vim.cmd("ConductorAgent missing")
 T.contains(T.wait_error("definitely-not-installed-xyz"), "not found on PATH; install it (npm install -g xyz)")
-T.eq(#agents.list(ws.id, "agent"), 2, "no agent added")
+T.eq(#agents.list(ws.id, "agent"), 6, "no agent added")
 vim.cmd("ConductorNew --agent=missing --name=never a task")
 T.wait_error("agent missing: `definitely-not-installed-xyz` not found on PATH")
 T.eq(vim.fn.isdirectory(vim.fs.dirname(ws.path) .. "/never"), 0, "no workspace made")
