@@ -5,30 +5,41 @@ local M = {}
 
 local health = vim.health
 
--- The commit the library was built from ("0.1.0 (abc1234)") against the
--- checkout's: a mismatch means the library is stale. Done here, not at
--- startup, because asking git costs a process.
----@param version string
+-- The commit the library was built from (stamped by build.rs as a 12-char
+-- short sha) against the checkout's: a mismatch means the library is stale.
+-- Done here, not at startup, because asking git costs a process.
+---@param core conductor.Core
 ---@param root string
-local function check_stamp(version, root)
-  local built = version:match("%((%x+)%)")
+local function check_stamp(core, root)
+  local built
+  if type(core.commit) == "function" then
+    local ok, commit = pcall(core.commit)
+    built = ok and type(commit) == "string" and commit:match("^%x+$") and commit or nil
+  else
+    local ok, version = pcall(core.version)
+    built = ok and tostring(version):match("%((%x+)%)") or nil
+  end
   if not built then
     health.info("the library carries no commit stamp: cannot tell whether it is stale")
     return
   end
   local res = vim
-    .system({ "git", "-C", root, "rev-parse", "HEAD" }, { text = true })
+    .system({ "git", "-C", root, "rev-parse", "--show-toplevel", "HEAD" }, { text = true })
     :wait(2000)
-  local head = res.code == 0 and vim.trim(res.stdout) or nil
-  if not head then
-    return -- not a git checkout (a packaged install): nothing to compare
+  local lines = res.code == 0 and vim.split(vim.trim(res.stdout or ""), "\n") or {}
+  local top, head = lines[1], lines[2]
+  -- Not a git checkout of its own (a packaged install, or a copy inside some other
+  -- repository such as a dotfiles one): nothing to compare.
+  if not (top and head and vim.uv.fs_realpath(top) == vim.uv.fs_realpath(root)) then
+    health.info(("%s is not a git checkout: the library (%s) is not compared"):format(root, built))
+    return
   end
   if vim.startswith(head, built) then
     health.ok("library matches the checkout (" .. built .. ")")
   else
     health.warn(
-      ("library was built from %s, the checkout is at %s"):format(built, head:sub(1, #built)),
-      { ("rebuild: `cargo build --release` in %s, then restart Neovim"):format(root) }
+      ("library is stale: built from %s, the checkout is at %s"):format(built, head:sub(1, #built)),
+      { ("rebuild with `cargo build --release` in %s and restart Neovim"):format(root) }
     )
   end
 end
@@ -43,7 +54,7 @@ local function check_library()
   local vok, version = pcall(core.version)
   version = vok and tostring(version) or "unknown"
   health.ok(("library %s, version %s"):format(engine.path(), version))
-  check_stamp(version, engine.root())
+  check_stamp(core, engine.root())
   return true
 end
 
@@ -54,6 +65,130 @@ local function check_git()
   end
   local res = vim.system({ "git", "--version" }, { text = true }):wait(2000)
   health.ok(vim.trim(res.stdout or "git"))
+end
+
+local function check_gh()
+  if vim.fn.executable("gh") == 0 then
+    health.warn("gh (GitHub CLI) not found on PATH: pull requests (:ConductorPR) need it", {
+      "install it from https://cli.github.com, then run `gh auth login`",
+    })
+    return
+  end
+  local res = vim.system({ "gh", "--version" }, { text = true }):wait(2000)
+  local first = vim.split(res.stdout or "", "\n")[1]
+  health.ok(first ~= "" and first or "gh found")
+end
+
+-- Agents conductor knows without configuration, and how to install them
+-- (used when the agents module is not there to say it).
+local BUILTIN_AGENTS = {
+  codex = "npm install -g @openai/codex",
+  claude = "npm install -g @anthropic-ai/claude-code",
+  gemini = "npm install -g @google/gemini-cli",
+  opencode = "npm install -g opencode-ai",
+}
+
+-- The program an agent definition runs: the first word of `cmd` (a list or
+-- a string), else the agent's name.
+---@param name string
+---@param def any
+---@return string
+local function agent_binary(name, def)
+  local cmd = type(def) == "table" and def.cmd or nil
+  if type(cmd) == "table" then
+    cmd = cmd[1]
+  end
+  if type(cmd) == "string" and vim.trim(cmd) ~= "" then
+    return vim.split(vim.trim(cmd), "%s+")[1]
+  end
+  return name
+end
+
+---@class conductor.HealthAgent
+---@field binary string
+---@field install? string
+
+-- Every agent the user can start, by name: the built-in ones and those of
+-- `agents` in setup(), each with the program it runs.
+---@return table<string, conductor.HealthAgent>
+local function known_agents()
+  local out = {}
+  local ok, agents = pcall(require, "conductor.agents")
+  local builtin = ok and type(agents) == "table" and agents.builtin or nil
+  if type(builtin) == "table" then
+    for name, def in pairs(builtin) do
+      -- "shell" has no `cmd`: it runs the user's 'shell'.
+      local cmd = def.cmd or vim.o.shell
+      out[name] = { binary = agent_binary(name, { cmd = cmd }), install = def.install }
+    end
+  else
+    for name, install in pairs(BUILTIN_AGENTS) do
+      out[name] = { binary = name, install = install }
+    end
+  end
+  for name, def in pairs(require("conductor.config").get().agents or {}) do
+    local base = out[name] or {}
+    local binary = base.binary or name
+    if type(def) == "table" and def.cmd then
+      binary = agent_binary(name, def)
+    end
+    -- The install hint holds only while the program is the built-in one.
+    out[name] = { binary = binary, install = binary == base.binary and base.install or nil }
+  end
+  return out
+end
+
+-- Each agent's program, found or not (information); an error only when the
+-- configured default agent cannot start.
+local function check_agents()
+  local default = require("conductor.config").get().default_agent
+  local agents = known_agents()
+  if default then
+    health.info("default agent: " .. default)
+  else
+    local ok, mod = pcall(require, "conductor.agents")
+    local chosen = ok and type(mod) == "table" and type(mod.default_name) == "function"
+      and select(2, pcall(mod.default_name))
+    health.info(("no default_agent set: :ConductorNew starts %s (the first of codex, claude,"
+      .. " gemini, opencode on PATH, else a shell)"):format(
+      type(chosen) == "string" and chosen or "the first agent found"
+    ))
+  end
+  if default and not agents[default] then
+    health.error(("default_agent %s is not defined"):format(default), {
+      ("define it: setup({ agents = { [%q] = { cmd = { ... } } } })"):format(default),
+    })
+  end
+  local names = vim.tbl_keys(agents)
+  table.sort(names, function(a, b)
+    if (a == default) ~= (b == default) then
+      return a == default
+    end
+    return a < b
+  end)
+  for _, name in ipairs(names) do
+    local a = agents[name]
+    local path = vim.fn.exepath(a.binary)
+    if path ~= "" then
+      local line = ("agent %s: %s"):format(name, path)
+      if name == default then
+        health.ok(line)
+      else
+        health.info(line)
+      end
+    else
+      local line = ("agent %s: %s not found on PATH"):format(name, a.binary)
+      if name == default then
+        health.error(line, {
+          a.install and ("install it: `%s`"):format(a.install)
+            or ("install %s, or fix `agents[%q].cmd` in setup()"):format(a.binary, name),
+          "or choose another default_agent",
+        })
+      else
+        health.info(line .. (a.install and (" (install: `%s`)"):format(a.install) or ""))
+      end
+    end
+  end
 end
 
 -- Writable, or creatable: its nearest existing ancestor is writable.
@@ -118,12 +253,18 @@ function M.check()
     health.error("Neovim 0.11 or newer is required, this is " .. tostring(vim.version()))
   end
   check_git()
+  check_gh()
   local config = require("conductor.config")
   check_writable("state directory", vim.fn.stdpath("state") .. "/conductor")
   check_writable("workspaces_root", vim.fs.normalize(config.get().workspaces_root))
 
   health.start("conductor.nvim: engine")
-  if check_library() then
+  local loaded = check_library()
+
+  health.start("conductor.nvim: agents")
+  check_agents()
+
+  if loaded then
     health.start("conductor.nvim: this repository")
     check_repo()
   end

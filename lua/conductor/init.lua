@@ -11,12 +11,13 @@
 ---@class conductor
 ---@field new fun(args?: conductor.NewArgs)        Create a workspace for a task.
 ---@field open fun(ws?: string)                    Go to a workspace's tab (picker without a name).
----@field pick fun()                               Pick a workspace (vim.ui.select).
+---@field pick fun(opts?: conductor.PickOpts)      Pick a workspace, then an action (vim.ui.select).
 ---@field archive fun(ws?: string, force?: boolean) Archive a workspace (default: current tab's).
 ---@field restore fun(ws: string)                  Restore an archived workspace.
 ---@field delete fun(ws: string)                   Delete a workspace and its branch, after asking.
 ---@field log fun(ws?: string)                     Open a workspace's script log.
 ---@field rerun_setup fun(ws?: string)             Run a workspace's setup script again.
+---@field statusline fun(opts?: conductor.StatuslineOpts): string Current tab's workspace, agents.
 local M = {}
 
 --- Sets the options (see |conductor-options|). Invalid options are reported
@@ -51,6 +52,7 @@ local provider = {
   delete = "conductor.actions",
   rerun_setup = "conductor.actions",
   pick = "conductor.picker",
+  statusline = "conductor.statusline",
   log = "conductor.log",
 }
 

@@ -1,85 +1,286 @@
--- `:Conductor`: every workspace in one `vim.ui.select` list (the current
--- repository's first, archived ones included), so any picker UI the user has
--- (telescope, fzf-lua, snacks, dressing) shows it. Choosing an active one opens
--- it; choosing an archived one offers to restore it.
+-- `:Conductor`: every workspace of every repository in one `vim.ui.select`
+-- list (so the user's picker UI — telescope, fzf-lua, snacks, dressing —
+-- shows it), then what to do with the chosen one in a second list.
+--
+-- Also the data the telescope extension shows: the workspaces in picker
+-- order, a row's cells and a workspace's actions. Opening the picker reads
+-- the state file through the engine and the agents' states from memory; it
+-- never waits on git.
 
 local M = {}
 
+local engine = require("conductor.engine")
+local notify = require("conductor.notify")
+local summary = require("conductor.summary")
 local workspace = require("conductor.workspace")
 
--- The state column, with the setup outcome when it needs attention.
----@param ws conductor.Workspace
-local function state_of(ws)
-  local setup = ws.setup
-  if ws.state == "active" and (setup == "failed" or setup == "running" or setup == "untrusted") then
-    return ("%s, setup %s"):format(ws.state, setup)
-  end
-  return ws.state
+---@param path string
+---@param dir string
+local function inside(path, dir)
+  return path == dir or vim.startswith(path, dir .. "/")
 end
 
---- Rows "name  branch  repo  state", columns aligned.
+-- The repository root the user is in, found among the known workspaces by
+-- path alone (no git): the repository, or one of its worktrees, that holds
+-- the current file or directory.
+---@param list conductor.Workspace[]
+---@return string?
+local function current_repo(list)
+  local raw = workspace.context_path()
+  local real = vim.uv.fs_realpath(raw) or raw
+  local best, best_len = nil, -1
+  for _, ws in ipairs(list) do
+    local dirs = { ws.repo_root, ws.state ~= "archived" and ws.path or nil }
+    for _, dir in ipairs(dirs) do
+      if (inside(raw, dir) or inside(real, dir)) and #dir > best_len then
+        best, best_len = ws.repo_root, #dir
+      end
+    end
+  end
+  return best
+end
+
+--- Every workspace, in picker order: the current repository's first, then
+--- the others by repository name; in each repository active ones (oldest
+--- first), then archived ones.
+---@return conductor.Workspace[]
+function M.items()
+  local list = engine.call("list", { include_archived = true })
+  local here = current_repo(list)
+  local rank = {}
+  for i, ws in ipairs(list) do
+    rank[ws] = {
+      ws.repo_root == here and 0 or 1,
+      ws.repo_name or "",
+      ws.repo_root or "",
+      ws.state == "archived" and 1 or 0,
+      i,
+    }
+  end
+  table.sort(list, function(a, b)
+    local x, y = rank[a], rank[b]
+    for k = 1, #x do
+      if x[k] ~= y[k] then
+        return x[k] < y[k]
+      end
+    end
+    return false
+  end)
+  return list
+end
+
+---@class conductor.Cells
+---@field name string
+---@field repo string
+---@field branch string
+---@field agents string   "codex:working claude:idle", or ""
+---@field port string     ":55000", or ""
+---@field state string    "active", "active, setup failed", "archived", …
+
+--- What a picker row shows of a workspace.
+---@param ws conductor.Workspace
+---@return conductor.Cells
+function M.cells(ws)
+  return {
+    name = ws.name,
+    repo = ws.repo_name or "",
+    branch = ws.branch or "",
+    agents = summary.agents_text(summary.agents(ws.id)),
+    port = ws.port and (":" .. ws.port) or "",
+    state = summary.state_text(ws),
+  }
+end
+
+M.columns = { "name", "repo", "branch", "agents", "port", "state" }
+
+--- Rows "name  repo  branch  agents  port  state", columns aligned; a
+--- column that is empty in every row is left out.
 ---@param list conductor.Workspace[]
 ---@return string[]
 function M.rows(list)
-  local cols = { "name", "branch", "repo_name" }
-  local width = {}
-  for _, key in ipairs(cols) do
-    width[key] = 0
-    for _, ws in ipairs(list) do
-      width[key] = math.max(width[key], vim.fn.strdisplaywidth(ws[key] or ""))
+  local cells, width = {}, {}
+  for i, ws in ipairs(list) do
+    cells[i] = M.cells(ws)
+  end
+  local cols = {}
+  for _, key in ipairs(M.columns) do
+    local w = 0
+    for _, c in ipairs(cells) do
+      w = math.max(w, vim.fn.strdisplaywidth(c[key]))
+    end
+    if w > 0 then
+      cols[#cols + 1], width[key] = key, w
     end
   end
   local rows = {}
-  for i, ws in ipairs(list) do
-    local cells = {}
-    for _, key in ipairs(cols) do
-      local s = ws[key] or ""
-      cells[#cells + 1] = s .. (" "):rep(width[key] - vim.fn.strdisplaywidth(s))
+  for i, c in ipairs(cells) do
+    local parts = {}
+    for j, key in ipairs(cols) do
+      local s = c[key]
+      parts[j] = j == #cols and s or s .. (" "):rep(width[key] - vim.fn.strdisplaywidth(s))
     end
-    cells[#cells + 1] = state_of(ws)
-    rows[i] = table.concat(cells, "  ")
+    rows[i] = table.concat(parts, "  ")
   end
   return rows
 end
 
----@param ws conductor.Workspace
-local function choose(ws)
-  local conductor = require("conductor")
-  if ws.state == "archived" then
-    local question = ("%s is archived. Restore it?"):format(ws.name)
-    if vim.fn.confirm(question, "&Restore\n&Cancel", 1) == 1 then
-      conductor.restore(ws.id)
+---@class conductor.Action
+---@field id string      "open", "agent", "review", "run", "log", "archive", "restore", "delete"
+---@field label string   what the action list shows
+---@field run fun()
+
+-- A verb of require("conductor") when some module provides it, else the
+-- agents module's own (`agent`, `run`: they act on the current workspace).
+-- Verbs of features that are not there (review) give no action.
+---@param name string
+---@return function?
+local function verb(name)
+  local ok, fn = pcall(function()
+    return require("conductor")[name]
+  end)
+  if ok and type(fn) == "function" then
+    return fn
+  end
+  if name == "agent" or name == "run" then
+    local aok, mod = pcall(require, "conductor.agent_actions")
+    if aok and type(mod) == "table" and type(mod[name]) == "function" then
+      return mod[name]
     end
-  else
-    conductor.open(ws.id)
   end
 end
 
---- Shows the workspace picker.
-function M.pick()
-  local list = workspace.list(true)
-  if #list == 0 then
-    require("conductor.notify").info("no workspaces yet; make one with :ConductorNew {task}")
-    return
+--- What can be done with a workspace, the default (open, or restore for an
+--- archived one) first.
+---@param ws conductor.Workspace
+---@return conductor.Action[]
+function M.actions(ws)
+  local conductor = require("conductor")
+  local out = {}
+  local function add(id, label, run)
+    out[#out + 1] = { id = id, label = ("%s %s"):format(label, ws.name), run = run }
   end
-  local rows = M.rows(list)
-  local row_of = {}
-  for i, ws in ipairs(list) do
-    row_of[ws] = rows[i]
+  if ws.state == "active" then
+    add("open", "open", function()
+      conductor.open(ws.id)
+    end)
+    local agent, review, run = verb("agent"), verb("review"), verb("run")
+    if agent then
+      add("agent", "new agent in", function()
+        conductor.open(ws.id)
+        agent()
+      end)
+    end
+    if review then
+      add("review", "review", function()
+        review(ws.id)
+      end)
+    end
+    if run then
+      add("run", "run the run script of", function()
+        conductor.open(ws.id)
+        run()
+      end)
+    end
+    add("archive", "archive", function()
+      conductor.archive(ws.id)
+    end)
+  elseif ws.state == "archived" then
+    add("restore", "restore", function()
+      conductor.restore(ws.id)
+    end)
   end
-  vim.ui.select(list, {
-    prompt = "conductor workspaces",
-    kind = "conductor_workspace",
-    format_item = function(ws)
-      return row_of[ws]
+  add("log", "script log of", function()
+    conductor.log(ws.id)
+  end)
+  add("delete", "delete", function()
+    conductor.delete(ws.id)
+  end)
+  return out
+end
+
+--- The action list for one workspace.
+---@param ws conductor.Workspace
+function M.choose_action(ws)
+  local actions = M.actions(ws)
+  vim.ui.select(actions, {
+    prompt = ws.name,
+    kind = "conductor_action",
+    format_item = function(a)
+      return a.label
     end,
-  }, function(ws)
-    if ws then
-      require("conductor.notify").guard(choose)(ws)
+  }, function(action)
+    if action then
+      notify.guard(action.run)()
     end
   end)
 end
 
-M.pick = require("conductor.notify").guard(M.pick)
+---@class conductor.PickOpts
+---@field archived? boolean list the archived workspaces instead of the others
+
+-- The last row of the list when archived workspaces are left out.
+---@class conductor.MoreRow
+---@field more integer how many are archived
+
+--- Shows the workspace picker: active (and creating) workspaces, plus a last
+--- row leading to the archived ones; with `archived`, the archived ones only.
+---@param opts conductor.PickOpts?
+function M.pick(opts)
+  local archived = type(opts) == "table" and opts.archived == true
+  local all = M.items()
+  if #all == 0 then
+    notify.info("no workspaces yet; make one with :ConductorNew {task}")
+    return
+  end
+  local shown, hidden = {}, 0
+  for _, ws in ipairs(all) do
+    if (ws.state == "archived") == archived then
+      shown[#shown + 1] = ws
+    else
+      hidden = hidden + 1
+    end
+  end
+  if #shown == 0 then
+    if archived then
+      notify.info("no archived workspaces")
+      return
+    end
+    return M.pick({ archived = true })
+  end
+  local rows = M.rows(shown)
+  local row_of = {}
+  for i, ws in ipairs(shown) do
+    row_of[ws] = rows[i]
+  end
+  local choices = vim.list_extend({}, shown)
+  if not archived and hidden > 0 then
+    choices[#choices + 1] = { more = hidden }
+  end
+  vim.ui.select(choices, {
+    prompt = archived and "conductor: archived workspaces" or "conductor workspaces",
+    kind = "conductor_workspace",
+    format_item = function(item)
+      if item.more then
+        return ("… %d archived workspace%s"):format(item.more, item.more == 1 and "" or "s")
+      end
+      return row_of[item]
+    end,
+  }, function(item)
+    if not item then
+      return
+    end
+    -- After this picker has closed: a picker UI may not open another from
+    -- inside its own callback.
+    vim.schedule(function()
+      if item.more then
+        M.pick({ archived = true })
+      else
+        M.choose_action(item)
+      end
+    end)
+  end)
+end
+
+M.pick = notify.guard(M.pick)
 
 return M

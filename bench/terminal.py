@@ -1,0 +1,175 @@
+"""Agent output throughput and editor responsiveness.
+
+1. `cat` of a 50 MB text file through an agent terminal (PTY in the Rust engine, output
+   fed to nvim_open_term) vs Neovim's own :terminal running the same command, in the same
+   editor session: time until the file's last line is in the buffer, whether every line
+   before it arrived, and the RPC round-trip p95 while the flood is shown.
+2. CPU time of the editor process with 10 idle agents over 30 s (vs the same editor
+   with none).
+"""
+import json
+import os
+import statistics
+import time
+
+from common import Editor, OUT, git, p95
+
+MB = int(os.environ.get("BENCH_MB", "50"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+IDLE_SECONDS = int(os.environ.get("BENCH_IDLE_SECONDS", "30"))
+
+
+def make_file():
+    path = os.path.join(OUT, f"flood-{MB}mb.txt")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            n, size = 0, 0
+            while size < MB * 1024 * 1024:
+                line = f"line {n:09d} {'abcdefghij' * 6}\n"
+                f.write(line)
+                size += len(line)
+                n += 1
+            f.write(f"THE LAST LINE {n}\n")
+    with open(path) as f:
+        for line in f:
+            pass
+    return path, line.strip()
+
+
+def tiny_repo():
+    path = os.path.join(OUT, "tiny-repo")
+    if not os.path.isdir(os.path.join(path, ".git")):
+        os.makedirs(path, exist_ok=True)
+        git(path, "init", "-q", "-b", "main")
+        with open(os.path.join(path, "a.txt"), "w") as f:
+            f.write("a\n")
+        git(path, "add", "-A")
+        git(path, "commit", "-qm", "tiny")
+    return path
+
+
+SETUP = """
+local file = ...
+require('conductor').setup({ agents = {
+  catter = { cmd = { 'cat', file }, prompt = 'none' },
+  sleeper = { cmd = { 'sleep', '3600' }, prompt = 'none' },
+} })
+vim.g.bench_ws = nil
+vim.api.nvim_create_autocmd('User', { pattern = 'ConductorWorkspaceCreated',
+  callback = function(ev) vim.g.bench_ws = ev.data.id end })
+vim.cmd('ConductorNew --agent=sleeper --name=bench-' .. vim.fn.getpid() .. ' bench')
+"""
+
+CHECK = """
+local buf, marker = ...
+local n = vim.api.nvim_buf_line_count(buf)
+local lines = vim.api.nvim_buf_get_lines(buf, math.max(0, n - 60), n, false)
+for i = #lines, 1, -1 do
+  if lines[i]:find(marker, 1, true) then return { true, lines[i - 1] or '' } end
+end
+return { false, '' }
+"""
+
+
+def flood(ed, start_lua, file, marker, last_before):
+    n = ed.nvim
+    buf = n.exec_lua(start_lua, file)
+    t0 = time.perf_counter()
+    pings = []
+    while True:
+        t = time.perf_counter()
+        done, prev = n.exec_lua(CHECK, buf, marker)
+        pings.append((time.perf_counter() - t) * 1000)
+        if done:
+            break
+        if time.perf_counter() - t0 > 300:
+            raise SystemExit("flood never finished")
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - t0
+    complete = prev.strip() == last_before
+    n.command("tabonly | enew!")
+    return elapsed, pings, complete
+
+
+BUILTIN = """
+local file = ...
+vim.cmd('tabnew')
+vim.fn.jobstart({ 'cat', file }, { term = true })
+return vim.api.nvim_get_current_buf()
+"""
+
+OURS = """
+local file = ...
+local ws = require('conductor.workspace').get(vim.g.bench_ws)
+return require('conductor.agents').start(ws, 'catter').buf
+"""
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main():
+    file, marker = make_file()
+    with open(file) as f:
+        last_before = None
+        prev = None
+        for line in f:
+            last_before, prev = prev, line.strip()
+    repo = tiny_repo()
+    ed = Editor(repo)
+    try:
+        n = ed.nvim
+        n.exec_lua(SETUP, file)
+        for _ in range(500):
+            if n.eval("get(g:, 'bench_ws', v:null)"):
+                break
+            time.sleep(0.01)
+        idle = [ed.ping_ms() for _ in range(100)]
+        ours, builtin = [], []
+        for _ in range(RUNS):
+            builtin.append(flood(ed, BUILTIN, file, marker, last_before))
+            ours.append(flood(ed, OURS, file, marker, last_before))
+
+        # CPU with ten idle agents (sleep) vs none, same editor, same length.
+        pid = n.eval("getpid()")
+        c0 = cpu_seconds(pid)
+        time.sleep(IDLE_SECONDS)
+        base_cpu = (cpu_seconds(pid) - c0) / IDLE_SECONDS * 100
+        n.exec_lua("""
+          local ws = require('conductor.workspace').get(vim.g.bench_ws)
+          for _ = 1, 10 do require('conductor.agents').start(ws, 'sleeper') end
+        """)
+        time.sleep(2)
+        c0 = cpu_seconds(pid)
+        time.sleep(IDLE_SECONDS)
+        agents_cpu = (cpu_seconds(pid) - c0) / IDLE_SECONDS * 100
+    finally:
+        ed.close()
+
+    def med(runs, i):
+        return statistics.median(r[i] for r in runs)
+
+    result = {
+        "bench": "agent_terminal_flood",
+        "mb": MB,
+        "runs": RUNS,
+        "builtin_terminal_s": round(med(builtin, 0), 2),
+        "agent_terminal_s": round(med(ours, 0), 2),
+        "ratio": round(med(ours, 0) / med(builtin, 0), 2),
+        "builtin_complete": all(r[2] for r in builtin),
+        "agent_complete": all(r[2] for r in ours),
+        "rpc_idle_p95_ms": round(p95(idle), 2),
+        "rpc_builtin_flood_p95_ms": round(p95([p for r in builtin for p in r[1]]), 2),
+        "rpc_agent_flood_p95_ms": round(p95([p for r in ours for p in r[1]]), 2),
+        "cpu_no_agents_pct": round(base_cpu, 2),
+        "cpu_10_idle_agents_pct": round(agents_cpu, 2),
+        "idle_seconds": IDLE_SECONDS,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+-- A workspace in a few words, for the picker, the telescope extension and the
+-- statusline: its agents with their states, and its own state. Reads only
+-- what is in memory (the agents module, the workspace record); never asks git
+-- or the engine.
+
+local M = {}
+
+---@class conductor.AgentEntry
+---@field id any        session id
+---@field name string   agent name, e.g. "codex"
+---@field state "starting"|"working"|"waiting"|"idle"|"exited"
+---@field code? integer exit code once exited
+---@field buf? integer  its terminal buffer
+
+--- The agents of a workspace, or {} when there are none or the agents module
+--- is not available.
+---@param ws_id string
+---@return conductor.AgentEntry[]
+function M.agents(ws_id)
+  local ok, agents = pcall(require, "conductor.agents")
+  if not ok or type(agents) ~= "table" or type(agents.list) ~= "function" then
+    return {}
+  end
+  local lok, list = pcall(agents.list, ws_id, "agent")
+  if not lok or type(list) ~= "table" then
+    return {}
+  end
+  -- Run scripts are sessions too; only agents are summed up here.
+  return vim.tbl_filter(function(a)
+    return a.kind == nil or a.kind == "agent"
+  end, list)
+end
+
+--- "codex:working", or "codex:exited(1)" for a failed exit.
+---@param agent conductor.AgentEntry
+---@return string
+function M.agent_text(agent)
+  local text = ("%s:%s"):format(agent.name or "agent", agent.state or "?")
+  if agent.state == "exited" and agent.code and agent.code ~= 0 then
+    text = ("%s(%d)"):format(text, agent.code)
+  end
+  return text
+end
+
+--- Every agent's text, space-separated ("" when none).
+---@param list conductor.AgentEntry[]
+---@return string
+function M.agents_text(list)
+  local parts = {}
+  for i, agent in ipairs(list) do
+    parts[i] = M.agent_text(agent)
+  end
+  return table.concat(parts, " ")
+end
+
+--- The workspace's state, with its setup's outcome when that needs attention:
+--- "active", "active, setup failed", "archived", "creating".
+---@param ws conductor.Workspace
+---@return string
+function M.state_text(ws)
+  local setup = ws.setup
+  if ws.state == "active" and (setup == "failed" or setup == "running" or setup == "untrusted") then
+    return ("%s, setup %s"):format(ws.state, setup)
+  end
+  return ws.state
+end
+
+return M

@@ -1,0 +1,249 @@
+-- `:Telescope conductor`: the workspace picker in telescope. Same rows and
+-- actions as `:Conductor` (lua/conductor/picker.lua), built only with
+-- telescope's public extension API.
+--
+--   <CR>   open the workspace (restore an archived one)
+--   <C-a>  archive          <C-r>  restore          <C-d>  delete
+--   <C-t>  show / hide archived workspaces
+--
+-- Options (`:Telescope conductor archived=true`, or in telescope's setup
+-- under `extensions.conductor`): `archived` (start with archived workspaces
+-- shown, default false), `preview_lines` (last lines of the agent's screen in
+-- the preview, default 30).
+
+local has_telescope, telescope = pcall(require, "telescope")
+if not has_telescope then
+  error("conductor's telescope extension needs telescope.nvim (nvim-telescope/telescope.nvim)")
+end
+
+local actions = require("telescope.actions")
+local action_state = require("telescope.actions.state")
+local conf = require("telescope.config").values
+local entry_display = require("telescope.pickers.entry_display")
+local finders = require("telescope.finders")
+local pickers = require("telescope.pickers")
+local previewers = require("telescope.previewers")
+
+local defaults = { archived = false, preview_lines = 30 }
+local ext_config = vim.deepcopy(defaults)
+
+-- Which state's highlight colours the agents cell: the one that most needs
+-- the user's eyes.
+local URGENCY = { waiting = 5, working = 4, starting = 3, idle = 2, exited = 1 }
+
+---@param list conductor.AgentEntry[]
+---@return string?
+local function agents_group(list)
+  local top, rank = nil, 0
+  for _, agent in ipairs(list) do
+    local r = URGENCY[agent.state] or 0
+    if r > rank then
+      top, rank = agent.state, r
+    end
+  end
+  return require("conductor.highlights").group(top)
+end
+
+---@param show_archived boolean
+---@return conductor.Workspace[]
+local function workspaces(show_archived)
+  local out = {}
+  for _, ws in ipairs(require("conductor.picker").items()) do
+    if show_archived or ws.state ~= "archived" then
+      out[#out + 1] = ws
+    end
+  end
+  return out
+end
+
+---@param list conductor.Workspace[]
+local function make_finder(list)
+  local picker = require("conductor.picker")
+  local summary = require("conductor.summary")
+  local highlights = require("conductor.highlights")
+  local cells, width = {}, {}
+  for i, ws in ipairs(list) do
+    cells[ws] = picker.cells(ws)
+    cells[ws].agent_list = summary.agents(ws.id)
+    for _, key in ipairs(picker.columns) do
+      width[key] = math.max(width[key] or 1, vim.fn.strdisplaywidth(cells[ws][key]))
+    end
+    cells[ws].index = i
+  end
+  local displayer = entry_display.create({
+    separator = "  ",
+    items = {
+      { width = width.name },
+      { width = width.repo },
+      { width = width.branch },
+      { width = width.agents },
+      { width = width.port },
+      { remaining = true },
+    },
+  })
+  return finders.new_table({
+    results = list,
+    entry_maker = function(ws)
+      local c = cells[ws]
+      local archived = ws.state == "archived"
+      local dim = archived and highlights.group("archived") or nil
+      return {
+        value = ws,
+        ordinal = table.concat({ c.name, c.repo, c.branch, c.agents, c.state }, " "),
+        display = function()
+          return displayer({
+            { c.name, dim },
+            { c.repo, dim or "Comment" },
+            { c.branch, dim },
+            { c.agents, agents_group(c.agent_list) },
+            { c.port, dim or "Comment" },
+            { c.state, dim },
+          })
+        end,
+      }
+    end,
+  })
+end
+
+-- The last non-blank lines of a buffer (an agent's terminal screen).
+---@param buf integer
+---@param n integer
+---@return string[]
+local function tail(buf, n)
+  if not (buf and vim.api.nvim_buf_is_valid(buf)) then
+    return {}
+  end
+  local count = vim.api.nvim_buf_line_count(buf)
+  local lines = vim.api.nvim_buf_get_lines(buf, math.max(0, count - n - 200), count, false)
+  while #lines > 0 and vim.trim(lines[#lines]) == "" do
+    lines[#lines] = nil
+  end
+  return vim.list_slice(lines, math.max(1, #lines - n + 1), #lines)
+end
+
+---@param ws conductor.Workspace
+---@return string[]
+local function details(ws)
+  local summary = require("conductor.summary")
+  local lines = {
+    ("%s  (%s)"):format(ws.name, summary.state_text(ws)),
+    "",
+    "repository  " .. (ws.repo_root or ""),
+    ("branch      %s  (from %s at %s)"):format(
+      ws.branch or "",
+      ws.base_branch or "?",
+      (ws.base_commit or ""):sub(1, 12)
+    ),
+  }
+  if ws.state ~= "archived" then
+    lines[#lines + 1] = "worktree    " .. (ws.path or "")
+  elseif ws.snapshot_ref then
+    lines[#lines + 1] = "snapshot    " .. ws.snapshot_ref
+  end
+  if ws.port then
+    lines[#lines + 1] = ("ports       %d-%d"):format(ws.port, ws.port + 9)
+  end
+  if ws.task then
+    lines[#lines + 1] = "task        " .. ws.task:gsub("\n", " ")
+  end
+  lines[#lines + 1] = "setup       " .. (ws.setup or "none")
+  if ws.created_at then
+    lines[#lines + 1] = "created     " .. os.date("%Y-%m-%d %H:%M", ws.created_at)
+  end
+  lines[#lines + 1] = "log         " .. (ws.log or "")
+  local agents = summary.agents(ws.id)
+  if #agents == 0 then
+    lines[#lines + 1] = "agents      none"
+  end
+  for _, agent in ipairs(agents) do
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = ("── %s ──"):format(summary.agent_text(agent))
+    vim.list_extend(lines, tail(agent.buf, ext_config.preview_lines))
+  end
+  return lines
+end
+
+local previewer = previewers.new_buffer_previewer({
+  title = "Workspace",
+  define_preview = function(self, entry)
+    local ok, lines = pcall(details, entry.value)
+    if not ok then
+      lines = { "conductor: " .. tostring(lines) }
+    end
+    vim.api.nvim_buf_set_lines(self.state.bufnr, 0, -1, false, lines)
+  end,
+})
+
+-- Closes the picker, then runs one of the workspace's actions (the same
+-- actions as :Conductor's), or says why it does not apply.
+---@param prompt_bufnr integer
+---@param ids string[] action ids, the first available one runs
+local function run_action(prompt_bufnr, ids)
+  local entry = action_state.get_selected_entry()
+  actions.close(prompt_bufnr)
+  if not entry then
+    return
+  end
+  local ws = entry.value
+  local available = {}
+  for _, a in ipairs(require("conductor.picker").actions(ws)) do
+    available[a.id] = a
+  end
+  for _, id in ipairs(ids) do
+    if available[id] then
+      return require("conductor.notify").guard(available[id].run)()
+    end
+  end
+  require("conductor.notify").error(("cannot %s %s: it is %s"):format(ids[1], ws.name, ws.state))
+end
+
+---@param opts table?
+local function conductor(opts)
+  opts = vim.tbl_extend("force", ext_config, opts or {})
+  local show_archived = opts.archived == true or opts.archived == "true"
+  local ok, list = pcall(workspaces, show_archived)
+  if not ok then
+    return require("conductor.notify").error(list)
+  end
+  pickers
+    .new(opts, {
+      prompt_title = "Conductor workspaces",
+      finder = make_finder(list),
+      sorter = conf.generic_sorter(opts),
+      previewer = previewer,
+      attach_mappings = function(prompt_bufnr, map)
+        actions.select_default:replace(function()
+          run_action(prompt_bufnr, { "open", "restore" })
+        end)
+        local function both(lhs, fn, desc)
+          map({ "i", "n" }, lhs, fn, { desc = desc })
+        end
+        both("<C-a>", function()
+          run_action(prompt_bufnr, { "archive" })
+        end, "conductor: archive")
+        both("<C-r>", function()
+          run_action(prompt_bufnr, { "restore" })
+        end, "conductor: restore")
+        both("<C-d>", function()
+          run_action(prompt_bufnr, { "delete" })
+        end, "conductor: delete")
+        both("<C-t>", function()
+          show_archived = not show_archived
+          local current = action_state.get_current_picker(prompt_bufnr)
+          local rok, fresh = pcall(workspaces, show_archived)
+          if rok then
+            current:refresh(make_finder(fresh), { reset_prompt = false })
+          end
+        end, "conductor: show/hide archived")
+        return true
+      end,
+    })
+    :find()
+end
+
+return telescope.register_extension({
+  setup = function(user)
+    ext_config = vim.tbl_extend("force", vim.deepcopy(defaults), user or {})
+  end,
+  exports = { conductor = conductor },
+})
