@@ -65,9 +65,20 @@ local buf, marker = ...
 local n = vim.api.nvim_buf_line_count(buf)
 local lines = vim.api.nvim_buf_get_lines(buf, math.max(0, n - 60), n, false)
 for i = #lines, 1, -1 do
-  if lines[i]:find(marker, 1, true) then return { true, lines[i - 1] or '' } end
+  if lines[i]:find(marker, 1, true) then return { true, lines[i - 1] or '', true } end
 end
-return { false, '' }
+-- Has the program ended? (then the marker may never come: a lost tail)
+local exited = false
+local job = vim.b[buf].terminal_job_id
+local session = vim.b[buf].conductor_session
+if session then
+  for _, a in ipairs(require('conductor.agents').list(nil, 'agent')) do
+    if a.id == session then exited = a.state == 'exited' end
+  end
+elseif job then
+  exited = vim.fn.jobwait({ job }, 0)[1] ~= -1
+end
+return { false, '', exited }
 """
 
 
@@ -76,17 +87,24 @@ def flood(ed, start_lua, file, marker, last_before):
     buf = n.exec_lua(start_lua, file)
     t0 = time.perf_counter()
     pings = []
+    exited_at = None
     while True:
         t = time.perf_counter()
-        done, prev = n.exec_lua(CHECK, buf, marker)
+        done, prev, exited = n.exec_lua(CHECK, buf, marker)
         pings.append((time.perf_counter() - t) * 1000)
         if done:
+            break
+        if exited and exited_at is None:
+            exited_at = time.perf_counter()
+        # Exited and still no last line 3 s later: the tail was lost.
+        if exited_at and time.perf_counter() - exited_at > 3:
+            prev = None
             break
         if time.perf_counter() - t0 > 300:
             raise SystemExit("flood never finished")
         time.sleep(0.005)
-    elapsed = time.perf_counter() - t0
-    complete = prev.strip() == last_before
+    elapsed = (exited_at if prev is None else time.perf_counter()) - t0
+    complete = prev is not None and prev.strip() == last_before
     n.command("tabonly | enew!")
     return elapsed, pings, complete
 
