@@ -31,6 +31,7 @@ fn installed_agent_clis_render_and_take_keys() {
             ],
         );
         assert!(out.success, "{name} failed:\n{}", out.stderr);
+        eprintln!("{name}: first screen rendered and took a key");
         ran += 1;
     }
     if ran == 0 {

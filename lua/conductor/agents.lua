@@ -16,11 +16,13 @@ local notify = require("conductor.notify")
 --- shows while it works or waits for an answer.
 M.builtin = {
   codex = {
-    cmd = { "codex" },
+    -- Without --no-daemon codex leaves a shared server running after its TUI exits,
+    -- out of reach of the workspace's process group (archive could not stop it).
+    cmd = { "codex", "--no-daemon" },
     prompt = "arg",
     install = "npm install -g @openai/codex",
     trust = "codex",
-    resume = { "codex", "resume", "--last" },
+    resume = { "codex", "--no-daemon", "resume", "--last" },
     working = { "esc to interrupt" },
     waiting = { "Allow command?", "(y/n)" },
   },
@@ -241,11 +243,7 @@ local function attach()
       if working > 0 then
         vim.api.nvim_echo({ { ("conductor: stopping %d working agent(s)"):format(working), "WarningMsg" } }, true, {})
       end
-      for id, s in pairs(sessions) do
-        if s.state ~= "exited" then
-          pcall(engine.load().agent_stop, id)
-        end
-      end
+      pcall(engine.load().agent_stop_all)
     end,
   })
 end

@@ -24,13 +24,19 @@ local M = {}
 ---@return table<string, string> trusted path -> contents
 function M.read(repo)
   local trusted = {}
+  local asked = false
   for _, file in ipairs(repo.config_files or {}) do
     if file.has_scripts then
+      asked = asked or M.status(file.path) ~= "trusted"
       local contents = vim.secure.read(file.path)
       if type(contents) == "string" then
         trusted[file.path] = contents
       end
     end
+  end
+  if asked then
+    -- Clear the question, so the progress message that follows is not a hit-enter prompt.
+    vim.cmd("redraw")
   end
   return trusted
 end

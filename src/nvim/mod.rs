@@ -91,6 +91,20 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     raw.set(
+        "agent_stop_all",
+        lua.create_function(|_, ()| {
+            guarded(|| {
+                // Called as Neovim exits: wait here, or the SIGKILL after the grace period
+                // would die with this process and leave agents that ignore SIGHUP behind.
+                let engine = engine()?;
+                let ids = engine.sessions.matching(None, None);
+                let grace = engine_grace(&engine).min(std::time::Duration::from_secs(1));
+                engine.sessions.stop_many(&ids, grace);
+                Ok(ids.len())
+            })
+        })?,
+    )?;
+    raw.set(
         "agent_forget",
         lua.create_function(|_, session: u64| {
             guarded(|| engine().map(|e| e.sessions.forget(session)).map(|()| true))
