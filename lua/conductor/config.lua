@@ -161,6 +161,23 @@ M.schema = {
       .. " (starting a run script stops the one already running).",
   },
   {
+    name = "checks",
+    type = "table|nil",
+    doc_type = "string[]",
+    default = nil,
+    check = is_list_of_strings,
+    desc = "Commands that check a workspace (|:ConductorCheck|), run one after"
+      .. " another in its worktree, e.g. `{ 'cargo test' }`. A repository's"
+      .. " `checks` key wins over this.",
+  },
+  {
+    name = "gh",
+    type = "string",
+    default = "gh",
+    desc = "GitHub's CLI, used by |:ConductorPR|: a name looked up on PATH or"
+      .. " a path. Without it the pull request's compare URL is given.",
+  },
+  {
     name = "file_include_globs",
     type = "table|nil",
     doc_type = "string[]",
@@ -365,6 +382,7 @@ function M.engine_opts()
     stop_grace_ms = o.stop_grace_ms,
     fetch = o.fetch,
     shell = o.shell,
+    gh = o.gh,
     defaults = {
       scripts = {
         setup = scripts.setup,
@@ -374,6 +392,7 @@ function M.engine_opts()
       },
       file_include_globs = o.file_include_globs,
       environment_variables = o.environment_variables,
+      checks = o.checks,
     },
   }
 end

@@ -339,6 +339,10 @@ impl Sessions {
             .remove(&id);
     }
 
+    pub fn workspace_of(&self, id: u64) -> Option<String> {
+        self.get(id).ok().map(|s| s.workspace.clone())
+    }
+
     /// Sessions of `workspace` (any when None) of `kind` (any when None).
     pub fn matching(&self, workspace: Option<&str>, kind: Option<&str>) -> Vec<u64> {
         self.map

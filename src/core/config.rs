@@ -30,6 +30,9 @@ pub struct Layer {
     pub file_include_globs: Option<Vec<String>>,
     #[serde(default)]
     pub environment_variables: Option<BTreeMap<String, String>>,
+    /// Commands that check a workspace (`:ConductorCheck`), e.g. `["cargo test"]`.
+    #[serde(default)]
+    pub checks: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -105,6 +108,7 @@ pub struct RepoConfig {
     pub run_mode: RunMode,
     pub file_include_globs: Option<Vec<String>>,
     pub environment_variables: BTreeMap<String, String>,
+    pub checks: Vec<Script>,
     pub files: Vec<ConfigFile>,
 }
 
@@ -265,6 +269,19 @@ fn merge(layers: &[(Source, Layer)]) -> Result<RepoConfig> {
                 )));
             }
         };
+    }
+    if let Some((src, checks)) = layers
+        .iter()
+        .find_map(|(src, l)| l.checks.as_ref().map(|c| (src, c)))
+    {
+        out.checks = checks
+            .iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| Script {
+                command: c.clone(),
+                source: src.clone(),
+            })
+            .collect();
     }
     out.file_include_globs = layers
         .iter()

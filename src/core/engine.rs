@@ -30,6 +30,8 @@ pub struct Options {
     pub fetch: bool,
     pub fetch_timeout_ms: u64,
     pub shell: String,
+    /// GitHub's CLI for pull requests: a name looked up on PATH, or a path.
+    pub gh: String,
     pub defaults: Layer,
 }
 
@@ -48,6 +50,7 @@ impl Default for Options {
             fetch: true,
             fetch_timeout_ms: 30_000,
             shell: "/bin/sh".into(),
+            gh: "gh".into(),
             defaults: Layer::default(),
         }
     }
@@ -98,6 +101,25 @@ pub enum Event {
         kind: String,
         reason: String,
     },
+    /// A workspace's branch-scope change list was recomputed.
+    Changes {
+        workspace_id: String,
+        changes: crate::core::changes::Changes,
+    },
+    CheckStarted {
+        workspace: String,
+        workspace_id: String,
+        command: String,
+    },
+    CheckFinished {
+        workspace: String,
+        workspace_id: String,
+        command: String,
+        ok: bool,
+        code: Option<i32>,
+        elapsed_ms: u64,
+        log: PathBuf,
+    },
 }
 
 pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
@@ -116,6 +138,7 @@ pub struct Engine {
     pub(crate) events: EventSink,
     pub(crate) processes: ProcessTable,
     pub sessions: Sessions,
+    pub(crate) change_cache: crate::core::review::ChangeCache,
 }
 
 impl Engine {
@@ -125,6 +148,7 @@ impl Engine {
             events,
             processes: ProcessTable::default(),
             sessions: Sessions::default(),
+            change_cache: Default::default(),
         })
     }
 

@@ -163,6 +163,9 @@ impl Engine {
                 snapshot_ref: None,
                 log: log.clone(),
                 setup: SetupState::None,
+                viewed: Vec::new(),
+                pr_url: None,
+                checks: None,
             };
             state.workspaces.push(ws.clone());
             Ok(ws)

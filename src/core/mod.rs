@@ -2,6 +2,7 @@
 //! could be served by a standalone process later.
 
 pub mod agent;
+pub mod changes;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -11,7 +12,9 @@ pub mod names;
 pub mod ports;
 pub mod process;
 pub mod repo;
+pub mod review;
 pub mod scripts;
+pub mod ship;
 pub mod snapshot;
 pub mod status;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::core::error::{Context, Result};
 pub enum ScriptKind {
     Setup,
     Archive,
+    Check,
 }
 
 impl ScriptKind {
@@ -24,6 +25,7 @@ impl ScriptKind {
         match self {
             ScriptKind::Setup => "setup",
             ScriptKind::Archive => "archive",
+            ScriptKind::Check => "check",
         }
     }
 }

@@ -61,6 +61,30 @@ pub struct Workspace {
     pub setup: SetupState,
     /// Name of the worktree's administrative folder (`.git/worktrees/<name>`).
     pub worktree: String,
+    /// Files marked viewed in the review.
+    #[serde(default)]
+    pub viewed: Vec<String>,
+    #[serde(default)]
+    pub pr_url: Option<String>,
+    /// The last run of the checks.
+    #[serde(default)]
+    pub checks: Option<ChecksRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecksRun {
+    pub ok: bool,
+    pub finished_at: u64,
+    pub results: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub command: String,
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub elapsed_ms: u64,
+    pub log: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

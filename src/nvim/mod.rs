@@ -16,6 +16,7 @@ use crate::core::agent::{Exit, SessionSink};
 use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
+use crate::core::review::{ChangesRequest, FileRequest, ShipRequest};
 use crate::core::status::AgentState;
 use crate::core::terminals::{AgentStart, RunStart};
 use bridge::Message;
@@ -263,6 +264,27 @@ fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
             let p: WorkspaceRequest = params(lua, method, value)?;
             to_json(engine.get(&p.workspace, p.repo.as_deref()))
         }
+        "changes_cached" => {
+            let p: WorkspaceRequest = params(lua, method, value)?;
+            to_json(engine.changes_cached(&p.workspace, p.repo.as_deref()))
+        }
+        "set_viewed" => {
+            let p: FileRequest = params(lua, method, value)?;
+            to_json(engine.set_viewed(&p))
+        }
+        "blob" => {
+            // File contents go to Lua as bytes, not through JSON (they need not be UTF-8).
+            let p: FileRequest = params(lua, method, value)?;
+            return match engine.blob(&p).map_err(lua_err)? {
+                None => Ok(Value::Nil),
+                Some(blob) => {
+                    let t = lua.create_table()?;
+                    t.set("text", lua.create_string(&blob.bytes)?)?;
+                    t.set("binary", blob.binary)?;
+                    Ok(Value::Table(t))
+                }
+            };
+        }
         other => {
             return Err(mlua::Error::runtime(format!(
                 "conductor: unknown call {other:?}"
@@ -286,6 +308,14 @@ impl SessionSink for TerminalSink {
     }
 
     fn state(&self, session: u64, state: AgentState) {
+        // An agent that stops working has probably changed files: refresh its list.
+        if state == AgentState::Idle {
+            if let Ok(engine) = engine() {
+                if let Some(ws) = engine.sessions.workspace_of(session) {
+                    engine.refresh_changes(&ws);
+                }
+            }
+        }
         bridge::post(Message::Event(serde_json::json!({
             "event": "agent_state", "data": { "session": session, "state": state }
         })));
@@ -328,6 +358,23 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
                 "archive" => Box::new(move || to_json(engine.archive(req))),
                 "restore" => Box::new(move || to_json(engine.restore(req, Some(id)))),
                 _ => Box::new(move || to_json(engine.delete(req))),
+            }
+        }
+        "changes" => {
+            let req: ChangesRequest = params(lua, method, value)?;
+            Box::new(move || to_json(engine.changes(&req)))
+        }
+        "revert_file" => {
+            let req: FileRequest = params(lua, method, value)?;
+            Box::new(move || to_json(engine.revert_file(&req)))
+        }
+        "checks" | "merge" | "draft_message" | "pr" => {
+            let req: ShipRequest = params(lua, method, value)?;
+            match method {
+                "checks" => Box::new(move || to_json(engine.run_checks(&req))),
+                "merge" => Box::new(move || to_json(engine.merge(&req))),
+                "draft_message" => Box::new(move || to_json(engine.draft_message(&req))),
+                _ => Box::new(move || to_json(engine.pull_request(&req))),
             }
         }
         "run_start" => {

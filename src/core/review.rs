@@ -1,0 +1,263 @@
+//! Review and ship, as engine operations on a workspace: the change list (cached, so
+//! listing never waits on git), viewed marks, reverting a file, the checks, merge and
+//! pull request.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::changes::{self, Changes, Scope};
+use crate::core::config::Trusted;
+use crate::core::engine::{workspace_env, Engine, Event};
+use crate::core::error::{Error, Result};
+use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
+use crate::core::ship::{self, Draft, Merged, PullRequest, Strategy};
+use crate::core::store::{CheckResult, ChecksRun, Workspace};
+
+/// Last computed change list of each workspace (branch scope), by workspace id.
+#[derive(Default)]
+pub struct ChangeCache {
+    map: Mutex<HashMap<String, Changes>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ChangesRequest {
+    pub workspace: String,
+    pub repo: Option<PathBuf>,
+    pub scope: Scope,
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct FileRequest {
+    pub workspace: String,
+    pub repo: Option<PathBuf>,
+    pub path: String,
+    pub rev: Option<String>,
+    pub viewed: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct ShipRequest {
+    pub workspace: String,
+    pub repo: Option<PathBuf>,
+    pub strategy: Strategy,
+    pub message: Option<String>,
+    pub title: String,
+    pub body: String,
+    pub trusted: HashMap<PathBuf, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Blob {
+    pub bytes: Vec<u8>,
+    pub binary: bool,
+}
+
+impl Engine {
+    fn workspace_with_tree(
+        &self,
+        reference: &str,
+        repo: Option<&std::path::Path>,
+    ) -> Result<Workspace> {
+        let ws = self.get(reference, repo)?;
+        if !ws.path.is_dir() {
+            return Err(Error::new(format!(
+                "{} has no worktree (archived?); :ConductorRestore {} first",
+                ws.name, ws.name
+            )));
+        }
+        Ok(ws)
+    }
+
+    pub fn changes(&self, req: &ChangesRequest) -> Result<Changes> {
+        let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
+        let computed =
+            changes::compute(&ws.path, &ws.base_branch, req.scope, req.commit.as_deref())?;
+        if req.scope == Scope::Branch {
+            self.change_cache
+                .map
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(ws.id.clone(), computed.clone());
+            self.emit(Event::Changes {
+                workspace_id: ws.id.clone(),
+                changes: computed.clone(),
+            });
+        }
+        Ok(computed)
+    }
+
+    /// The last branch-scope list, without touching git.
+    pub fn changes_cached(
+        &self,
+        reference: &str,
+        repo: Option<&std::path::Path>,
+    ) -> Result<Option<Changes>> {
+        let ws = self.get(reference, repo)?;
+        Ok(self
+            .change_cache
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ws.id)
+            .cloned())
+    }
+
+    /// Recomputes the branch-scope list in the background (e.g. when an agent goes idle).
+    pub fn refresh_changes(self: &Arc<Self>, workspace_id: &str) {
+        let engine = Arc::clone(self);
+        let req = ChangesRequest {
+            workspace: workspace_id.to_string(),
+            ..Default::default()
+        };
+        std::thread::spawn(move || {
+            let _ = engine.changes(&req);
+        });
+    }
+
+    pub fn blob(&self, req: &FileRequest) -> Result<Option<Blob>> {
+        let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
+        let rev = req.rev.as_deref().unwrap_or("HEAD");
+        Ok(
+            changes::blob_at(&ws.path, rev, &req.path)?.map(|bytes| Blob {
+                binary: changes::is_binary(&bytes),
+                bytes,
+            }),
+        )
+    }
+
+    pub fn set_viewed(&self, req: &FileRequest) -> Result<Workspace> {
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        self.set_state(&ws.id, |w| {
+            w.viewed.retain(|p| p != &req.path);
+            if req.viewed {
+                w.viewed.push(req.path.clone());
+                w.viewed.sort();
+            }
+        })
+    }
+
+    pub fn revert_file(&self, req: &FileRequest) -> Result<bool> {
+        let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
+        let rev = match &req.rev {
+            Some(r) => r.clone(),
+            None => changes::merge_base(&git2::Repository::open(&ws.path)?, &ws.base_branch)?
+                .to_string(),
+        };
+        changes::revert_file(&ws.path, &rev, &req.path)?;
+        Ok(true)
+    }
+
+    /// Runs the configured checks one after another in the workspace; their output goes
+    /// to `logs/<id>-checks.log`, replaced at each run.
+    pub fn run_checks(&self, req: &ShipRequest) -> Result<ChecksRun> {
+        let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
+        let config = self.repo_config(&ws.repo_root)?;
+        if config.checks.is_empty() {
+            return Err(Error::new(
+                "no checks configured: set checks = [\"cargo test\"] in .conductor/settings.toml or setup({ checks = {...} })",
+            ));
+        }
+        let trusted: Trusted = req.trusted.clone();
+        if let Some(c) = config
+            .checks
+            .iter()
+            .find(|c| !config.is_trusted(&c.source, &trusted))
+        {
+            return Err(Error::new(format!(
+                "the check {:?} comes from a config file you have not trusted",
+                c.command
+            )));
+        }
+        let log = ws.log.with_file_name(format!("{}-checks.log", ws.id));
+        let _ = std::fs::remove_file(&log);
+        let env = workspace_env(&ws, &config);
+        let shell = self.options().shell;
+        let mut results = Vec::new();
+        for check in &config.checks {
+            self.emit(Event::CheckStarted {
+                workspace: ws.name.clone(),
+                workspace_id: ws.id.clone(),
+                command: check.command.clone(),
+            });
+            let spec = ScriptSpec {
+                kind: ScriptKind::Check,
+                shell: &shell,
+                command: &check.command,
+                cwd: &ws.path,
+                env: &env,
+                log: &log,
+            };
+            let mut pgid = 0;
+            let done = scripts::run(
+                &spec,
+                |p| {
+                    pgid = p;
+                    self.processes.add(&ws.id, p)
+                },
+                |_, _| {},
+            );
+            self.processes.remove(&ws.id, pgid);
+            let result = match done {
+                Ok(d) => CheckResult {
+                    command: check.command.clone(),
+                    ok: d.ok,
+                    code: d.code,
+                    elapsed_ms: d.elapsed_ms,
+                    log: log.clone(),
+                },
+                Err(e) => return Err(e),
+            };
+            self.emit(Event::CheckFinished {
+                workspace: ws.name.clone(),
+                workspace_id: ws.id.clone(),
+                command: result.command.clone(),
+                ok: result.ok,
+                code: result.code,
+                elapsed_ms: result.elapsed_ms,
+                log: log.clone(),
+            });
+            results.push(result);
+        }
+        let run = ChecksRun {
+            ok: results.iter().all(|r| r.ok),
+            finished_at: now_secs(),
+            results,
+        };
+        let stored = run.clone();
+        self.set_state(&ws.id, move |w| w.checks = Some(stored))?;
+        Ok(run)
+    }
+
+    pub fn merge(&self, req: &ShipRequest) -> Result<Merged> {
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        ship::merge(&ws, req.strategy, req.message.as_deref())
+    }
+
+    pub fn draft_message(&self, req: &ShipRequest) -> Result<Draft> {
+        ship::draft(&self.get(&req.workspace, req.repo.as_deref())?)
+    }
+
+    pub fn pull_request(&self, req: &ShipRequest) -> Result<PullRequest> {
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        if req.title.trim().is_empty() {
+            return Err(Error::new("the pull request needs a title"));
+        }
+        let gh = crate::core::agent::find_program(
+            &self.options().gh,
+            std::env::var_os("PATH").as_deref(),
+        );
+        let pr = ship::pull_request(&ws, req.title.trim(), req.body.trim(), gh.as_deref())?;
+        if pr.created {
+            let url = pr.url.clone();
+            self.set_state(&ws.id, move |w| w.pr_url = Some(url))?;
+        }
+        Ok(pr)
+    }
+}
