@@ -128,3 +128,17 @@ command("ConductorRun", function(o)
   end
 end, { nargs = "?", desc = "conductor: run the workspace's run script" })
 command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
+
+-- <Plug> mappings: map your own keys to them; conductor maps no keys by itself.
+local function plug(name, modes, rhs, desc)
+  vim.keymap.set(modes, "<Plug>(conductor-" .. name .. ")", rhs, { desc = "conductor: " .. desc, silent = true })
+end
+plug("new", "n", "<Cmd>ConductorNew<CR>", "new workspace (asks for the task)")
+plug("pick", "n", "<Cmd>Conductor<CR>", "pick a workspace")
+plug("agents", "n", "<Cmd>ConductorAgents<CR>", "list agents")
+plug("next", { "n", "t" }, "<Cmd>ConductorNext<CR>", "next agent needing attention")
+plug("send", "x", ":ConductorSend<CR>", "send the selection to the agent")
+plug("send-line", "n", "<Cmd>.ConductorSend<CR>", "send the current line to the agent")
+plug("review", "n", "<Cmd>ConductorReview<CR>", "review the current workspace")
+plug("run", "n", "<Cmd>ConductorRun<CR>", "run the workspace's run script")
+plug("archive", "n", "<Cmd>ConductorArchive<CR>", "archive the current workspace")

@@ -74,7 +74,10 @@ end
 ---@field repo string
 ---@field branch string
 ---@field agents string   "codex:working claude:idle", or ""
+---@field stat string     "+12 -3" from the last change list, or ""
 ---@field port string     ":55000", or ""
+---@field checks string   "checks ok" / "checks failed", or ""
+---@field pr string       "PR" when a pull request was opened, or ""
 ---@field state string    "active", "active, setup failed", "archived", …
 
 --- What a picker row shows of a workspace.
@@ -86,12 +89,15 @@ function M.cells(ws)
     repo = ws.repo_name or "",
     branch = ws.branch or "",
     agents = summary.agents_text(summary.agents(ws.id)),
+    stat = summary.stat_text(ws),
     port = ws.port and (":" .. ws.port) or "",
+    checks = ws.checks and (ws.checks.ok and "checks ok" or "checks failed") or "",
+    pr = ws.pr_url and "PR" or "",
     state = summary.state_text(ws),
   }
 end
 
-M.columns = { "name", "repo", "branch", "agents", "port", "state" }
+M.columns = { "name", "repo", "branch", "agents", "stat", "port", "checks", "pr", "state" }
 
 --- Rows "name  repo  branch  agents  port  state", columns aligned; a
 --- column that is empty in every row is left out.

@@ -53,6 +53,22 @@ function M.agents_text(list)
   return table.concat(parts, " ")
 end
 
+--- "+12 -3" from the engine's last change list of the workspace (in memory: never
+--- runs git), or "" when none was computed yet.
+---@param ws conductor.Workspace
+---@return string
+function M.stat_text(ws)
+  local engine = package.loaded["conductor.engine"]
+  if not engine or ws.state ~= "active" then
+    return ""
+  end
+  local ok, changes = pcall(engine.call, "changes_cached", { workspace = ws.id })
+  if not ok or type(changes) ~= "table" then
+    return ""
+  end
+  return ("+%d -%d"):format(changes.added or 0, changes.removed or 0)
+end
+
 --- The workspace's state, with its setup's outcome when that needs attention:
 --- "active", "active, setup failed", "archived", "creating".
 ---@param ws conductor.Workspace

@@ -119,6 +119,12 @@ local body = "review this\n\nbig.txt:1-2000\n```text\n" .. table.concat(big, "\n
 T.ok(#body > 100000, "the selection is over 100 KB")
 wait_text(buf, ("PASTE %d BYTES %d LINES"):format(#body, 2005))
 T.eq(T.read(ws.path .. "/paste.txt"), body, "paste content")
+-- The <Plug> mapping sends the current line, with its context.
+vim.api.nvim_win_set_cursor(0, { 7, 0 })
+vim.api.nvim_feedkeys(vim.keycode("<Plug>(conductor-send-line)"), "m", false)
+local line7 = "big.txt:7\n```text\n" .. big[7] .. "\n```"
+wait_text(buf, ("PASTE %d BYTES 4 LINES"):format(#line7))
+T.eq(T.read(ws.path .. "/paste.txt"), line7, "line sent through <Plug>(conductor-send-line)")
 vim.cmd("close")
 
 -- A second agent in the same workspace: its own vertical split.
