@@ -85,13 +85,7 @@ impl Engine {
             .clone()
             .or_else(|| task.and_then(names::slug))
             .unwrap_or_default();
-        let progress = |message: String| {
-            self.emit(Event::Progress {
-                request,
-                workspace: label.clone(),
-                message,
-            })
-        };
+        let progress = |message: String| self.progress(request, &label, message);
 
         if opts.fetch && repo::has_origin(&git) {
             progress(format!("fetching origin/{base}"));
@@ -171,13 +165,7 @@ impl Engine {
             Ok(ws)
         })?;
 
-        let progress = |message: String| {
-            self.emit(Event::Progress {
-                request,
-                workspace: ws.name.clone(),
-                message,
-            })
-        };
+        let progress = |message: String| self.progress(request, &ws.name, message);
         let built = (|| {
             progress(format!(
                 "creating worktree {} on {}",
@@ -202,6 +190,14 @@ impl Engine {
         let ws = self.set_state(&ws.id, |w| w.state = WorkspaceState::Active)?;
         self.start_setup(&ws, &config, &req.trusted);
         self.get(&ws.id, None)
+    }
+
+    fn progress(&self, request: Option<u64>, workspace: &str, message: String) {
+        self.emit(Event::Progress {
+            request,
+            workspace: workspace.to_string(),
+            message,
+        });
     }
 
     fn copy_included(
@@ -477,13 +473,7 @@ impl Engine {
             w.worktree = worktree.clone();
             Ok(())
         })?;
-        let progress = |message: String| {
-            self.emit(Event::Progress {
-                request,
-                workspace: ws.name.clone(),
-                message,
-            })
-        };
+        let progress = |message: String| self.progress(request, &ws.name, message);
         let restored = (|| {
             progress(format!("recreating worktree {}", ws.path.display()));
             repo::add_worktree_for_branch(&git, &worktree, &ws.branch, &ws.path)?;
