@@ -650,3 +650,83 @@ fn default_branch_and_fetch_follow_origin() {
         "trunk"
     );
 }
+
+/// The parallel writer must leave exactly what a git checkout leaves: same files, modes,
+/// symlinks, and an index whose stat data makes the tree clean at once.
+#[test]
+fn new_worktree_matches_a_git_checkout() {
+    let f = Fixture::new();
+    write(&f.repo, "bin/run", "#!/bin/sh\necho run\n");
+    std::fs::set_permissions(
+        f.repo.join("bin/run"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("bin/run", f.repo.join("run-link")).unwrap();
+    write(&f.repo, "deep/er/still/file.txt", "deep\n");
+    write(&f.repo, "empty", "");
+    std::fs::write(f.repo.join("blob.bin"), [0u8, 1, 2, 255]).unwrap();
+    f.commit_all("shapes");
+    let ws = create(&f, Some("shapes"), None).unwrap();
+    let cli = f.base().join("cli-checkout");
+    git(
+        &f.repo,
+        &["worktree", "add", "-q", "--detach", cli.to_str().unwrap()],
+    );
+    assert_eq!(
+        git(&ws.path, &["status", "--porcelain"]),
+        "",
+        "clean right away"
+    );
+    assert_eq!(
+        git(&ws.path, &["diff-files", "--name-only"]),
+        "",
+        "index stat data is right"
+    );
+    assert_eq!(
+        git(&ws.path, &["ls-files", "-s"]),
+        git(&cli, &["ls-files", "-s"])
+    );
+    for file in [
+        "bin/run",
+        "deep/er/still/file.txt",
+        "empty",
+        "blob.bin",
+        "README.md",
+        ".gitignore",
+    ] {
+        assert_eq!(
+            std::fs::read(ws.path.join(file)).unwrap(),
+            std::fs::read(cli.join(file)).unwrap(),
+            "{file}"
+        );
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p.join(file))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o111
+        };
+        assert_eq!(mode(&ws.path), mode(&cli), "{file} mode");
+    }
+    assert_eq!(
+        std::fs::read_link(ws.path.join("run-link")).unwrap(),
+        PathBuf::from("bin/run")
+    );
+}
+
+/// Where a checkout filter can apply (.gitattributes), libgit2's own checkout writes the
+/// files, so end-of-line conversion happens as git would do it.
+#[test]
+fn gitattributes_filters_apply_in_new_worktrees() {
+    let f = Fixture::new();
+    write(&f.repo, ".gitattributes", "*.txt text eol=crlf\n");
+    write(&f.repo, "notes.txt", "one\ntwo\n");
+    f.commit_all("attributes");
+    let ws = create(&f, Some("eol"), None).unwrap();
+    assert_eq!(
+        std::fs::read(ws.path.join("notes.txt")).unwrap(),
+        b"one\r\ntwo\r\n"
+    );
+    assert_eq!(git(&ws.path, &["status", "--porcelain"]), "");
+}

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod changes;
+pub mod checkout;
 pub mod config;
 pub mod engine;
 pub mod error;

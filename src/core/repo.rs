@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use git2::{BranchType, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
 use serde::Serialize;
 
+use crate::core::checkout;
 use crate::core::error::{Context, Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -235,16 +236,24 @@ fn attach_worktree(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let mut opts = WorktreeAddOptions::new();
-    opts.reference(Some(reference));
-    match repo.worktree(worktree_name, path, Some(&opts)) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(path);
-            prune_admin(repo, worktree_name);
-            Err(Error::from(e).context(format!("cannot create worktree {}", path.display())))
-        }
+    let tree = reference.peel_to_tree()?;
+    let parallel = checkout::filters_cannot_apply(repo, &tree);
+    let added = if parallel {
+        checkout::add_worktree_without_files(repo.path(), worktree_name, path, reference)
+            .and_then(|()| checkout::write_tree(repo.path(), path, tree.id()))
+    } else {
+        let mut opts = WorktreeAddOptions::new();
+        opts.reference(Some(reference));
+        repo.worktree(worktree_name, path, Some(&opts))
+            .map(|_| ())
+            .map_err(Error::from)
+    };
+    if let Err(e) = added {
+        let _ = std::fs::remove_dir_all(path);
+        prune_admin(repo, worktree_name);
+        return Err(e.context(format!("cannot create worktree {}", path.display())));
     }
+    Ok(())
 }
 
 /// A name for `.git/worktrees/<name>` that is not used yet.
