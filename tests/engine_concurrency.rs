@@ -56,6 +56,7 @@ fn concurrent_creates_never_clash() {
                     "--exact",
                     "child_creates_workspaces",
                     "--quiet",
+                    "--nocapture",
                 ])
                 .env("CONDUCTOR_TEST_BASE", f.base())
                 .env("CONDUCTOR_TEST_REPO", &f.repo)
@@ -75,7 +76,8 @@ fn concurrent_creates_never_clash() {
         t.join().unwrap();
     }
     for mut c in children {
-        assert!(c.wait().unwrap().success());
+        let status = c.wait().unwrap();
+        assert!(status.success(), "child: {status:?}");
     }
 
     let text = std::fs::read_to_string(f.base().join("state/state.json")).unwrap();

@@ -236,18 +236,43 @@ fn attach_worktree(
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
+    // libgit2 makes `.git/worktrees` with O_EXCL when it is missing: two instances adding
+    // their first worktrees at once would make one of them fail.
+    std::fs::create_dir_all(repo.path().join("worktrees"))?;
     let tree = reference.peel_to_tree()?;
     let parallel = checkout::filters_cannot_apply(repo, &tree);
-    let added = if parallel {
-        checkout::add_worktree_without_files(repo.path(), worktree_name, path, reference)
-            .and_then(|()| checkout::write_tree(repo.path(), path, tree.id()))
-    } else {
-        let mut opts = WorktreeAddOptions::new();
-        opts.reference(Some(reference));
-        repo.worktree(worktree_name, path, Some(&opts))
-            .map(|_| ())
-            .map_err(Error::from)
+    let add = || {
+        if parallel {
+            checkout::add_worktree_without_files(repo.path(), worktree_name, path, reference)
+        } else {
+            let mut opts = WorktreeAddOptions::new();
+            opts.reference(Some(reference));
+            repo.worktree(worktree_name, path, Some(&opts))
+                .map(|_| ())
+                .map_err(Error::from)
+        }
     };
+    // libgit2 checks that no checkout has the branch by reading every worktree's HEAD;
+    // while another instance is adding a worktree at the same moment, that check can
+    // fail spuriously ("already checked out") before anything was made. The branch is
+    // one we reserved, so the answer is known to be no: try again shortly.
+    let mut added = add();
+    for delay_ms in [20, 60, 150, 400] {
+        match &added {
+            Err(e) if e.message().contains("already checked out") && !path.exists() => {
+                std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                added = add();
+            }
+            _ => break,
+        }
+    }
+    let added = added.and_then(|()| {
+        if parallel {
+            checkout::write_tree(repo.path(), path, tree.id())
+        } else {
+            Ok(())
+        }
+    });
     if let Err(e) = added {
         let _ = std::fs::remove_dir_all(path);
         prune_admin(repo, worktree_name);
