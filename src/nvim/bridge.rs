@@ -32,9 +32,10 @@ pub enum Message {
 /// its session has this much in flight, so a flood slows the child, not the editor.
 const MAX_IN_FLIGHT: usize = 1 << 20;
 /// Largest write into a terminal at once; after each, `drain` yields to the event loop.
-/// (Measured: one slice per turn kept RPC latency during a flood at half of what a 4 ms
-/// budget of slices did, at the same throughput; see BENCHMARKS.md.)
-const SLICE: usize = 16 * 1024;
+/// About what `:terminal` handles per PTY read: an RPC request never waits behind more
+/// than one such write (16 KB slices doubled the latency; a time budget of several
+/// slices per turn was far worse; see BENCHMARKS.md).
+const SLICE: usize = 4 * 1024;
 
 static IN_FLIGHT: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
 static ROOM: Condvar = Condvar::new();
@@ -71,6 +72,8 @@ static WAKE: OnceLock<AsyncHandle> = OnceLock::new();
 thread_local! {
     static HANDLER: RefCell<Option<Function>> = const { RefCell::new(None) };
     static OUTPUT: RefCell<Option<Function>> = const { RefCell::new(None) };
+    /// A drain is in Neovim's event queue and has not run yet.
+    static SCHEDULED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static LUA: RefCell<Option<Lua>> = const { RefCell::new(None) };
 }
 
@@ -80,7 +83,16 @@ pub fn install(lua: &Lua, handler: Function) -> mlua::Result<()> {
     HANDLER.with(|h| *h.borrow_mut() = Some(handler));
     if WAKE.get().is_none() {
         let handle = AsyncHandle::new(|| {
+            // Neovim runs one queued event, then one libuv pass (where this fires), and
+            // queues what that pass produced behind everything already queued, RPC
+            // requests included. Queue a drain only when none is queued, or every refresh
+            // and request leaves one more drain behind and requests wait behind the pile.
+            if SCHEDULED.with(|s| s.replace(true)) {
+                return;
+            }
             nvim_oxi::schedule(|()| {
+                // Cleared first, so an early return or a panic cannot wedge the bridge.
+                SCHEDULED.with(|s| s.set(false));
                 let _ = catch_unwind(drain);
             });
         })
@@ -119,9 +131,18 @@ fn drain() {
         let next = QUEUE.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         let Some(message) = next else { break };
         if let Message::Output { session, mut bytes } = message {
-            // PTY reads return a few KB; one terminal write of up to a slice costs less
-            // than several small ones.
-            {
+            // PTY reads return up to a few KB: merge small ones up to a slice, split a
+            // bigger one (libvterm keeps a split escape sequence or UTF-8 character).
+            if bytes.len() > SLICE {
+                let rest = bytes.split_off(SLICE);
+                QUEUE
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_front(Message::Output {
+                        session,
+                        bytes: rest,
+                    });
+            } else {
                 let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
                 while let Some(Message::Output {
                     session: s,
