@@ -10,7 +10,8 @@ import time
 import pynvim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(ROOT, "bench", "out")
+# BENCH_OUT puts the generated repositories elsewhere, e.g. on tmpfs to take the disk out.
+OUT = os.environ.get("BENCH_OUT") or os.path.join(ROOT, "bench", "out")
 
 
 def nvim_bin():
@@ -56,7 +57,10 @@ class Editor:
     def __init__(self, cwd, plugin=True):
         self.tmp = tempfile.mkdtemp(prefix="conductor-bench-")
         self.sock = os.path.join(self.tmp, "nvim.sock")
-        env = dict(os.environ, XDG_STATE_HOME=f"{self.tmp}/state", XDG_DATA_HOME=f"{self.tmp}/data",
+        # Workspaces land under XDG_DATA_HOME: keep it on the same filesystem as the
+        # baselines' checkouts (OUT), or a comparison measures two disks.
+        self.data = tempfile.mkdtemp(prefix="editor-data-", dir=OUT)
+        env = dict(os.environ, XDG_STATE_HOME=f"{self.tmp}/state", XDG_DATA_HOME=self.data,
                    XDG_CONFIG_HOME=f"{self.tmp}/config", CONDUCTOR_LIB=library())
         args = [nvim_bin(), "--headless", "--listen", self.sock, "-i", "NONE"]
         if plugin:
@@ -81,6 +85,7 @@ class Editor:
             pass
         self.proc.wait(timeout=10)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 def p95(samples):

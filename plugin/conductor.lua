@@ -142,3 +142,64 @@ plug("send-line", "n", "<Cmd>.ConductorSend<CR>", "send the current line to the 
 plug("review", "n", "<Cmd>ConductorReview<CR>", "review the current workspace")
 plug("run", "n", "<Cmd>ConductorRun<CR>", "run the workspace's run script")
 plug("archive", "n", "<Cmd>ConductorArchive<CR>", "archive the current workspace")
+
+-- Review and ship (lua/conductor/review/, lua/conductor/ship/).
+command("ConductorReview", function(o)
+  conductor().review(o.args, o.bang and { scope = "uncommitted" } or nil)
+end, {
+  nargs = "?",
+  bang = true,
+  complete = workspaces("active"),
+  desc = "conductor: review a workspace's changes (! for the uncommitted ones)",
+})
+command("ConductorSendComments", function(o)
+  conductor().send_comments(o.args)
+end, { nargs = "?", complete = workspaces("active"), desc = "conductor: send the review comments to the agent" })
+command("ConductorCheck", function(o)
+  conductor().check(o.args)
+end, { nargs = "?", complete = workspaces("active"), desc = "conductor: run a workspace's checks" })
+command("ConductorMerge", function(o)
+  local ok, ws, strategy = pcall(require("conductor.ship.merge").parse, o.args)
+  if not ok then
+    return require("conductor.notify").error(ws)
+  end
+  conductor().merge(ws, strategy)
+end, {
+  nargs = "*",
+  desc = "conductor: merge a workspace into its base branch",
+  complete = function(lead, line)
+    if vim.startswith(lead, "-") then
+      return vim.tbl_filter(function(f)
+        return vim.startswith(f, lead) and not line:find(f, 1, true)
+      end, { "--squash", "--ff", "--merge" })
+    end
+    return workspaces("active")(lead)
+  end,
+})
+command("ConductorPR", function(o)
+  conductor().pr(o.args)
+end, { nargs = "?", complete = workspaces("active"), desc = "conductor: open a pull request for a workspace" })
+
+-- Fanout and compare (lua/conductor/fanout.lua, lua/conductor/compare.lua).
+command("ConductorFanout", function(o)
+  local args = vim.trim(o.args)
+  if args ~= "" and args ~= "--gh" then
+    return require("conductor.notify").error(("unknown argument %s for :ConductorFanout (it takes --gh)"):format(args))
+  end
+  conductor().fanout({ gh = args == "--gh" })
+end, {
+  nargs = "?",
+  desc = "conductor: many tasks at once (--gh: from GitHub issues)",
+  complete = function(lead)
+    return vim.startswith("--gh", lead) and { "--gh" } or {}
+  end,
+})
+command("ConductorCompare", function(o)
+  conductor().compare(o.args)
+end, {
+  nargs = "?",
+  desc = "conductor: compare a group's workspaces",
+  complete = function(lead)
+    return require("conductor.cli").groups(lead)
+  end,
+})

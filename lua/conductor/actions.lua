@@ -70,11 +70,69 @@ end
 ---@field task? string   what the agent should do; asked for when missing
 ---@field name? string   workspace name (default: from the task)
 ---@field base? string   base branch (default: the repository's default branch)
----@field agent? string  agent to start (default: `default_agent`)
+---@field agent? string  agent to start (default: `default_agent`); several,
+---                      comma-separated, make a comparison (|:ConductorCompare|)
+
+---@class conductor.CreateArgs: conductor.NewArgs
+---@field task string
+---@field path? string   where the repository is looked up (default: the current file's)
+---@field trusted? table<string, string> trusted config files (default: asks, |conductor-trust|)
+
+--- The core of `new`, for callers that make workspaces themselves (fanout,
+--- compare): checks the agent, resolves the repository, asks about trust,
+--- requests the creation and, once made, opens its tab and starts its agent
+--- with the task as first prompt. Never raises and never notifies the
+--- outcome: `done(err, ws)` runs exactly once, with a one-line error when
+--- nothing was made (possibly before this returns), else with the
+--- workspace. An agent that fails to start after that is reported alone.
+---@param args conductor.CreateArgs
+---@param done fun(err: string?, ws: conductor.Workspace?)
+function M.create(args, done)
+  local ok, err = pcall(function()
+    local path = args.path or workspace.context_path()
+    local repo = engine.call("resolve_repo", { path = path })
+    local agents = require("conductor.agents")
+    local agent = args.agent or agents.default_name()
+    -- A missing agent is refused before anything is made.
+    agents.check(agent)
+    local params = {
+      path = path,
+      task = vim.trim(args.task),
+      name = args.name,
+      base = args.base,
+      agent = agent,
+      trusted = args.trusted or trust.read(repo),
+    }
+    progress.attach()
+    events.attach()
+    local id
+    id = engine.request("create", params, function(e, ws)
+      progress.finish(id)
+      if e then
+        return done(e)
+      end
+      if config.get().open_on_create then
+        local opened, oerr = pcall(layout.open, ws)
+        if opened then
+          notify.guard(agents.start)(ws, agent, ws.task)
+        else
+          notify.error(oerr)
+        end
+      end
+      events.fire("ConductorWorkspaceCreated", ws)
+      done(nil, ws)
+    end)
+    progress.begin(id, ("creating a workspace in %s…"):format(repo.name))
+  end)
+  if not ok then
+    done(notify.clean(err))
+  end
+end
 
 --- Creates a workspace for a task: a worktree on a new branch, from the
 --- repository of the current file (or cwd). Asks for the task when none is
---- given; an empty or cancelled answer does nothing.
+--- given; an empty or cancelled answer does nothing. Several agents
+--- (`agent = "codex,claude"`) make one workspace each, as a comparison.
 ---@param args conductor.NewArgs?
 function M.new(args)
   args = args or {}
@@ -86,26 +144,13 @@ function M.new(args)
     end)
     return
   end
-  local path = workspace.context_path()
-  local repo = engine.call("resolve_repo", { path = path })
-  local agents = require("conductor.agents")
-  local agent = args.agent or agents.default_name()
-  -- A missing agent is refused before anything is made.
-  agents.check(agent)
-  local params = {
-    path = path,
-    task = vim.trim(args.task),
-    name = args.name,
-    base = args.base,
-    agent = agent,
-    trusted = trust.read(repo),
-  }
-  request("create", params, ("creating a workspace in %s…"):format(repo.name), function(ws)
-    if config.get().open_on_create then
-      layout.open(ws)
-      notify.guard(agents.start)(ws, agent, ws.task)
+  if args.agent and args.agent:find(",", 1, true) then
+    return require("conductor.compare").new(args)
+  end
+  M.create(args --[[@as conductor.CreateArgs]], function(err, ws)
+    if err then
+      return notify.error(err)
     end
-    events.fire("ConductorWorkspaceCreated", ws)
     notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, ws.path))
   end)
 end

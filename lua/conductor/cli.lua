@@ -134,9 +134,12 @@ function M.complete_new(lead, cmdline, pos)
   end
   local flag, value = lead:match("^%-%-([^=]+)=(.*)$")
   if flag == "agent" then
+    -- Several agents, comma-separated, make a comparison: complete the last.
+    local done, last = value:match("^(.*,)([^,]*)$")
+    done, last = done or "", last or value
     return vim.tbl_map(function(a)
-      return "--agent=" .. a
-    end, matching(agents(), value))
+      return "--agent=" .. done .. a
+    end, matching(agents(), last))
   elseif flag == "base" then
     return vim.tbl_map(function(b)
       return "--base=" .. b
@@ -154,6 +157,16 @@ function M.complete_new(lead, cmdline, pos)
     end
   end
   return matching(flags, lead)
+end
+
+--- Group names for `:ConductorCompare` (fanouts and comparisons).
+---@param lead string
+---@return string[]
+function M.groups(lead)
+  local ok, names = pcall(function()
+    return require("conductor.groups").names()
+  end)
+  return ok and matching(names, lead) or {}
 end
 
 return M

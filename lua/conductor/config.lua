@@ -26,6 +26,11 @@ local M = {}
 ---@field open_on_create? boolean
 ---@field progress? boolean
 ---@field notify_level? integer
+---@field fanout? { concurrency?: integer }
+---@field checks? string[]
+---@field gh? string
+---@field review? { keys?: table, panel_width?: integer }
+---@field merge? { strategy?: "squash"|"ff"|"merge", archive_after?: boolean }
 
 ---@class conductor.Field
 ---@field name string          dotted path, e.g. "ports.first"
@@ -174,8 +179,9 @@ M.schema = {
     name = "gh",
     type = "string",
     default = "gh",
-    desc = "GitHub's CLI, used by |:ConductorPR|: a name looked up on PATH or"
-      .. " a path. Without it the pull request's compare URL is given.",
+    desc = "GitHub's CLI, used by |:ConductorPR| and |:ConductorFanout| `--gh`: a"
+      .. " name looked up on PATH or a path. Without it the pull request's"
+      .. " compare URL is given.",
   },
   {
     name = "file_include_globs",
@@ -222,6 +228,62 @@ M.schema = {
     doc_default = "vim.log.levels.INFO",
     desc = "Least level of the notifications conductor sends (|vim.log.levels|)."
       .. " Errors are always shown.",
+  },
+  {
+    name = "review.keys",
+    type = "table",
+    default = {},
+    free = true,
+    check = function(v)
+      return require("conductor.review.keys").check(v)
+    end,
+    desc = "Keys of |:ConductorReview| over the defaults (|conductor-review-keys|):"
+      .. " `{ panel = { [key] = action }, diff = { [key] = action } }`, where an"
+      .. " action is an action's name, a function given the review, or `false` to"
+      .. " leave the key unmapped.",
+  },
+  {
+    name = "review.panel_width",
+    type = "number",
+    default = 40,
+    check = function(v)
+      if v < 10 or v ~= math.floor(v) then
+        return "must be an integer of at least 10"
+      end
+    end,
+    desc = "Width of the review's file panel, in columns.",
+  },
+  {
+    name = "merge.strategy",
+    type = "string",
+    default = "squash",
+    check = function(v)
+      if v ~= "squash" and v ~= "ff" and v ~= "merge" then
+        return "must be 'squash', 'ff' or 'merge'"
+      end
+    end,
+    desc = "How |:ConductorMerge| merges when given no flag: `'squash'` (one commit,"
+      .. " its message edited first), `'ff'` (fast-forward only) or `'merge'`"
+      .. " (a merge commit).",
+  },
+  {
+    name = "merge.archive_after",
+    type = "boolean",
+    default = false,
+    desc = "Archive the workspace after a successful |:ConductorMerge|.",
+  },
+  {
+    name = "fanout.concurrency",
+    type = "number",
+    default = 2,
+    check = function(v)
+      if v < 1 or v ~= math.floor(v) then
+        return "must be a positive integer"
+      end
+    end,
+    desc = "How many workspaces |:ConductorFanout| and a comparison"
+      .. " (`:ConductorNew --agent=A,B`) create at once; the others wait. Setup"
+      .. " scripts such as `npm install` are heavy: keep it small.",
   },
 }
 

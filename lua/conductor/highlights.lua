@@ -12,6 +12,15 @@ M.links = {
   ConductorIdle = "DiagnosticOk", -- an agent is done, at its prompt
   ConductorExited = "Comment", -- an agent's process ended
   ConductorArchived = "NonText", -- an archived workspace
+  ConductorReviewHeader = "Title", -- the review panel's first line
+  ConductorReviewAdded = "Added", -- status A, +added
+  ConductorReviewChanged = "Changed", -- status M, R, T
+  ConductorReviewRemoved = "Removed", -- status D, -removed
+  ConductorReviewViewed = "Comment", -- a file marked viewed
+  ConductorReviewCurrent = "Visual", -- the file shown in the diff
+  ConductorReviewComment = "DiagnosticInfo", -- an unsent comment
+  ConductorReviewPass = "DiagnosticOk", -- checks passed
+  ConductorReviewFail = "DiagnosticError", -- checks failed
 }
 
 -- Agent or workspace state -> group.

@@ -18,6 +18,13 @@
 ---@field log fun(ws?: string)                     Open a workspace's script log.
 ---@field rerun_setup fun(ws?: string)             Run a workspace's setup script again.
 ---@field statusline fun(opts?: conductor.StatuslineOpts): string Current tab's workspace, agents.
+---@field fanout fun(opts?: conductor.FanoutArgs)   The buffer of tasks (`gh`: GitHub issues) to make many workspaces.
+---@field compare fun(group?: string)              Compare a group's workspaces in a tab.
+---@field review fun(ws?: string, opts?: conductor.ReviewOpts) Review a workspace's changes in a tab.
+---@field send_comments fun(ws?: string)           Send the unsent review comments to the agent.
+---@field check fun(ws?: string)                   Run a workspace's checks.
+---@field merge fun(ws?: string, strategy?: "squash"|"ff"|"merge") Merge into the base branch.
+---@field pr fun(ws?: string)                      Open a pull request for a workspace's branch.
 local M = {}
 
 --- Sets the options (see |conductor-options|). Invalid options are reported
@@ -54,6 +61,13 @@ local provider = {
   pick = "conductor.picker",
   statusline = "conductor.statusline",
   log = "conductor.log",
+  fanout = "conductor.fanout",
+  compare = "conductor.compare",
+  review = "conductor.review",
+  send_comments = "conductor.review.comments",
+  check = "conductor.ship.checks",
+  merge = "conductor.ship.merge",
+  pr = "conductor.ship.pr",
 }
 
 --- The workspace of the current tab (or whose worktree holds the current

@@ -71,6 +71,7 @@ end
 
 ---@class conductor.Cells
 ---@field name string
+---@field group string    "⊞login": the fanout or comparison it was made in, or ""
 ---@field repo string
 ---@field branch string
 ---@field agents string   "codex:working claude:idle", or ""
@@ -84,8 +85,12 @@ end
 ---@param ws conductor.Workspace
 ---@return conductor.Cells
 function M.cells(ws)
+  local ok, group = pcall(function()
+    return require("conductor.groups").of(ws.id)
+  end)
   return {
     name = ws.name,
+    group = ok and group and ("⊞" .. group) or "",
     repo = ws.repo_name or "",
     branch = ws.branch or "",
     agents = summary.agents_text(summary.agents(ws.id)),
@@ -97,7 +102,7 @@ function M.cells(ws)
   }
 end
 
-M.columns = { "name", "repo", "branch", "agents", "stat", "port", "checks", "pr", "state" }
+M.columns = { "name", "group", "repo", "branch", "agents", "stat", "port", "checks", "pr", "state" }
 
 --- Rows "name  repo  branch  agents  port  state", columns aligned; a
 --- column that is empty in every row is left out.

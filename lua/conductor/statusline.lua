@@ -1,5 +1,7 @@
 -- `require("conductor").statusline()`: the current tab's workspace in a few
 -- characters, "⎇ login · codex:working", for 'statusline', lualine & co.
+-- A workspace made in a fanout or a comparison names its group:
+-- "⎇ login-codex [login] · codex:working".
 --
 -- Called on every redraw, so it answers from a cache per tab page; the cache
 -- is dropped when a workspace or an agent changes (`User Conductor*`), when
@@ -86,6 +88,12 @@ local function render(ws, highlight)
   end
   local summary = require("conductor.summary")
   local parts = { "⎇ " .. escape(ws.name) }
+  local gok, group = pcall(function()
+    return require("conductor.groups").of(ws.id)
+  end)
+  if gok and group then
+    parts[1] = ("%s [%s]"):format(parts[1], escape(group))
+  end
   if ws.state ~= "active" then
     parts[1] = ("%s (%s)"):format(parts[1], ws.state)
   elseif ws.setup == "failed" then

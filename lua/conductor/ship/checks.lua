@@ -1,0 +1,218 @@
+-- `:ConductorCheck`: the workspace's checks (option `checks`, or `checks` in
+-- the repository's config files), run one after another by the engine in the
+-- worktree with the workspace's environment. Progress on the message line,
+-- the outcome as one notification, in the review panel and in the
+-- workspace's record; a failure can go to the agent with its log's tail.
+
+local M = {}
+
+local engine = require("conductor.engine")
+local notify = require("conductor.notify")
+
+local TAIL_LINES = 80
+local TAIL_BYTES = 8000
+
+---@type table<string, integer> workspace id -> request id of the running checks
+local running = {}
+---@type table<string, table> workspace id -> last result seen in this editor
+local last = {}
+
+---@param id string
+---@return boolean
+function M.running(id)
+  return running[id] ~= nil
+end
+
+--- The last checks result of `ws`: this editor's, else the workspace record's.
+---@param ws conductor.Workspace
+---@return table?
+function M.result(ws)
+  return last[ws.id] or ws.checks
+end
+
+--- Total milliseconds of a result.
+---@param res table
+---@return integer
+function M.elapsed(res)
+  if res.elapsed_ms then
+    return res.elapsed_ms
+  end
+  local ms = 0
+  for _, r in ipairs(res.results or {}) do
+    ms = ms + (r.elapsed_ms or 0)
+  end
+  return ms
+end
+
+--- The first failed check of a result, or nil.
+---@param res table
+---@return table?
+function M.failure(res)
+  for _, r in ipairs(res.results or {}) do
+    if not r.ok then
+      return r
+    end
+  end
+end
+
+--- The last lines of a check's log (`log` is the output itself, or the path
+--- of a file holding it).
+---@param check table
+---@return string
+function M.log_tail(check)
+  local log = check.log or ""
+  if not log:find("\n") and log:sub(1, 1) == "/" and vim.uv.fs_stat(log) then
+    local f = io.open(log, "rb")
+    log = f and f:read("*a") or ""
+    if f then
+      f:close()
+    end
+  end
+  local lines = vim.split(log, "\n", { plain = true, trimempty = false })
+  while #lines > 0 and vim.trim(lines[#lines]) == "" do
+    lines[#lines] = nil
+  end
+  local tail = table.concat(vim.list_slice(lines, math.max(1, #lines - TAIL_LINES + 1)), "\n")
+  if #tail > TAIL_BYTES then
+    tail = "…" .. tail:sub(-TAIL_BYTES)
+  end
+  return tail
+end
+
+--- The prompt that asks the agent to fix a failed check.
+---@param check table
+---@return string
+function M.failure_prompt(check)
+  local why = check.code and ("exit code " .. check.code) or "it failed"
+  return ("The check `%s` fails (%s). Please fix it. The end of its output:\n```\n%s\n```"):format(
+    check.command or "?",
+    why,
+    M.log_tail(check)
+  )
+end
+
+--- Sends the failed check of `ws`'s last result to its agent.
+---@param ws conductor.Workspace
+function M.send_failure(ws)
+  local res = M.result(ws)
+  local failed = res and M.failure(res)
+  if not failed then
+    error(("%s has no failed check to send; run :ConductorCheck"):format(ws.name), 0)
+  end
+  local agents = require("conductor.agents")
+  agents.choose(ws, function(s)
+    agents.paste(s.id, M.failure_prompt(failed), true)
+    notify.info(("sent the failure of `%s` to %s/%s"):format(failed.command, ws.name, s.name))
+  end)
+end
+
+-- Offers what to do about a failed check.
+---@param ws conductor.Workspace
+---@param failed table
+local function offer(ws, failed)
+  local choices = {
+    { id = "send", label = ("send the end of its log to %s's agent"):format(ws.name) },
+    { id = "log", label = "show its log" },
+  }
+  vim.ui.select(choices, {
+    prompt = ("conductor: `%s` failed"):format(failed.command),
+    kind = "conductor_check_failed",
+    format_item = function(c)
+      return c.label
+    end,
+  }, function(choice)
+    if not choice then
+      return
+    end
+    if choice.id == "send" then
+      notify.guard(M.send_failure)(ws)
+    else
+      vim.cmd("botright 15new")
+      local buf = vim.api.nvim_get_current_buf()
+      vim.bo[buf].buftype = "nofile"
+      vim.bo[buf].bufhidden = "wipe"
+      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(M.log_tail(failed), "\n"))
+      vim.bo[buf].modifiable = false
+      vim.cmd("normal! G")
+    end
+  end)
+end
+
+local attached = false
+local function attach()
+  if attached then
+    return
+  end
+  attached = true
+  local progress = require("conductor.progress")
+  engine.on("check_started", function(ev)
+    progress.begin("checks:" .. (ev.workspace_id or ev.workspace), ("%s: check `%s` running…"):format(ev.workspace, ev.command))
+  end)
+end
+
+---@param id string
+local function redraw(id)
+  local review = package.loaded["conductor.review"]
+  if review then
+    review.redraw(id)
+  end
+end
+
+--- Runs the checks of a workspace (default: the current tab's or review's).
+---@param name string?
+function M.check(name)
+  local ws = require("conductor.review").resolve(name, "ConductorCheck")
+  if running[ws.id] then
+    error(("the checks of %s are already running"):format(ws.name), 0)
+  end
+  attach()
+  local progress = require("conductor.progress")
+  progress.attach()
+  local key = "checks:" .. ws.id
+  local trusted = require("conductor.trust").read(engine.call("resolve_repo", { path = ws.repo_root }))
+  running[ws.id] = engine.request("checks", { workspace = ws.id, trusted = trusted }, function(err, res)
+    running[ws.id] = nil
+    progress.finish(key)
+    if err then
+      redraw(ws.id)
+      return notify.error(("%s: checks could not run: %s"):format(ws.name, err))
+    end
+    res.elapsed_ms = res.elapsed_ms or M.elapsed(res)
+    res.finished_at = res.finished_at or os.time()
+    last[ws.id] = res
+    redraw(ws.id)
+    local results = res.results or {}
+    local failed = M.failure(res)
+    if #results == 0 then
+      notify.warn(("%s has no checks; set `checks` in setup() or in .conductor/settings.toml"):format(ws.name))
+    elseif res.ok then
+      notify.info(("%s: checks passed (%d, %s)"):format(
+        ws.name,
+        #results,
+        require("conductor.review.panel").duration(res.elapsed_ms)
+      ))
+    else
+      notify.error(("%s: check `%s` failed (%s) after %s"):format(
+        ws.name,
+        failed and failed.command or "?",
+        failed and failed.code and ("exit " .. failed.code) or "failed",
+        require("conductor.review.panel").duration(res.elapsed_ms)
+      ))
+    end
+    require("conductor.events").fire("ConductorChecksFinished", {
+      workspace = ws,
+      ok = res.ok,
+      results = results,
+      elapsed_ms = res.elapsed_ms,
+    })
+    if failed then
+      offer(ws, failed)
+    end
+  end)
+  progress.begin(key, ("%s: running checks…"):format(ws.name))
+  redraw(ws.id)
+end
+
+M.check = notify.guard(M.check)
+
+return M

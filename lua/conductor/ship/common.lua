@@ -1,0 +1,74 @@
+-- What merging and opening a pull request share: one engine request shown on
+-- the progress line, and the question asked before shipping a workspace whose
+-- latest work is not committed (it would not be part of what is shipped).
+
+local M = {}
+
+local engine = require("conductor.engine")
+local notify = require("conductor.notify")
+
+--- One engine request on the progress line. `on_done(err, result)` runs on
+--- the main thread; an error it raises is one notification.
+---@param method string
+---@param params table
+---@param label string
+---@param on_done fun(err: string?, result: any)
+function M.request(method, params, label, on_done)
+  local progress = require("conductor.progress")
+  progress.attach()
+  local id
+  id = engine.request(method, params, function(err, result)
+    progress.finish(id)
+    notify.guard(on_done)(err, result)
+  end)
+  progress.begin(id, label)
+end
+
+---@param ws conductor.Workspace
+function M.must_be_active(ws)
+  if ws.state ~= "active" then
+    error(("%s is %s; only an active workspace can be shipped"):format(ws.name, ws.state), 0)
+  end
+end
+
+--- Runs `go()` once the user agreed to ship `ws` without its uncommitted
+--- changes and unsaved buffers, if it has any (asked with |confirm()|).
+---@param ws conductor.Workspace
+---@param what string "merge", "pull request"
+---@param go fun()
+function M.before(ws, what, go)
+  M.request("status", { workspace = ws.id }, ("checking %s…"):format(ws.name), function(err, status)
+    if err then
+      return notify.error(err)
+    end
+    local unsaved = #require("conductor.layout").modified_buffers(ws)
+    local dirty = status and status.dirty
+    if not dirty and unsaved == 0 then
+      return go()
+    end
+    local parts = {}
+    if dirty then
+      parts[#parts + 1] = ("%d uncommitted change(s)"):format(status.changes or 0)
+    end
+    if unsaved > 0 then
+      parts[#parts + 1] = ("%d unsaved buffer(s)"):format(unsaved)
+    end
+    local question = ("%s has %s; they are not part of the %s (only commits on %s are).\n"
+      .. "Go on with the committed work?"):format(ws.name, table.concat(parts, " and "), what, ws.branch)
+    if vim.fn.confirm(question, "&Go on\n&Cancel", 2) == 1 then
+      go()
+    end
+  end)
+end
+
+--- Lines of a draft body.
+---@param body string?
+---@return string[]
+function M.lines(body)
+  if not body or body == "" then
+    return {}
+  end
+  return vim.split((body:gsub("\n+$", "")), "\n", { plain = true })
+end
+
+return M
