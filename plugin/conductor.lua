@@ -142,6 +142,8 @@ plug("send-line", "n", "<Cmd>.ConductorSend<CR>", "send the current line to the 
 plug("review", "n", "<Cmd>ConductorReview<CR>", "review the current workspace")
 plug("run", "n", "<Cmd>ConductorRun<CR>", "run the workspace's run script")
 plug("archive", "n", "<Cmd>ConductorArchive<CR>", "archive the current workspace")
+plug("fanout", "n", "<Cmd>ConductorFanout<CR>", "open the fanout buffer of tasks")
+plug("check", "n", "<Cmd>ConductorCheck<CR>", "run the workspace's checks")
 
 -- Review and ship (lua/conductor/review/, lua/conductor/ship/).
 command("ConductorReview", function(o)

@@ -398,7 +398,7 @@ fn pull_request_pushes_and_calls_gh() {
         &bin,
         "gh",
         &format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\necho https://github.com/me/repo/pull/7\n",
+            "#!/bin/sh\nif [ \"$1 $2\" = 'pr checks' ]; then echo \"ci/build fail $3\"; exit 1; fi\nprintf '%s\\n' \"$@\" > {}\necho https://github.com/me/repo/pull/7\n",
             args_file.display()
         ),
     );
@@ -423,6 +423,19 @@ fn pull_request_pushes_and_calls_gh() {
         f.engine.get("pr", None).unwrap().pr_url.as_deref(),
         Some("https://github.com/me/repo/pull/7")
     );
+
+    // With a pull request open, :ConductorCheck includes `gh pr checks` for its branch.
+    let run = f.engine.run_checks(&ship("pr")).unwrap();
+    assert_eq!(run.results.len(), 1);
+    assert!(
+        run.results[0].command.ends_with("pr checks 'conductor/pr'"),
+        "{}",
+        run.results[0].command
+    );
+    assert_eq!((run.results[0].ok, run.results[0].code), (false, Some(1)));
+    assert!(std::fs::read_to_string(&run.results[0].log)
+        .unwrap()
+        .contains("ci/build fail conductor/pr"));
 }
 
 #[test]

@@ -159,7 +159,14 @@ impl Engine {
     pub fn run_checks(&self, req: &ShipRequest) -> Result<ChecksRun> {
         let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
         let config = self.repo_config(&ws.repo_root)?;
-        if config.checks.is_empty() {
+        // With a pull request open and gh installed, its CI checks are part of the run.
+        let gh = ws.pr_url.as_ref().and_then(|_| {
+            crate::core::agent::find_program(
+                &self.options().gh,
+                std::env::var_os("PATH").as_deref(),
+            )
+        });
+        if config.checks.is_empty() && gh.is_none() {
             return Err(Error::new(
                 "no checks configured: set checks = [\"cargo test\"] in .conductor/settings.toml or setup({ checks = {...} })",
             ));
@@ -179,17 +186,25 @@ impl Engine {
         let _ = std::fs::remove_file(&log);
         let env = workspace_env(&ws, &config);
         let shell = self.options().shell;
+        let mut commands: Vec<String> = config.checks.iter().map(|c| c.command.clone()).collect();
+        if let Some(gh) = &gh {
+            commands.push(format!(
+                "{} pr checks {}",
+                shell_quote(&gh.display().to_string()),
+                shell_quote(&ws.branch)
+            ));
+        }
         let mut results = Vec::new();
-        for check in &config.checks {
+        for command in &commands {
             self.emit(Event::CheckStarted {
                 workspace: ws.name.clone(),
                 workspace_id: ws.id.clone(),
-                command: check.command.clone(),
+                command: command.clone(),
             });
             let spec = ScriptSpec {
                 kind: ScriptKind::Check,
                 shell: &shell,
-                command: &check.command,
+                command,
                 cwd: &ws.path,
                 env: &env,
                 log: &log,
@@ -204,15 +219,13 @@ impl Engine {
                 |_, _| {},
             );
             self.processes.remove(&ws.id, pgid);
-            let result = match done {
-                Ok(d) => CheckResult {
-                    command: check.command.clone(),
-                    ok: d.ok,
-                    code: d.code,
-                    elapsed_ms: d.elapsed_ms,
-                    log: log.clone(),
-                },
-                Err(e) => return Err(e),
+            let d = done?;
+            let result = CheckResult {
+                command: command.clone(),
+                ok: d.ok,
+                code: d.code,
+                elapsed_ms: d.elapsed_ms,
+                log: log.clone(),
             };
             self.emit(Event::CheckFinished {
                 workspace: ws.name.clone(),
@@ -260,4 +273,9 @@ impl Engine {
         }
         Ok(pr)
     }
+}
+
+/// `'text'` for a POSIX shell, whatever the text holds.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }

@@ -147,6 +147,27 @@ local function details(ws)
     lines[#lines + 1] = "task        " .. ws.task:gsub("\n", " ")
   end
   lines[#lines + 1] = "setup       " .. (ws.setup or "none")
+  -- The diff stat from the engine's last change list (memory only, never git).
+  local engine = package.loaded["conductor.engine"]
+  local okc, changes = pcall(function()
+    return engine and ws.state == "active" and engine.call("changes_cached", { workspace = ws.id }) or nil
+  end)
+  if okc and type(changes) == "table" then
+    lines[#lines + 1] = ("changes     %d file(s), +%d -%d"):format(#(changes.files or {}), changes.added or 0, changes.removed or 0)
+    for i, f in ipairs(changes.files or {}) do
+      if i > 10 then
+        lines[#lines + 1] = ("            … %d more"):format(#changes.files - 10)
+        break
+      end
+      lines[#lines + 1] = ("            %s %s %s"):format(f.status, f.path, f.binary and "(binary)" or ("+%d -%d"):format(f.added, f.removed))
+    end
+  end
+  if ws.checks then
+    lines[#lines + 1] = "checks      " .. (ws.checks.ok and "passed" or "failed")
+  end
+  if ws.pr_url then
+    lines[#lines + 1] = "pull req.   " .. ws.pr_url
+  end
   if ws.created_at then
     lines[#lines + 1] = "created     " .. os.date("%Y-%m-%d %H:%M", ws.created_at)
   end
