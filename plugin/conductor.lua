@@ -205,3 +205,10 @@ end, {
     return require("conductor.cli").groups(lead)
   end,
 })
+
+command("ConductorDoctor", function()
+  local ok, err = pcall(require("conductor.doctor").run)
+  if not ok then
+    require("conductor.notify").error(err)
+  end
+end, { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" })

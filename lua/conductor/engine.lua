@@ -59,6 +59,13 @@ function M.load()
   if core then
     return core
   end
+  if coroutine.running() then
+    -- Loaded inside a coroutine (plenary.async, a test harness…), the library would
+    -- remember that coroutine's Lua state as Neovim's and later call into it while it
+    -- is suspended. Load it on the main thread instead (luaeval runs there).
+    vim.fn.luaeval("require('conductor.engine').load() and nil")
+    return core
+  end
   local tried = {}
   for _, path in ipairs(M.candidates()) do
     if not uv.fs_stat(path) then
@@ -135,6 +142,11 @@ function M.ensure()
   if not started then
     protect(c.start, require("conductor.config").engine_opts(), handle)
     started = true
+    -- Reconcile once per session: say so when the state file disagrees with git
+    -- (a crash, a worktree removed by hand); :ConductorDoctor shows and repairs.
+    vim.schedule(function()
+      require("conductor.doctor").check_on_start()
+    end)
   end
   return c
 end

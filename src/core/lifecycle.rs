@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::config::{RepoConfig, Script, Trusted};
 use crate::core::engine::{workspace_env, Engine, Event};
 use crate::core::error::{Error, Result};
+use crate::core::faults::pause_point;
 use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
 use crate::core::store::{SetupState, Workspace, WorkspaceState};
 use crate::core::{include, names, ports, repo, snapshot};
@@ -160,11 +161,13 @@ impl Engine {
                 viewed: Vec::new(),
                 pr_url: None,
                 checks: None,
+                owner_pid: Some(std::process::id()),
             };
             state.workspaces.push(ws.clone());
             Ok(ws)
         })?;
 
+        pause_point("create:reserved");
         let progress = |message: String| self.progress(request, &ws.name, message);
         let built = (|| {
             progress(format!(
@@ -187,7 +190,11 @@ impl Engine {
             });
             return Err(e);
         }
-        let ws = self.set_state(&ws.id, |w| w.state = WorkspaceState::Active)?;
+        pause_point("create:worktree");
+        let ws = self.set_state(&ws.id, |w| {
+            w.state = WorkspaceState::Active;
+            w.owner_pid = None;
+        })?;
         self.start_setup(&ws, &config, &req.trusted);
         self.get(&ws.id, None)
     }
@@ -440,7 +447,9 @@ impl Engine {
         } else {
             None
         };
+        pause_point("archive:snapshot");
         repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
+        pause_point("archive:removed");
         self.set_state(&ws.id, |w| {
             w.state = WorkspaceState::Archived;
             w.archived_at = Some(now_secs());
@@ -470,6 +479,7 @@ impl Engine {
                 .ok_or_else(|| Error::new("workspace disappeared"))?;
             w.port = Some(port);
             w.state = WorkspaceState::Creating;
+            w.owner_pid = Some(std::process::id());
             w.worktree = worktree.clone();
             Ok(())
         })?;
@@ -477,6 +487,7 @@ impl Engine {
         let restored = (|| {
             progress(format!("recreating worktree {}", ws.path.display()));
             repo::add_worktree_for_branch(&git, &worktree, &ws.branch, &ws.path)?;
+            pause_point("restore:worktree");
             if let Some(refname) = &ws.snapshot_ref {
                 let oid = git.refname_to_id(refname)?;
                 if snapshot::apply(&ws.path, oid)? == snapshot::Applied::Merged {
@@ -497,12 +508,15 @@ impl Engine {
             let _ = self.set_state(&ws.id, |w| {
                 w.state = WorkspaceState::Archived;
                 w.port = None;
+                w.owner_pid = None;
             });
             return Err(e);
         }
+        pause_point("restore:applied");
         let ws = self.set_state(&ws.id, |w| {
             w.state = WorkspaceState::Active;
             w.archived_at = None;
+            w.owner_pid = None;
         })?;
         self.start_setup(&ws, &config, &req.trusted);
         self.get(&ws.id, None)

@@ -225,6 +225,7 @@ pub fn merge(ws: &Workspace, strategy: Strategy, message: Option<&str>) -> Resul
     };
     let backup_ref = format!("refs/conductor/backup/{}/{}", ws.base_branch, now_secs());
     repo.reference(&backup_ref, base_tip, true, "conductor: before merge")?;
+    crate::core::faults::pause_point("merge:backup");
     // Checkouts of the base get the new files first, while their HEAD still names the old
     // tree (libgit2 compares against HEAD); they were verified clean above.
     let new_tree = repo.find_commit(new_tip)?.tree()?;

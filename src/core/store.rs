@@ -69,6 +69,10 @@ pub struct Workspace {
     /// The last run of the checks.
     #[serde(default)]
     pub checks: Option<ChecksRun>,
+    /// While `Creating`: the process doing it, so a crashed one can be told from one
+    /// still at work (`:ConductorDoctor`).
+    #[serde(default)]
+    pub owner_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

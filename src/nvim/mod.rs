@@ -13,6 +13,7 @@ use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 use serde::Deserialize;
 
 use crate::core::agent::{Exit, SessionSink};
+use crate::core::doctor::DoctorRequest;
 use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
@@ -359,6 +360,10 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
                 "restore" => Box::new(move || to_json(engine.restore(req, Some(id)))),
                 _ => Box::new(move || to_json(engine.delete(req))),
             }
+        }
+        "doctor" => {
+            let req: DoctorRequest = params(lua, method, value)?;
+            Box::new(move || to_json(engine.doctor(&req)))
         }
         "changes" => {
             let req: ChangesRequest = params(lua, method, value)?;

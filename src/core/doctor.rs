@@ -1,0 +1,326 @@
+//! Reconciling the state file with git and the disk, after a crash or a hand-made change:
+//! workspaces stuck half-made, worktrees whose directory is gone, worktrees under the
+//! workspaces root that the state file does not know. Every repair keeps the user's
+//! work: nothing holding uncommitted changes is removed, uncommitted work recorded at
+//! archive time stays on its ref, orphan worktrees are adopted, not deleted.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use git2::Repository;
+use serde::{Deserialize, Serialize};
+
+use crate::core::engine::Engine;
+use crate::core::error::Result;
+use crate::core::lifecycle::snapshot_ref;
+use crate::core::scripts::now_secs;
+use crate::core::store::{SetupState, State, Workspace, WorkspaceState};
+use crate::core::{names, ports, repo, snapshot};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Finding {
+    /// "unfinished", "missing-directory", "orphan-worktree", "stale-worktree-entry",
+    /// "missing-branch".
+    pub kind: String,
+    pub workspace: Option<String>,
+    pub path: Option<PathBuf>,
+    /// What is wrong, in a sentence.
+    pub problem: String,
+    /// What the repair does (or "nothing to do automatically: …").
+    pub repair: String,
+    pub repaired: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct DoctorRequest {
+    pub repair: bool,
+}
+
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only asks whether the process exists.
+    pid == std::process::id() || unsafe { libc::kill(pid as i32, 0) } == 0
+}
+
+impl Engine {
+    /// Finds what disagrees between the state file, git and the disk; with `repair`, fixes
+    /// what can be fixed without losing anything.
+    pub fn doctor(&self, req: &DoctorRequest) -> Result<Vec<Finding>> {
+        let store = self.store()?;
+        let opts = self.options();
+        let mut findings = Vec::new();
+        let state = store.read()?;
+        let mut roots: Vec<PathBuf> = state
+            .workspaces
+            .iter()
+            .map(|w| w.repo_root.clone())
+            .collect();
+        roots.sort();
+        roots.dedup();
+
+        for ws in &state.workspaces {
+            if let Some(f) = self.check_workspace(ws, req.repair)? {
+                findings.push(f);
+            }
+        }
+
+        // Worktrees git knows of, under our root, that the state file does not.
+        let known: HashSet<PathBuf> = store
+            .read()?
+            .workspaces
+            .iter()
+            .map(|w| repo::canonical(&w.path))
+            .collect();
+        let ws_root = repo::canonical(&opts.workspaces_root);
+        for root in &roots {
+            let Ok(git) = Repository::open(root) else {
+                continue;
+            };
+            let Ok(names) = git.worktrees() else { continue };
+            for name in names.iter().flatten() {
+                let Ok(wt) = git.find_worktree(name) else {
+                    continue;
+                };
+                let path = repo::canonical(wt.path());
+                if !path.starts_with(&ws_root) || known.contains(&path) {
+                    continue;
+                }
+                if !path.exists() {
+                    let mut f = Finding {
+                        kind: "stale-worktree-entry".into(),
+                        workspace: None,
+                        path: Some(path.clone()),
+                        problem: format!(
+                            "git lists worktree {name} at {}, which no longer exists",
+                            path.display()
+                        ),
+                        repair: "prune git's record of it (its branch stays)".into(),
+                        repaired: false,
+                    };
+                    if req.repair {
+                        let _ = wt.prune(Some(git2::WorktreePruneOptions::new().valid(true)));
+                        f.repaired = true;
+                    }
+                    findings.push(f);
+                    continue;
+                }
+                let mut f = Finding {
+                    kind: "orphan-worktree".into(),
+                    workspace: None,
+                    path: Some(path.clone()),
+                    problem: format!(
+                        "{} is a worktree under the workspaces root that conductor does not know",
+                        path.display()
+                    ),
+                    repair: "adopt it as a workspace (nothing is removed)".into(),
+                    repaired: false,
+                };
+                if req.repair {
+                    f.repaired = self.adopt(root, name, &path).is_ok();
+                }
+                findings.push(f);
+            }
+        }
+        Ok(findings)
+    }
+
+    fn check_workspace(&self, ws: &Workspace, do_repair: bool) -> Result<Option<Finding>> {
+        let dir = ws.path.is_dir();
+        let git = repo::open_main(&ws.repo_root).ok();
+        let branch_exists = git
+            .as_ref()
+            .is_some_and(|g| repo::branch_exists(g, &ws.branch));
+        let finding = |kind: &str, problem: String, repair: String| Finding {
+            kind: kind.into(),
+            workspace: Some(ws.name.clone()),
+            path: Some(ws.path.clone()),
+            problem,
+            repair,
+            repaired: false,
+        };
+        match ws.state {
+            WorkspaceState::Creating => {
+                if ws.owner_pid.is_some_and(alive) {
+                    return Ok(None); // still being made by a live process
+                }
+                let restoring = ws.archived_at.is_some();
+                let mut f = match (restoring, dir) {
+                    (false, true) => finding("unfinished", format!("{} was being created when its Neovim stopped", ws.name), "finish it: mark it active (its setup did not run: :ConductorSetup)".into()),
+                    (false, false) => finding("unfinished", format!("{} was being created when its Neovim stopped, before its worktree existed", ws.name), "forget it (and its branch when that holds no commit of its own)".into()),
+                    (true, true) => finding("unfinished", format!("{} was being restored when its Neovim stopped", ws.name), "finish the restore: put its recorded work back if not done yet, mark it active".into()),
+                    (true, false) => finding("unfinished", format!("{} was being restored when its Neovim stopped, before its worktree existed", ws.name), "mark it archived again (its branch and recorded work are untouched)".into()),
+                };
+                if do_repair {
+                    self.finish_unfinished(ws, restoring, dir)?;
+                    f.repaired = true;
+                }
+                Ok(Some(f))
+            }
+            WorkspaceState::Active if !dir => {
+                let recorded = git
+                    .as_ref()
+                    .and_then(|g| g.refname_to_id(&snapshot_ref(&ws.id)).ok());
+                let mut f = finding(
+                    "missing-directory",
+                    format!("{}'s worktree {} is gone", ws.name, ws.path.display()),
+                    format!(
+                        "mark it archived{} (branch {} {})",
+                        if recorded.is_some() {
+                            " with the work recorded on its ref"
+                        } else {
+                            ""
+                        },
+                        ws.branch,
+                        if branch_exists { "kept" } else { "missing" }
+                    ),
+                );
+                if do_repair {
+                    if let Some(g) = &git {
+                        repo::remove_worktree(g, &ws.worktree, &ws.path)?;
+                    }
+                    let refname = recorded.map(|_| snapshot_ref(&ws.id));
+                    self.set_state(&ws.id, |w| {
+                        w.state = WorkspaceState::Archived;
+                        w.archived_at = Some(now_secs());
+                        w.port = None;
+                        if refname.is_some() {
+                            w.snapshot_ref = refname.clone();
+                        }
+                    })?;
+                    f.repaired = true;
+                }
+                Ok(Some(f))
+            }
+            WorkspaceState::Archived if !branch_exists => Ok(Some(finding(
+                "missing-branch",
+                format!(
+                    "{} is archived but its branch {} is gone",
+                    ws.name, ws.branch
+                ),
+                format!(
+                    "nothing to do automatically: {}; :ConductorDelete! {} forgets it",
+                    ws.snapshot_ref
+                        .as_deref()
+                        .map(|r| format!("its recorded work is on {r}"))
+                        .unwrap_or_else(|| "it cannot be restored".into()),
+                    ws.name
+                ),
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    fn finish_unfinished(&self, ws: &Workspace, restoring: bool, dir: bool) -> Result<()> {
+        let git = repo::open_main(&ws.repo_root)?;
+        // A crash while writing files can leave the worktree's index lock behind.
+        let _ = std::fs::remove_file(
+            git.path()
+                .join("worktrees")
+                .join(&ws.worktree)
+                .join("index.lock"),
+        );
+        match (restoring, dir) {
+            (false, true) | (true, true) => {
+                if restoring && repo::count_changes(&ws.path).unwrap_or(1) == 0 {
+                    if let Some(oid) = ws
+                        .snapshot_ref
+                        .as_deref()
+                        .and_then(|r| git.refname_to_id(r).ok())
+                    {
+                        snapshot::apply(&ws.path, oid)?;
+                    }
+                }
+                let opts = self.options();
+                self.store()?.update(|s| {
+                    let needs_port = s.find(&ws.id).is_some_and(|w| w.port.is_none());
+                    let port = if needs_port {
+                        Some(ports::allocate(s, opts.port_first, opts.port_last)?)
+                    } else {
+                        None
+                    };
+                    if let Some(w) = s.find_mut(&ws.id) {
+                        w.state = WorkspaceState::Active;
+                        w.archived_at = None;
+                        w.owner_pid = None;
+                        w.setup = SetupState::None;
+                        if port.is_some() {
+                            w.port = port;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            (false, false) => {
+                // The branch was made by us from the base; delete it only while it holds
+                // nothing else (no commit of its own).
+                if let Ok(mut b) = git.find_branch(&ws.branch, git2::BranchType::Local) {
+                    if b.get().target().map(|t| t.to_string()) == Some(ws.base_commit.clone()) {
+                        let _ = b.delete();
+                    }
+                }
+                repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
+                self.store()?.update(|s| {
+                    s.workspaces.retain(|w| w.id != ws.id);
+                    Ok(())
+                })?;
+            }
+            (true, false) => {
+                repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
+                self.set_state(&ws.id, |w| {
+                    w.state = WorkspaceState::Archived;
+                    w.port = None;
+                    w.owner_pid = None;
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an unknown worktree under the workspaces root as a workspace.
+    fn adopt(&self, root: &Path, worktree_name: &str, path: &Path) -> Result<()> {
+        let wt_repo = Repository::open(path)?;
+        let head = wt_repo.head()?;
+        let branch = head.shorthand().unwrap_or("HEAD").to_string();
+        let info = repo::resolve(root)?;
+        let opts = self.options();
+        let name_wanted = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| worktree_name.to_string());
+        let log_dir = self.store()?.dir().join("logs");
+        self.store()?.update(|s: &mut State| {
+            let name = names::first_free(&name_wanted, |n| {
+                s.workspaces
+                    .iter()
+                    .any(|w| w.repo_root == info.root && w.name == n)
+            });
+            let id = format!("{:08x}", now_secs() as u32 ^ std::process::id());
+            let port = ports::allocate(s, opts.port_first, opts.port_last)?;
+            s.workspaces.push(Workspace {
+                log: log_dir.join(format!("{id}.log")),
+                id,
+                name,
+                repo_root: info.root.clone(),
+                repo_name: info.name.clone(),
+                path: path.to_path_buf(),
+                branch,
+                base_branch: info.default_branch.clone(),
+                base_commit: head.target().map(|t| t.to_string()).unwrap_or_default(),
+                task: None,
+                agent: None,
+                port: Some(port),
+                state: WorkspaceState::Active,
+                created_at: now_secs(),
+                archived_at: None,
+                snapshot_ref: None,
+                setup: SetupState::None,
+                worktree: worktree_name.to_string(),
+                viewed: Vec::new(),
+                pr_url: None,
+                checks: None,
+                owner_pid: None,
+            });
+            Ok(())
+        })
+    }
+}
