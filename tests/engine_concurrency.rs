@@ -41,7 +41,103 @@ fn child_creates_workspaces() {
         return;
     };
     let engine = Engine::new(common::options(&PathBuf::from(base)), Arc::new(|_| {}));
+    if std::env::var("CONDUCTOR_TEST_MODE").as_deref() == Ok("ten-archive-half") {
+        let made: Vec<_> = (0..10)
+            .map(|_| {
+                engine
+                    .create(
+                        CreateRequest {
+                            path: PathBuf::from(&repo),
+                            task: Some("same task".into()),
+                            ..Default::default()
+                        },
+                        None,
+                    )
+                    .unwrap()
+            })
+            .collect();
+        for ws in made.iter().step_by(2) {
+            engine
+                .archive(conductor_core::core::lifecycle::WorkspaceRequest {
+                    workspace: ws.id.clone(),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        return;
+    }
     create_many(&engine, &PathBuf::from(repo));
+}
+
+/// Two instances on one repository each create 10 workspaces at once and archive half.
+#[test]
+fn two_instances_create_ten_and_archive_half() {
+    let f = Fixture::new();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "child_creates_workspaces",
+                    "--quiet",
+                    "--nocapture",
+                ])
+                .env("CONDUCTOR_TEST_BASE", f.base())
+                .env("CONDUCTOR_TEST_REPO", &f.repo)
+                .env("CONDUCTOR_TEST_MODE", "ten-archive-half")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        let status = c.wait().unwrap();
+        assert!(status.success(), "child: {status:?}");
+    }
+    let text = std::fs::read_to_string(f.base().join("state/state.json")).unwrap();
+    let state: State = serde_json::from_str(&text).expect("state stays valid JSON");
+    assert_eq!(state.workspaces.len(), 20);
+    let unique = |key: fn(&Workspace) -> String| {
+        state
+            .workspaces
+            .iter()
+            .map(key)
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    assert_eq!(unique(|w| w.name.clone()), 20);
+    assert_eq!(unique(|w| w.branch.clone()), 20);
+    assert_eq!(unique(|w| w.path.display().to_string()), 20);
+    let active: Vec<&Workspace> = state
+        .workspaces
+        .iter()
+        .filter(|w| w.port.is_some())
+        .collect();
+    assert_eq!(active.len(), 10, "half archived, their ports released");
+    let mut ports: Vec<u16> = active.iter().map(|w| w.port.unwrap()).collect();
+    ports.sort();
+    assert!(
+        ports.windows(2).all(|p| p[1] - p[0] >= 10),
+        "blocks overlap: {ports:?}"
+    );
+    assert_eq!(git(&f.repo, &["worktree", "list"]).lines().count(), 11);
+    // Any instance's view agrees with any other's.
+    let other = Engine::new(common::options(&f.base()), Arc::new(|_| {}));
+    let names = |e: &Engine| {
+        e.list(None, true)
+            .unwrap()
+            .into_iter()
+            .map(|w| {
+                (
+                    w.name,
+                    w.state == conductor_core::core::store::WorkspaceState::Active,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&f.engine), names(&other));
 }
 
 #[test]
