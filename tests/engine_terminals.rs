@@ -137,3 +137,41 @@ fn nonconcurrent_run_scripts_stop_the_others() {
         .sessions
         .stop_many(&[second.session], Duration::from_millis(300));
 }
+
+#[test]
+fn terminals_need_an_active_workspace() {
+    let f = Fixture::new();
+    f.engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some("sleepy".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    f.engine
+        .archive(conductor_core::core::lifecycle::WorkspaceRequest {
+            workspace: "sleepy".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let e = f
+        .engine
+        .run_start(
+            RunStart {
+                workspace: "sleepy".into(),
+                rows: 24,
+                cols: 80,
+                ..Default::default()
+            },
+            Arc::new(Recorder::default()),
+        )
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "workspace sleepy is not active; :ConductorRestore sleepy brings it back"
+    );
+}

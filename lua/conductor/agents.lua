@@ -11,9 +11,10 @@ local events = require("conductor.events")
 local notify = require("conductor.notify")
 
 --- Built-in agents. `prompt`: how the first prompt is given: "arg" (last argument), a
---- flag such as "-i" (flag then prompt), "send" (pasted once the agent printed
---- something), or "none". Patterns tell the status detector what the agent's screen
---- shows while it works or waits for an answer.
+--- flag such as "-i" (flag then prompt), "send" (pasted once the agent reads its
+--- terminal key by key, as a TUI ready for input does; after 5 s at the latest), or
+--- "none". Patterns tell the status detector what the agent's screen shows while it
+--- works or waits for an answer.
 M.builtin = {
   codex = {
     -- Without --no-daemon codex leaves a shared server running after its TUI exits,
@@ -82,6 +83,12 @@ function M.definition(name)
   local def = vim.tbl_deep_extend("force", {}, M.builtin[name] or {}, user or {})
   if name == "shell" and not def.cmd then
     def.cmd = { vim.o.shell }
+  end
+  if def.cmd ~= nil and not (vim.islist(def.cmd) and #def.cmd > 0 and vim.iter(def.cmd):all(function(a)
+    return type(a) == "string"
+  end)) then
+    error(("agents.%s.cmd must be a list of strings, e.g. { %q }; got %s"):format(
+      name, type(def.cmd) == "string" and def.cmd or name, vim.inspect(def.cmd)), 0)
   end
   if not def.cmd or #def.cmd == 0 then
     local known = vim.tbl_keys(vim.tbl_extend("force", {}, M.builtin, require("conductor.config").get().agents or {}))
@@ -201,11 +208,6 @@ local function attach()
       table.insert(orphans[id], bytes)
       return
     end
-    if s.first_output then
-      local f = s.first_output
-      s.first_output = nil
-      vim.schedule(f)
-    end
     pcall(api.nvim_chan_send, s.chan, bytes)
   end)
   engine.on("agent_state", function(d)
@@ -302,6 +304,11 @@ local function register(s, id)
   events.fire("ConductorAgentState", { workspace = s.ws, agent = entry(s) })
 end
 
+--- `text` as one bracketed paste (never fragmented), then Enter when `submit`.
+function M.bracketed(text, submit)
+  return "\27[200~" .. text .. "\27[201~" .. (submit and "\r" or "")
+end
+
 --- Starts agent `name` in workspace `ws` with `prompt` as its first prompt.
 ---@param ws conductor.Workspace
 ---@param name string?
@@ -315,7 +322,14 @@ function M.start(ws, name, prompt, opts)
   local extra_env = require("conductor.agent_trust").apply(def, ws)
   local s, win = new_terminal(ws, "agent", name)
   local rows, cols = size_of(s.buf)
+  -- A "send" prompt is typed by the engine once the agent reads its terminal key by key:
+  -- sent at its first output, it met a terminal still in line mode and was lost.
+  local first_input
+  if prompt and prompt ~= "" and def.prompt == "send" and not (opts and opts.resume) then
+    first_input = M.bracketed(prompt, true)
+  end
   local ok, started = pcall(engine.ensure().agent_start, {
+    first_input = first_input,
     env = extra_env or vim.empty_dict(),
     workspace = ws.id,
     argv = argv_for(def, prompt, opts and opts.resume),
@@ -337,11 +351,6 @@ function M.start(ws, name, prompt, opts)
     pcall(api.nvim_buf_delete, s.buf, { force = true })
     error(started, 0)
   end
-  if prompt and prompt ~= "" and def.prompt == "send" and not (opts and opts.resume) then
-    s.first_output = function()
-      M.paste(s.id, prompt, true)
-    end
-  end
   register(s, started.session)
   s.size = rows .. "x" .. cols
   return s
@@ -350,8 +359,7 @@ end
 --- Sends `text` to session `id` as one bracketed paste (never fragmented), then Enter
 --- when `submit`.
 function M.paste(id, text, submit)
-  local bytes = "\27[200~" .. text .. "\27[201~" .. (submit and "\r" or "")
-  engine.load().agent_write(id, bytes)
+  engine.load().agent_write(id, M.bracketed(text, submit))
 end
 
 --- Agents (and run scripts) of workspace `ws_id`, oldest first.

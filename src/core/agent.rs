@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,9 @@ const STRIPPED_ENV: &[&str] = &[
 ];
 /// Largest piece of output handed over at once (the UI feeds the terminal in slices).
 const READ_CHUNK: usize = 16 * 1024;
+/// How long a first input waits for the program to read its terminal key by key; a
+/// program that never does (a line-mode one) gets it after this.
+const FIRST_INPUT_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -49,6 +53,9 @@ pub struct SpawnRequest {
     pub nvim: Option<String>,
     /// Variables for this agent only (e.g. a trust switch), over the workspace's.
     pub env: std::collections::BTreeMap<String, String>,
+    /// Typed into the terminal once the program reads it key by key (the first prompt of
+    /// an agent that takes it as input, as a bracketed paste). See `wait_until_raw`.
+    pub first_input: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +79,16 @@ struct Session {
     master: Mutex<Box<dyn MasterPty + Send>>,
     input: mpsc::Sender<Vec<u8>>,
     pgid: i32,
+    /// The program exited and was forgotten, but processes it started still run in its
+    /// process group: kept (for stopping only) until they are gone. See `forget`.
+    gone: std::sync::atomic::AtomicBool,
+}
+
+impl Session {
+    /// Forgotten, and nothing of it runs any more.
+    fn finished(&self) -> bool {
+        self.gone.load(std::sync::atomic::Ordering::Relaxed) && !group_alive(self.pgid)
+    }
 }
 
 #[derive(Default)]
@@ -180,10 +197,31 @@ impl Sessions {
             *next
         };
         let (input, input_rx) = mpsc::channel::<Vec<u8>>();
+        // Our own handle on the terminal, to see its mode while the first input waits.
+        let tty = req.first_input.as_ref().and_then(|_| {
+            let fd = pair.master.as_raw_fd()?;
+            // SAFETY: dup(2) of a descriptor the master owns; the copy is owned below.
+            let copy = unsafe { libc::dup(fd) };
+            // SAFETY: `copy` is a fresh descriptor that nothing else owns.
+            (copy >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
+        });
+        let first_input = req.first_input.clone();
         // The writer lives as long as the child: dropping it would send EOF to the agent.
         std::thread::Builder::new()
             .name(format!("agent-{id}-writer"))
             .spawn(move || {
+                if let Some(text) = first_input {
+                    if let Some(tty) = tty {
+                        wait_until_raw(&tty, FIRST_INPUT_WAIT);
+                    }
+                    if writer
+                        .write_all(text.as_bytes())
+                        .and_then(|_| writer.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 for bytes in input_rx {
                     if writer
                         .write_all(&bytes)
@@ -230,6 +268,9 @@ impl Sessions {
                 .name(format!("agent-{id}-reader"))
                 .spawn(move || {
                     let mut buf = vec![0u8; READ_CHUNK];
+                    // The start of a UTF-8 character cut off by the end of a read, kept
+                    // for the next one (at most 3 bytes): see `utf8_complete_len`.
+                    let mut carry: Vec<u8> = Vec::new();
                     loop {
                         match reader.read(&mut buf) {
                             Ok(0) | Err(_) => break,
@@ -239,12 +280,20 @@ impl Sessions {
                                     .unwrap_or_else(|e| e.into_inner())
                                     .feed(&buf[..n]);
                                 let _ = activity.send(());
-                                sink.output(id, buf[..n].to_vec());
+                                let mut bytes = std::mem::take(&mut carry);
+                                bytes.extend_from_slice(&buf[..n]);
+                                carry = bytes.split_off(utf8_complete_len(&bytes));
+                                if !bytes.is_empty() {
+                                    sink.output(id, bytes);
+                                }
                                 for state in changed {
                                     sink.state(id, state);
                                 }
                             }
                         }
+                    }
+                    if !carry.is_empty() {
+                        sink.output(id, carry);
                     }
                     let _ = eof_tx.send(());
                 })
@@ -286,6 +335,7 @@ impl Sessions {
             master: Mutex::new(pair.master),
             input,
             pgid,
+            gone: Default::default(),
         };
         self.map
             .lock()
@@ -331,12 +381,19 @@ impl Sessions {
         }
     }
 
-    /// Forgets a session whose process has exited (its buffer may stay open).
+    /// Forgets a session whose process has exited (its buffer may stay open). When the
+    /// program left processes behind in its group (ignoring the SIGHUP the kernel sent as
+    /// its terminal session ended, e.g. `nohup cmd &`), the session is kept until they
+    /// end, so that archive, delete and quitting Neovim still stop them; otherwise they
+    /// would outlive the workspace, running in a directory that no longer exists.
     pub fn forget(&self, id: u64) {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = map.get(&id) {
+            session
+                .gone
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        map.retain(|_, s| !s.finished());
     }
 
     pub fn workspace_of(&self, id: u64) -> Option<String> {
@@ -345,10 +402,9 @@ impl Sessions {
 
     /// Sessions of `workspace` (any when None) of `kind` (any when None).
     pub fn matching(&self, workspace: Option<&str>, kind: Option<&str>) -> Vec<u64> {
-        self.map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, s| !s.finished());
+        map.iter()
             .filter(|(_, s)| {
                 workspace.is_none_or(|w| s.workspace == w) && kind.is_none_or(|k| s.kind == k)
             })
@@ -380,6 +436,51 @@ impl Sessions {
     }
 }
 
+/// Waits (bounded) until the program on the terminal reads it key by key (canonical
+/// mode off, as every TUI and line editor does while it waits for input). Input typed
+/// before that meets the terminal in line mode: the kernel echoes it, cuts it at each
+/// newline, and throws it away when the program switches modes (`tcsetattr` with
+/// TCSAFLUSH, which Python's `tty.setraw` and many others use) — a first prompt sent as
+/// soon as the agent printed its banner was lost that way.
+fn wait_until_raw(tty: &std::os::fd::OwnedFd, limit: Duration) {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        // SAFETY: tcgetattr(3) fills a termios struct we own, on a descriptor we own.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(tty.as_raw_fd(), &mut t) } != 0 {
+            return;
+        }
+        if t.c_lflag & libc::ICANON == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How much of `bytes` can be handed to the terminal now: all of it, less a UTF-8
+/// character cut off at the end (its first 1–3 bytes). Neovim 0.11's terminal turns a
+/// character split across two writes into U+FFFD (neovim/neovim#37721, fixed later), and a
+/// PTY read ends wherever the child's write did. Only the last 3 bytes are looked at, so
+/// invalid input is passed on as it is and never held back for more than one read.
+pub fn utf8_complete_len(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=3.min(len) {
+        let b = bytes[len - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for its lead byte
+        }
+        let need = match b {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return len, // ASCII or not a lead byte: nothing to wait for
+        };
+        return if back < need { len - back } else { len };
+    }
+    len
+}
+
 pub fn stop_group(pgid: i32, grace: Duration) {
     if !group_alive(pgid) {
         return;
@@ -391,5 +492,29 @@ pub fn stop_group(pgid: i32, grace: Duration) {
     }
     if group_alive(pgid) {
         signal_group(pgid, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf8_complete_len;
+
+    #[test]
+    fn utf8_cut_keeps_whole_characters_only() {
+        let euro = "€".as_bytes(); // e2 82 ac
+        assert_eq!(utf8_complete_len(b"abc"), 3);
+        assert_eq!(utf8_complete_len(b""), 0);
+        assert_eq!(utf8_complete_len(&[b'a', euro[0]]), 1);
+        assert_eq!(utf8_complete_len(&[b'a', euro[0], euro[1]]), 1);
+        assert_eq!(utf8_complete_len(&[b'a', euro[0], euro[1], euro[2]]), 4);
+        let smile = "😀".as_bytes(); // 4 bytes
+        assert_eq!(utf8_complete_len(&smile[..3]), 0);
+        assert_eq!(utf8_complete_len(smile), 4);
+        assert_eq!(utf8_complete_len("é".as_bytes()), 2);
+        // Invalid input passes: stray continuation bytes, bytes that lead nothing.
+        assert_eq!(utf8_complete_len(&[0x80, 0x80, 0x80, 0x80]), 4);
+        assert_eq!(utf8_complete_len(&[b'a', 0xFF]), 2);
+        assert_eq!(utf8_complete_len(&[b'a', 0xC0]), 2);
+        assert_eq!(utf8_complete_len(&[0xE2, 0xE2, 0xE2]), 2);
     }
 }

@@ -136,11 +136,12 @@ pub fn load(root: &Path, user: &Layer) -> Result<RepoConfig> {
     let mut files = Vec::new();
     for rel in CONFIG_FILES {
         let path = root.join(rel);
-        let contents = match std::fs::read_to_string(&path) {
+        let bytes = match std::fs::read(&path) {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
         };
+        let contents = utf8(&path, bytes)?;
         let layer = parse(&path, &contents)?;
         files.push(ConfigFile {
             path: path.clone(),
@@ -158,12 +159,42 @@ pub fn load(root: &Path, user: &Layer) -> Result<RepoConfig> {
     Ok(config)
 }
 
+/// A config file's text; bytes that are not UTF-8 are a malformed config, with the
+/// position of the first bad byte.
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let text = std::str::from_utf8(&e.as_bytes()[..good]).unwrap_or_default();
+        let (line, col) = line_col(text, good);
+        malformed(
+            path,
+            line,
+            col,
+            "invalid UTF-8 (the file must be UTF-8 text)",
+        )
+    })
+}
+
+fn malformed(path: &Path, line: usize, col: usize, msg: &str) -> Error {
+    Error::new(format!(
+        "malformed config {}:{line}:{col}: {}; fix the file and try again",
+        path.display(),
+        one_line(msg)
+    ))
+}
+
 /// Parses one file, turning the parser's error into "file:line:col: message".
 pub fn parse(path: &Path, contents: &str) -> Result<Layer> {
     let is_json = path.extension().is_some_and(|e| e == "json");
     let parsed = if is_json {
-        serde_json::from_str::<Layer>(contents)
-            .map_err(|e| (e.line(), e.column(), strip_position(&e.to_string())))
+        // serde_json says column 0 at the very start of a line (an early end of file).
+        serde_json::from_str::<Layer>(contents).map_err(|e| {
+            (
+                e.line().max(1),
+                e.column().max(1),
+                strip_position(&e.to_string()),
+            )
+        })
     } else {
         toml::from_str::<Layer>(contents).map_err(|e| {
             let (line, col) = e
@@ -173,22 +204,29 @@ pub fn parse(path: &Path, contents: &str) -> Result<Layer> {
             (line, col, e.message().to_string())
         })
     };
-    parsed.map_err(|(line, col, msg)| {
-        Error::new(format!(
-            "malformed config {}:{line}:{col}: {}; fix the file and try again",
-            path.display(),
-            one_line(&msg)
-        ))
-    })
+    parsed.map_err(|(line, col, msg)| malformed(path, line, col, &msg))
 }
 
-/// Parser messages can span lines; the user gets one.
+/// Parser messages can span lines and quote whole values; the user gets one short line.
 fn one_line(msg: &str) -> String {
-    msg.lines()
+    let line = msg
+        .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    abbreviate(&line, 160, 80)
+}
+
+/// The first `head` and last `tail` characters of a long text, joined by "…".
+fn abbreviate(text: &str, head: usize, tail: usize) -> String {
+    let n = text.chars().count();
+    if n <= head + tail + 1 {
+        return text.to_string();
+    }
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 fn strip_position(msg: &str) -> String {
@@ -264,6 +302,7 @@ fn merge(layers: &[(Source, Layer)]) -> Result<RepoConfig> {
                     Source::User => "setup() option scripts.run_mode".to_string(),
                     Source::File(p) => format!("{} (scripts.run_mode)", p.display()),
                 };
+                let other: String = abbreviate(other, 40, 0);
                 return Err(Error::new(format!(
                     "invalid run mode {other:?} in {place}: use \"concurrent\" or \"nonconcurrent\""
                 )));

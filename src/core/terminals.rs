@@ -55,9 +55,10 @@ impl Engine {
     ) -> Result<Workspace> {
         let ws = self.get(reference, repo)?;
         if ws.state != WorkspaceState::Active {
-            return Err(Error::new(
-                "the run script comes from a config file you have not trusted; trust it (:trust) and run :ConductorRun again",
-            ));
+            return Err(Error::new(format!(
+                "workspace {} is not active; :ConductorRestore {} brings it back",
+                ws.name, ws.name
+            )));
         }
         Ok(ws)
     }
@@ -120,6 +121,7 @@ impl Engine {
             idle_after_ms: None,
             nvim: req.nvim,
             env: Default::default(),
+            first_input: None,
         };
         let session = self
             .sessions

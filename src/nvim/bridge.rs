@@ -34,7 +34,9 @@ const MAX_IN_FLIGHT: usize = 1 << 20;
 /// Largest write into a terminal at once; after each, `drain` yields to the event loop.
 /// About what `:terminal` handles per PTY read: an RPC request never waits behind more
 /// than one such write (16 KB slices doubled the latency; a time budget of several
-/// slices per turn was far worse; see BENCHMARKS.md).
+/// slices per turn was far worse; see BENCHMARKS.md). Keep it well under 15 KB: Neovim
+/// 0.11 grows its window-title buffer only once per write, so a write carrying more than
+/// ~15 KB of an OSC 2 title overflows its heap and aborts the editor (tests/e2e_hostile.rs).
 const SLICE: usize = 4 * 1024;
 
 static IN_FLIGHT: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
@@ -132,9 +134,15 @@ fn drain() {
         let Some(message) = next else { break };
         if let Message::Output { session, mut bytes } = message {
             // PTY reads return up to a few KB: merge small ones up to a slice, split a
-            // bigger one (libvterm keeps a split escape sequence or UTF-8 character).
+            // bigger one. libvterm keeps an escape sequence split between two writes, but
+            // not a UTF-8 character (Neovim 0.11 shows U+FFFD): cut between characters.
+            // (The reader thread already ends every message on a character boundary.)
             if bytes.len() > SLICE {
-                let rest = bytes.split_off(SLICE);
+                let cut = match crate::core::agent::utf8_complete_len(&bytes[..SLICE]) {
+                    0 => SLICE,
+                    n => n,
+                };
+                let rest = bytes.split_off(cut);
                 QUEUE
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
