@@ -28,7 +28,13 @@ fn crash_child() {
         return;
     };
     let base = PathBuf::from(base);
-    let engine = Engine::new(common::options(&base), Arc::new(|_| {}));
+    let mut opts = common::options(&base);
+    // A setup script for the setup crash test, as the user's setup() would give it.
+    if let Ok(script) = std::fs::read_to_string(base.join("setup-script")) {
+        opts.defaults.scripts =
+            Some(serde_json::from_value(serde_json::json!({ "setup": script })).unwrap());
+    }
+    let engine = Engine::new(opts, Arc::new(|_| {}));
     let ws = |name: &str| WorkspaceRequest {
         workspace: name.into(),
         ..Default::default()
@@ -46,6 +52,17 @@ fn crash_child() {
             .map(|_| ()),
         "archive" => engine.archive(ws("work")).map(|_| ()),
         "restore" => engine.restore(ws("work"), None).map(|_| ()),
+        // The setup thread pauses; this thread waits to be killed with it.
+        "setup" => engine
+            .create(
+                CreateRequest {
+                    path: base.join("repo"),
+                    name: Some("setting-up".into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .map(|_| std::thread::sleep(Duration::from_secs(3600))),
         "merge" => engine
             .merge(&ShipRequest {
                 workspace: "work".into(),
@@ -307,4 +324,26 @@ fn orphan_and_missing_worktrees_are_reconciled() {
     );
     assert!(git(&f.repo, &["branch", "--list", "conductor/gone"]).contains("gone"));
     work_is_reachable(&f, &path);
+}
+
+#[test]
+fn crash_during_setup_marks_it_interrupted() {
+    let f = Fixture::new();
+    let mut opts = common::options(&f.base());
+    opts.defaults.scripts =
+        Some(serde_json::from_value(serde_json::json!({ "setup": "sleep 600" })).unwrap());
+    // The child takes the same setup script (see crash_child).
+    std::fs::write(f.base().join("setup-script"), "sleep 600").unwrap();
+    f.engine.set_options(opts);
+    crash_at(&f, "setup", "setup:running");
+    assert_eq!(
+        f.engine.get("setting-up", None).unwrap().setup,
+        conductor_core::core::store::SetupState::Running
+    );
+    assert_eq!(repair(&f), ["interrupted-setup"]);
+    consistent(&f);
+    assert_eq!(
+        f.engine.get("setting-up", None).unwrap().setup,
+        conductor_core::core::store::SetupState::Failed
+    );
 }

@@ -191,6 +191,29 @@ impl Engine {
                 }
                 Ok(Some(f))
             }
+            WorkspaceState::Active
+                if ws.setup == SetupState::Running && !ws.setup_pid.is_some_and(alive) =>
+            {
+                let mut f = finding(
+                    "interrupted-setup",
+                    format!(
+                        "{}'s setup script was running when its Neovim stopped",
+                        ws.name
+                    ),
+                    format!(
+                        "mark the setup failed (rerun it with :ConductorSetup {})",
+                        ws.name
+                    ),
+                );
+                if do_repair {
+                    self.set_state(&ws.id, |w| {
+                        w.setup = SetupState::Failed;
+                        w.setup_pid = None;
+                    })?;
+                    f.repaired = true;
+                }
+                Ok(Some(f))
+            }
             WorkspaceState::Archived if !branch_exists => Ok(Some(finding(
                 "missing-branch",
                 format!(
@@ -319,6 +342,7 @@ impl Engine {
                 pr_url: None,
                 checks: None,
                 owner_pid: None,
+                setup_pid: None,
             });
             Ok(())
         })

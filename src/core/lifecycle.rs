@@ -162,6 +162,7 @@ impl Engine {
                 pr_url: None,
                 checks: None,
                 owner_pid: Some(std::process::id()),
+                setup_pid: None,
             };
             state.workspaces.push(ws.clone());
             Ok(ws)
@@ -251,18 +252,17 @@ impl Engine {
             });
             return;
         }
-        let _ = self.set_state(&ws.id, |w| w.setup = SetupState::Running);
+        let _ = self.set_state(&ws.id, |w| {
+            w.setup = SetupState::Running;
+            w.setup_pid = Some(std::process::id());
+        });
         let engine = Arc::clone(self);
         let ws = ws.clone();
         let config = config.clone();
+        // run_script records the outcome (unless the script was stopped on purpose).
         std::thread::spawn(move || {
-            let ok = engine.run_script(&ws, &config, &script, ScriptKind::Setup);
-            let state = if ok {
-                SetupState::Ok
-            } else {
-                SetupState::Failed
-            };
-            let _ = engine.set_state(&ws.id, |w| w.setup = state);
+            pause_point("setup:running");
+            engine.run_script(&ws, &config, &script, ScriptKind::Setup)
         });
     }
 
@@ -318,7 +318,10 @@ impl Engine {
             } else {
                 SetupState::Failed
             };
-            let _ = self.set_state(&ws.id, |w| w.setup = state);
+            let _ = self.set_state(&ws.id, |w| {
+                w.setup = state;
+                w.setup_pid = None;
+            });
         }
         match result {
             Ok(done) => {

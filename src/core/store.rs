@@ -73,6 +73,10 @@ pub struct Workspace {
     /// still at work (`:ConductorDoctor`).
     #[serde(default)]
     pub owner_pid: Option<u32>,
+    /// While the setup script runs: the process running it, to tell an interrupted
+    /// setup (its Neovim was killed) from a running one.
+    #[serde(default)]
+    pub setup_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
