@@ -147,12 +147,23 @@ plug("check", "n", "<Cmd>ConductorCheck<CR>", "run the workspace's checks")
 
 -- Review and ship (lua/conductor/review/, lua/conductor/ship/).
 command("ConductorReview", function(o)
-  conductor().review(o.args, o.bang and { scope = "uncommitted" } or nil)
+  local name, opts = nil, o.bang and { scope = "uncommitted" } or {}
+  for _, arg in ipairs(o.fargs) do
+    local rev = arg:match("^%-%-commit=(.*)$")
+    if rev then
+      opts.commit = rev
+    elseif arg:sub(1, 2) == "--" or name then
+      return require("conductor.notify").error(("ConductorReview: unexpected argument %q"):format(arg))
+    else
+      name = arg
+    end
+  end
+  conductor().review(name, opts)
 end, {
-  nargs = "?",
+  nargs = "*",
   bang = true,
   complete = workspaces("active"),
-  desc = "conductor: review a workspace's changes (! for the uncommitted ones)",
+  desc = "conductor: review a workspace's changes (! for the uncommitted ones, --commit=<rev> for one commit)",
 })
 command("ConductorSendComments", function(o)
   conductor().send_comments(o.args)

@@ -156,6 +156,15 @@ function actions.toggle_viewed(review)
   require("conductor.review.panel").render(review)
 end
 
+-- Reverting is for the worktree: reviewing one commit, both sides are that
+-- commit's history and read-only.
+---@param review conductor.Review
+local function no_revert_in_commit(review)
+  if review.scope == "commit" then
+    error("cannot revert while reviewing one commit (both sides are read-only); switch to the branch scope with s", 0)
+  end
+end
+
 -- The loaded buffer of file `abs`, or nil.
 ---@param abs string
 ---@return integer?
@@ -169,6 +178,7 @@ end
 
 --- Put the file back to its base version, after asking.
 function actions.revert_file(review)
+  no_revert_in_commit(review)
   local file = target_file(review)
   local ws, base = review.ws, review.changes.base
   local abs = ws.path .. "/" .. file.path
@@ -234,6 +244,7 @@ end
 --- Put the change under the cursor back to its base version (`:diffget`
 --- into the worktree side, `:diffput` from the base side). Write to keep it.
 function actions.revert_hunk(review)
+  no_revert_in_commit(review)
   local win = api.nvim_get_current_win()
   local rbuf = review.right_buf
   if not rbuf or not api.nvim_buf_is_valid(rbuf) or not vim.bo[rbuf].modifiable then
@@ -334,9 +345,44 @@ function actions.send_comments(review)
   end)
 end
 
---- Switch between the branch's changes and the uncommitted ones.
+--- Switch between the branch's changes and the uncommitted ones (from one
+--- commit: to the branch's).
 function actions.cycle_scope(review)
   R().set_scope(review, R().next_scope(review.scope))
+end
+
+--- Review one commit of the branch (against its parent), chosen from a list.
+function actions.pick_commit(review)
+  local ws = review.ws
+  local range = (ws.base_branch or "HEAD") .. "..HEAD"
+  vim.system({ "git", "-C", ws.path, "log", "--format=%h%x09%s", range }, { text = true }, function(out)
+    vim.schedule(function()
+      local notify = require("conductor.notify")
+      if out.code ~= 0 then
+        return notify.error(("%s: git log %s failed: %s"):format(ws.name, range, vim.trim(out.stderr or "")))
+      end
+      local commits = {}
+      for _, line in ipairs(vim.split(out.stdout or "", "\n", { trimempty = true })) do
+        local sha, subject = line:match("^(%x+)\t(.*)$")
+        if sha then
+          commits[#commits + 1] = { sha = sha, subject = subject }
+        end
+      end
+      if #commits == 0 then
+        return notify.info(("%s: no commits on the branch since %s"):format(ws.name, ws.base_branch or "its base"))
+      end
+      vim.ui.select(commits, {
+        prompt = "Review the commit",
+        format_item = function(c)
+          return c.sha .. "  " .. c.subject
+        end,
+      }, function(choice)
+        if choice and review.getter() then
+          notify.guard(R().set_scope)(review, "commit", choice.sha)
+        end
+      end)
+    end)
+  end)
 end
 
 --- List the changes again.

@@ -1,7 +1,8 @@
 -- The review's two diff windows: on the left the base version of a file in a
 -- read-only scratch buffer named `conductor://<ws>/<rev>/<path>`, on the
 -- right the real file in the worktree (`:edit`ed: the user's LSP, keymaps
--- and `:w` work as anywhere), both in Neovim's own diff mode. An added file
+-- and `:w` work as anywhere), both in Neovim's own diff mode. Reviewing one
+-- commit (changes.head set), the right side is that commit's blob, read-only. An added file
 -- has an empty left side, a deleted one an empty read-only right side; a
 -- binary file a one-line note instead of a diff.
 --

@@ -23,12 +23,14 @@ local panel = require("conductor.review.panel")
 ---@class conductor.Review
 ---@field ws conductor.Workspace
 ---@field tab integer
----@field scope "branch"|"uncommitted"
+---@field scope "branch"|"uncommitted"|"commit"
+---@field commit? string       the commit reviewed (scope "commit")
 ---@field changes? table        the engine's Changes
 ---@field viewed table<string, boolean>
 ---@field current? string       path of the file to show (kept across refreshes)
 ---@field file? table           the file shown
 ---@field shown_base? string    the base revision of the file shown
+---@field shown_head? string    its right side's commit (nil: the worktree)
 ---@field panel_buf integer
 ---@field panel_win integer
 ---@field left integer          window of the base version
@@ -45,7 +47,16 @@ local panel = require("conductor.review.panel")
 ---@type table<integer, conductor.Review> tabpage -> review
 local sessions = {}
 
+-- The scopes `s` cycles through; "commit" (one commit against its parent)
+-- is chosen with a commit (`--commit=`, `C` in the panel).
 local SCOPES = { "branch", "uncommitted" }
+
+---@param scope string?
+local function check_scope(scope)
+  if scope ~= nil and scope ~= "commit" and not vim.tbl_contains(SCOPES, scope) then
+    error(("unknown review scope %q (branch, uncommitted or commit)"):format(tostring(scope)), 0)
+  end
+end
 
 ---@param review conductor.Review
 ---@return boolean
@@ -127,12 +138,16 @@ function M.apply(review, changes)
   end
   review.changes = changes
   review.error = nil
+  if review.scope == "commit" and changes.head then
+    review.commit = changes.head -- `HEAD~1` and friends stay on the commit first meant
+  end
   update_workspace(review)
   local files = changes.files or {}
   local file = find(changes, review.current)
   -- A file no longer in the list stays shown, unless the list is measured
   -- from another commit now (another scope, a rebase): then the first one.
-  if not file and (not review.file or review.shown_base ~= changes.base) then
+  local moved = review.shown_base ~= changes.base or review.shown_head ~= changes.head
+  if not file and (not review.file or moved) then
     file = files[1]
   end
   if file then
@@ -145,7 +160,7 @@ function M.apply(review, changes)
   if not file then
     return diff.update(review)
   end
-  if review.file and same_file(review.file, file) and review.shown_base == changes.base then
+  if review.file and same_file(review.file, file) and not moved then
     review.file = file
     diff.update(review)
   else
@@ -162,6 +177,7 @@ function M.show(review, file, opts)
   local ok, err = pcall(diff.show, review, file, opts)
   if ok then
     review.shown_base = review.changes.base
+    review.shown_head = review.changes.head
   else
     diff.note(review, ("could not show %s: %s"):format(file.path, notify.clean(err)))
     notify.error(("could not show %s: %s"):format(file.path, err))
@@ -179,7 +195,11 @@ function M.refresh(review)
   review.token = token
   review.loading = true
   panel.render(review)
-  local ok, err = pcall(engine.request, "changes", { workspace = review.ws.id, scope = review.scope }, function(e, changes)
+  local ok, err = pcall(engine.request, "changes", {
+    workspace = review.ws.id,
+    scope = review.scope,
+    commit = review.scope == "commit" and review.commit or nil,
+  }, function(e, changes)
     if review.token ~= token or not valid(review) then
       return
     end
@@ -226,14 +246,18 @@ function M.redraw(id)
   end
 end
 
---- Switches the review to another scope ("branch" or "uncommitted").
+--- Switches the review to another scope ("branch", "uncommitted", or
+--- "commit" with `commit`, a revision).
 ---@param review conductor.Review
 ---@param scope string
-function M.set_scope(review, scope)
-  if not vim.tbl_contains(SCOPES, scope) then
-    error(("unknown review scope %q (branch or uncommitted)"):format(tostring(scope)), 0)
+---@param commit? string
+function M.set_scope(review, scope, commit)
+  check_scope(scope)
+  if scope == "commit" and not (commit and commit ~= "") then
+    error("the commit scope needs a commit (--commit=<rev>, or C in the panel)", 0)
   end
   review.scope = scope
+  review.commit = scope == "commit" and commit or nil
   review.changes = nil
   M.refresh(review)
 end
@@ -312,7 +336,8 @@ local function attach()
 end
 
 ---@class conductor.ReviewOpts
----@field scope? "branch"|"uncommitted"  default "branch"
+---@field scope? "branch"|"uncommitted"|"commit"  default "branch" ("commit" when `commit` is given)
+---@field commit? string  a revision: review that one commit against its parent
 
 --- Opens the review of a workspace (default: the current tab's) in a new tab,
 --- or goes to its review tab when there is one.
@@ -326,15 +351,20 @@ function M.review(name, opts)
   elseif vim.fn.isdirectory(ws.path) == 0 then
     error(("worktree of %s is missing: %s"):format(ws.name, ws.path), 0)
   end
-  if opts.scope and not vim.tbl_contains(SCOPES, opts.scope) then
-    error(("unknown review scope %q (branch or uncommitted)"):format(opts.scope), 0)
+  if opts.commit == "" then
+    opts.commit = nil
+  end
+  local scope = opts.commit and "commit" or opts.scope
+  check_scope(scope)
+  if scope == "commit" and not opts.commit then
+    error("the commit scope needs a commit (--commit=<rev>)", 0)
   end
   attach()
   local existing = M.of_workspace(ws.id)
   if existing then
     api.nvim_set_current_tabpage(existing.tab)
-    if opts.scope and opts.scope ~= existing.scope then
-      M.set_scope(existing, opts.scope)
+    if scope and (scope ~= existing.scope or (scope == "commit" and opts.commit ~= existing.commit)) then
+      M.set_scope(existing, scope, opts.commit)
     else
       M.refresh(existing)
     end
@@ -361,7 +391,8 @@ function M.review(name, opts)
   local review = {
     ws = ws,
     tab = tab,
-    scope = opts.scope or "branch",
+    scope = scope or "branch",
+    commit = opts.commit,
     viewed = {},
     panel_buf = panel_buf,
     panel_win = panel_win,
@@ -420,7 +451,7 @@ function M.review(name, opts)
   end
   M.refresh(review)
   api.nvim_set_current_win(panel_win)
-  events.fire("ConductorReviewOpened", { workspace = review.ws, scope = review.scope, tab = tab })
+  events.fire("ConductorReviewOpened", { workspace = review.ws, scope = review.scope, commit = review.commit, tab = tab })
 end
 
 M.review = notify.guard(M.review)

@@ -30,6 +30,7 @@ M.defaults = {
     d = "delete_comment",
     gS = "send_comments",
     s = "cycle_scope",
+    C = "pick_commit",
     R = "refresh",
     gF = "send_check_failure",
     q = "close",

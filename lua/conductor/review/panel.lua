@@ -106,10 +106,13 @@ function M.render(review)
     items[#lines] = item
   end
 
-  local scope = review.scope == "uncommitted" and "uncommitted changes" or "branch changes"
+  local scope = review.scope == "uncommitted" and "uncommitted changes"
+    or review.scope == "commit" and ("commit %s"):format((changes and changes.head or review.commit or "?"):sub(1, 7))
+    or "branch changes"
   add(("%s · %s%s"):format(ws.name, scope, review.loading and " (updating…)" or ""), "ConductorReviewHeader")
   if changes then
-    local against = review.scope == "uncommitted" and "HEAD" or ws.base_branch
+    local against = review.scope == "uncommitted" and "HEAD" or review.scope == "commit" and "its parent"
+      or ws.base_branch
     add(("vs %s @ %s"):format(against or "base", (changes.base or ""):sub(1, 7)), "Comment")
     local viewed = 0
     for _, f in ipairs(changes.files) do

@@ -167,6 +167,46 @@ T.eq(review.changes.base, T.git(ws.path, "rev-parse", "HEAD"), "uncommitted: aga
 panel_key("new.txt", "s")
 T.wait(function() return review.scope == "branch" and review.changes and review.changes.scope == "branch" end, "branch scope")
 
+-- One commit (--commit=, or C in the panel): both sides read-only blobs, the right one
+-- the commit's version; reverting is refused.
+local head = T.git(ws.path, "rev-parse", "HEAD")
+local function check_commit_scope(how)
+  T.wait(function()
+    return review.scope == "commit" and review.changes and review.changes.scope == "commit"
+      and review.changes.head == head and review.file and review.file.path == "src/app.lua"
+      and api.nvim_win_get_buf(review.right) ~= right_buf
+  end, "the commit scope (" .. how .. ")")
+  T.eq(vim.tbl_map(function(f) return f.path end, review.changes.files), { "src/app.lua" }, how .. ": the commit's files")
+  local cbuf = api.nvim_win_get_buf(review.right)
+  T.eq(api.nvim_buf_get_name(cbuf), ("conductor://rev/%s/src/app.lua"):format(head:sub(1, 7)), how .. ": right buffer name")
+  T.eq(text(cbuf) .. "\n", T.git(ws.path, "show", head .. ":src/app.lua") .. "\n", how .. ": right = the commit's version")
+  T.eq(text(api.nvim_win_get_buf(review.left)) .. "\n", app_base, how .. ": left = the parent's version")
+  api.nvim_set_current_win(review.right)
+  T.eq(vim.bo.modifiable, false, how .. ": the commit side is read-only")
+  T.contains(text(review.panel_buf), "rev · commit " .. head:sub(1, 7))
+  local errors = #T.notes
+  api.nvim_input("gR")
+  T.wait(function() return #T.notes > errors end, how .. ": gR refused")
+  T.contains(T.notes[#T.notes].msg, "cannot revert while reviewing one commit")
+end
+vim.cmd("ConductorReview --commit=HEAD")
+check_commit_scope("--commit=HEAD")
+T.eq(T.read(ws.path .. "/src/app.lua"), app_head, "the worktree file untouched")
+panel_key("src/app.lua", "s")
+T.wait(function() return review.scope == "branch" and review.changes and review.changes.scope == "branch"
+  and review.file and api.nvim_win_get_buf(review.right) ~= api.nvim_win_get_buf(review.left) end, "back to the branch")
+local real_select, listed = vim.ui.select, nil
+vim.ui.select = function(items, opts, cb)
+  listed = vim.tbl_map(opts.format_item, items)
+  cb(items[1])
+end
+panel_key("src/app.lua", "C")
+check_commit_scope("C")
+T.eq(listed, { head:sub(1, #vim.split(listed[1], " ")[1]) .. "  change line 8" }, "C lists the branch's commits")
+vim.ui.select = real_select
+panel_key("src/app.lua", "s")
+T.wait(function() return review.scope == "branch" and review.changes and review.changes.scope == "branch" end, "branch again")
+
 -- Comments on a line and on a visual range, then one paste to the agent.
 local answers = { "rename this line", "these two lines need a test" }
 vim.ui.input = function(opts, cb)
