@@ -78,6 +78,11 @@ function M.load()
       end
       if ok and type(mod) == "table" then
         core, loaded_from = mod, path
+        if path ~= os.getenv("CONDUCTOR_LIB") then
+          vim.schedule(function()
+            M.warn_if_stale(mod)
+          end)
+        end
         return mod
       end
       tried[#tried + 1] = ("%s (%s)"):format(path, require("conductor.notify").clean(mod))
@@ -90,6 +95,60 @@ function M.load()
     ),
     0
   )
+end
+
+-- The checkout's HEAD commit, read from .git's files (no git process: this runs on the
+-- first command). nil when the plugin is not a git checkout of its own.
+---@param root string
+---@return string?
+local function checkout_head(root)
+  local function read(path)
+    local f = io.open(path, "r")
+    if not f then
+      return nil
+    end
+    local text = f:read("*a")
+    f:close()
+    return vim.trim(text)
+  end
+  local head = read(root .. "/.git/HEAD")
+  if not head then
+    return nil
+  end
+  local ref = head:match("^ref: (.+)$")
+  if not ref then
+    return head
+  end
+  local sha = read(root .. "/.git/" .. ref)
+  if sha then
+    return sha
+  end
+  for line in (read(root .. "/.git/packed-refs") or ""):gmatch("[^\n]+") do
+    local id, name = line:match("^(%x+) (.+)$")
+    if name == ref then
+      return id
+    end
+  end
+end
+
+--- Warns once when the library was built from another commit than the checkout's
+--- (a plugin update without a rebuild), with the command that fixes it.
+---@param mod conductor.Core
+function M.warn_if_stale(mod)
+  local ok, built = pcall(mod.commit)
+  local head = checkout_head(M.root())
+  if not ok or type(built) ~= "string" or not built:match("^%x+$") or not head then
+    return
+  end
+  if not vim.startswith(head, built) then
+    require("conductor.notify").warn(
+      ("the engine library was built from %s but the plugin is at %s: run `cargo build --release` in %s and restart Neovim"):format(
+        built,
+        head:sub(1, #built),
+        M.root()
+      )
+    )
+  end
 end
 
 --- Path of the loaded library, or nil before it is loaded.
