@@ -69,6 +69,11 @@ local function make_finder(list)
       width[key] = math.max(width[key] or 1, vim.fn.strdisplaywidth(cells[ws][key]))
     end
     cells[ws].index = i
+    -- The last column: state, then what only some rows have (diff stat, checks, PR, group).
+    local extra = vim.tbl_filter(function(t)
+      return t ~= nil and t ~= ""
+    end, { cells[ws].stat, cells[ws].checks, cells[ws].pr, cells[ws].group })
+    cells[ws].tail = table.concat(vim.list_extend({ cells[ws].state }, extra), "  ")
   end
   local displayer = entry_display.create({
     separator = "  ",
@@ -97,7 +102,7 @@ local function make_finder(list)
             { c.branch, dim },
             { c.agents, agents_group(c.agent_list) },
             { c.port, dim or "Comment" },
-            { c.state, dim },
+            { c.tail, dim },
           })
         end,
       }
@@ -256,6 +261,40 @@ local function conductor(opts)
             current:refresh(make_finder(fresh), { reset_prompt = false })
           end
         end, "conductor: show/hide archived")
+        -- Refresh in place while the picker is open: agents change state, change lists
+        -- are recomputed, workspaces come and go. Rows come from memory and the state
+        -- file, so a refresh never waits on git.
+        local group = vim.api.nvim_create_augroup("conductor_telescope_" .. prompt_bufnr, { clear = true })
+        local pending = false
+        local function refresh()
+          if pending then
+            return
+          end
+          pending = true
+          vim.defer_fn(function()
+            pending = false
+            if not vim.api.nvim_buf_is_valid(prompt_bufnr) then
+              return
+            end
+            local current = action_state.get_current_picker(prompt_bufnr)
+            local rok, fresh = pcall(workspaces, show_archived)
+            if current and rok then
+              current:refresh(make_finder(fresh), { reset_prompt = false })
+            end
+          end, 50)
+        end
+        vim.api.nvim_create_autocmd("User", {
+          group = group,
+          pattern = { "ConductorAgentState", "ConductorWorkspace*", "ConductorChecksFinished", "ConductorPR" },
+          callback = refresh,
+        })
+        vim.api.nvim_create_autocmd({ "BufWipeout", "BufDelete" }, {
+          group = group,
+          buffer = prompt_bufnr,
+          callback = function()
+            pcall(vim.api.nvim_del_augroup_by_id, group)
+          end,
+        })
         return true
       end,
     })

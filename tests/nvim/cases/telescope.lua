@@ -7,6 +7,7 @@ vim.opt.runtimepath:append(vim.env.CONDUCTOR_PLENARY)
 vim.opt.runtimepath:append(vim.env.CONDUCTOR_TELESCOPE)
 vim.cmd("runtime! plugin/plenary.vim plugin/telescope.lua")
 vim.o.columns, vim.o.lines = 200, 50 -- room for the preview (telescope hides it below 120 columns)
+require("conductor").setup({ checks = { "true" } })
 for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived", "ConductorWorkspaceRestored" }) do
   T.record(e)
 end
@@ -61,6 +62,17 @@ T.contains(rows, "conductor/login", "branch column")
 T.contains(rows, ":" .. login.port, "port column")
 T.contains(rows, vim.fs.basename(repo), "repository column")
 T.contains(rows, "active", "state column")
+
+-- While the picker is open, rows refresh in place: the checks of login finish (run in
+-- the background) and its row shows them without reopening the picker.
+T.ok(not rows:find("checks ok", 1, true), "no checks yet")
+T.record("ConductorChecksFinished")
+require("conductor").check(login.id)
+T.wait_event("ConductorChecksFinished", nil, "the checks to finish")
+T.wait(function()
+  return results():find("checks ok", 1, true)
+end, "the row refreshed in place with the checks' result")
+T.ok(telescope_buf("TelescopePrompt"), "the picker stayed open")
 
 -- The preview shows the selected workspace's details.
 select("signup", "signup")
