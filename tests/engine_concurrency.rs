@@ -69,28 +69,30 @@ fn child_creates_workspaces() {
     create_many(&engine, &PathBuf::from(repo));
 }
 
+/// Another process (another Neovim's engine) running `child_creates_workspaces`.
+fn spawn_child(f: &Fixture, mode: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_creates_workspaces",
+            "--quiet",
+            "--nocapture",
+        ])
+        .env("CONDUCTOR_TEST_BASE", f.base())
+        .env("CONDUCTOR_TEST_REPO", &f.repo)
+        .env("CONDUCTOR_TEST_MODE", mode)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Two instances on one repository each create 10 workspaces at once and archive half.
 #[test]
 fn two_instances_create_ten_and_archive_half() {
     let f = Fixture::new();
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(&exe)
-                .args([
-                    "--ignored",
-                    "--exact",
-                    "child_creates_workspaces",
-                    "--quiet",
-                    "--nocapture",
-                ])
-                .env("CONDUCTOR_TEST_BASE", f.base())
-                .env("CONDUCTOR_TEST_REPO", &f.repo)
-                .env("CONDUCTOR_TEST_MODE", "ten-archive-half")
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| spawn_child(&f, "ten-archive-half"))
         .collect();
     for mut c in children {
         let status = c.wait().unwrap();
@@ -143,24 +145,7 @@ fn two_instances_create_ten_and_archive_half() {
 #[test]
 fn concurrent_creates_never_clash() {
     let f = Fixture::new();
-    let exe = std::env::current_exe().unwrap();
-    let children: Vec<_> = (0..3)
-        .map(|_| {
-            Command::new(&exe)
-                .args([
-                    "--ignored",
-                    "--exact",
-                    "child_creates_workspaces",
-                    "--quiet",
-                    "--nocapture",
-                ])
-                .env("CONDUCTOR_TEST_BASE", f.base())
-                .env("CONDUCTOR_TEST_REPO", &f.repo)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children: Vec<_> = (0..3).map(|_| spawn_child(&f, "")).collect();
     let threads: Vec<_> = (0..2)
         .map(|_| {
             let engine = Arc::clone(&f.engine);
