@@ -83,23 +83,22 @@ end, {
   desc = "conductor: run a workspace's setup script again",
 })
 
--- Agents and run scripts (lua/conductor/agent_actions.lua).
-local function agent_verb(verb)
+-- A command calling `require(module)[fn]` with `args(o)` (default: the command's
+-- table); an error becomes one notification, never a traceback.
+local function guarded(module, fn, args)
   return function(o)
-    local ok, err = pcall(require("conductor.agent_actions")[verb], o)
-    if not ok then
-      require("conductor.notify").error(err)
-    end
+    require("conductor.notify").guard(require(module)[fn])(unpack(args and args(o) or { o }))
   end
 end
 
-command("ConductorAgent", function(o)
-  local name, prompt = o.args:match("^(%S*)%s*(.-)$")
-  local ok, err = pcall(require("conductor.agent_actions").agent, name, prompt)
-  if not ok then
-    require("conductor.notify").error(err)
-  end
-end, {
+-- Agents and run scripts (lua/conductor/agent_actions.lua).
+local function agent_verb(verb, args)
+  return guarded("conductor.agent_actions", verb, args)
+end
+
+command("ConductorAgent", agent_verb("agent", function(o)
+  return { o.args:match("^(%S*)%s*(.-)$") }
+end), {
   nargs = "*",
   desc = "conductor: add an agent to the current workspace",
   complete = function(lead, line)
@@ -121,12 +120,9 @@ command("ConductorAgents", agent_verb("list"), { nargs = 0, desc = "conductor: l
 command("ConductorNext", agent_verb("next"), { nargs = 0, desc = "conductor: go to the next agent needing attention" })
 command("ConductorAgentKill", agent_verb("kill"), { nargs = 0, desc = "conductor: stop the current agent" })
 command("ConductorAgentRestart", agent_verb("restart"), { nargs = 0, desc = "conductor: restart the current agent" })
-command("ConductorRun", function(o)
-  local ok, err = pcall(require("conductor.agent_actions").run, o.args)
-  if not ok then
-    require("conductor.notify").error(err)
-  end
-end, { nargs = "?", desc = "conductor: run the workspace's run script" })
+command("ConductorRun", agent_verb("run", function(o)
+  return { o.args }
+end), { nargs = "?", desc = "conductor: run the workspace's run script" })
 command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
 
 -- <Plug> mappings: map your own keys to them; conductor maps no keys by itself.
@@ -217,9 +213,6 @@ end, {
   end,
 })
 
-command("ConductorDoctor", function()
-  local ok, err = pcall(require("conductor.doctor").run)
-  if not ok then
-    require("conductor.notify").error(err)
-  end
-end, { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" })
+command("ConductorDoctor", guarded("conductor.doctor", "run", function()
+  return {}
+end), { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" })
