@@ -89,6 +89,15 @@ pub fn compute(
     scope: Scope,
     commit: Option<&str>,
 ) -> Result<Changes> {
+    crate::core::repo::reading_index(|| compute_once(worktree, base_branch, scope, commit))
+}
+
+fn compute_once(
+    worktree: &Path,
+    base_branch: &str,
+    scope: Scope,
+    commit: Option<&str>,
+) -> Result<Changes> {
     let repo = Repository::open(worktree)
         .with_context(|| format!("cannot open {}", worktree.display()))?;
     let (left, right): (Oid, Option<Oid>) = match scope {

@@ -311,14 +311,32 @@ fn prune_admin(repo: &Repository, worktree_name: &str) {
 
 /// Number of changed, staged and untracked (not ignored) paths in a checkout.
 pub fn count_changes(path: &Path) -> Result<usize> {
-    let repo = Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .include_ignored(false)
-        .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts))?;
-    Ok(statuses.len())
+    reading_index(|| {
+        let repo =
+            Repository::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false)
+            .exclude_submodules(true);
+        let n = repo.statuses(Some(&mut opts))?.len();
+        Ok(n)
+    })
+}
+
+/// Runs a read-only look at a checkout whose index another git (an agent's) may be
+/// replacing at that moment: libgit2 can then report the index invalid. Such a read is
+/// tried again shortly instead of failing the user's command.
+pub fn reading_index<T>(mut read: impl FnMut() -> Result<T>) -> Result<T> {
+    for delay_ms in [10, 40, 150] {
+        match read() {
+            Err(e) if e.message().contains("index") => {
+                std::thread::sleep(Duration::from_millis(delay_ms));
+            }
+            done => return done,
+        }
+    }
+    read()
 }
 
 /// Canonical form of a path for comparisons (symlinked temp dirs on macOS).
