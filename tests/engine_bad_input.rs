@@ -99,7 +99,10 @@ fn detached_head_root_still_works() {
     f.commit_all("second");
     git(&f.repo, &["checkout", "-q", "--detach", "HEAD~1"]);
     assert_eq!(
-        f.engine.resolve_repo(&f.repo).unwrap().default_branch,
+        f.engine
+            .resolve_repo(&f.repo, None, None)
+            .unwrap()
+            .default_branch,
         "main"
     );
     let ws = create(&f, "from-detached").unwrap();

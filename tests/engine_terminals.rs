@@ -54,17 +54,13 @@ fn nonconcurrent_run_scripts_stop_the_others() {
     let f = Fixture::new();
     write(&f.repo, ".conductor/settings.toml", "[scripts]\nrun = \"echo RUN $CONDUCTOR_WORKSPACE_NAME $CONDUCTOR_PORT; exec sleep 60\"\nrun_mode = \"nonconcurrent\"\n");
     f.commit_all("run script");
-    let trusted = std::collections::HashMap::from([(
-        f.repo.join(".conductor/settings.toml"),
-        std::fs::read_to_string(f.repo.join(".conductor/settings.toml")).unwrap(),
-    )]);
+    f.trust(".conductor/settings.toml");
     let make = |name: &str| {
         f.engine
             .create(
                 CreateRequest {
                     path: f.repo.clone(),
                     name: Some(name.into()),
-                    trusted: trusted.clone(),
                     ..Default::default()
                 },
                 None,
@@ -78,7 +74,6 @@ fn nonconcurrent_run_scripts_stop_the_others() {
             .run_start(
                 RunStart {
                     workspace: ws.into(),
-                    trusted: trusted.clone(),
                     rows: 24,
                     cols: 80,
                     ..Default::default()
@@ -119,7 +114,8 @@ fn nonconcurrent_run_scripts_stop_the_others() {
         "the second keeps running"
     );
 
-    // Untrusted config: refused with a clear error, nothing started.
+    // Once the user denies the file: refused with a clear error, nothing started.
+    f.decide(".conductor/settings.toml", false);
     let e = f
         .engine
         .run_start(

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -131,7 +130,9 @@ fn include_precedence_worktreeinclude_then_globs_then_env() {
 
     // Globs from setup(): only config/*.local.
     let mut opts = common::options(&f.base());
-    opts.defaults.file_include_globs = Some(vec!["config/*.local".into()]);
+    opts.defaults.file_include_globs = Some(conductor_core::core::config::Globs::List(vec![
+        "config/*.local".into(),
+    ]));
     f.engine.set_options(opts.clone());
     let a = create(&f, Some("globs"), None).unwrap();
     assert!(a.path.join("config/app.local").exists());
@@ -174,13 +175,12 @@ fn setup_script_sees_conductor_environment_and_logs() {
         "[environment_variables]\nGREETING = \"hi\"\n",
     ));
     f.commit_all("config");
-    let path = f.repo.join(".conductor/settings.toml");
-    let mut req = CreateRequest {
+    f.trust(".conductor/settings.toml");
+    let req = CreateRequest {
         path: f.repo.clone(),
         name: Some("env".into()),
         ..Default::default()
     };
-    req.trusted = HashMap::from([(path.clone(), read(&f.repo, ".conductor/settings.toml"))]);
     let ws = f.engine.create(req, None).unwrap();
     let done = f.wait_event("script_finished", |e| {
         matches!(e, Event::ScriptFinished { .. })
@@ -231,18 +231,16 @@ fn untrusted_or_changed_config_scripts_do_not_run() {
         SetupState::Untrusted
     );
 
-    // Trusted text that differs from the file on disk counts as untrusted.
-    let mut req = CreateRequest {
-        path: f.repo.clone(),
-        name: Some("changed".into()),
-        ..Default::default()
-    };
-    req.trusted = HashMap::from([(
-        f.repo.join("conductor.json"),
-        r#"{"scripts":{"setup":"true"}}"#.to_string(),
-    )]);
-    let ws = f.engine.create(req, None).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Trust given to other contents of the file does not trust these.
+    write(&f.repo, "conductor.json", r#"{"scripts":{"setup":"true"}}"#);
+    f.trust("conductor.json");
+    git(&f.repo, &["checkout", "--", "conductor.json"]);
+    let ws = create(&f, Some("changed"), None).unwrap();
+    let skipped = f.wait_event(
+        "second script_skipped",
+        |e| matches!(e, Event::ScriptSkipped { workspace, .. } if workspace == "changed"),
+    );
+    assert!(format!("{skipped:?}").contains("not trusted"));
     assert!(!ws.path.join("ran.txt").exists());
 }
 
@@ -517,9 +515,15 @@ fn errors_are_clear_and_leave_nothing_behind() {
         "{e}"
     );
 
-    write(&f.repo, ".conductor/settings.toml", "[scripts\nsetup = 1");
+    // (The root's uncommitted settings.toml is not what a workspace reads; its
+    // settings.local.toml is.)
+    write(
+        &f.repo,
+        ".conductor/settings.local.toml",
+        "[scripts\nsetup = 1",
+    );
     let e = create(&f, Some("cfg"), None).unwrap_err();
-    assert!(e.to_string().contains("settings.toml:1:"), "{e}");
+    assert!(e.to_string().contains("settings.local.toml:1:"), "{e}");
 
     // Nothing half-made: no workspace recorded, no stray branch, no directories.
     assert!(!state_before().contains("\"name\""), "{}", state_before());
@@ -592,7 +596,7 @@ fn default_branch_and_fetch_follow_origin() {
     git(&upstream, &["push", "-q", "origin", "main"]);
     let tip = git(&upstream, &["rev-parse", "HEAD"]);
 
-    let view = f.engine.resolve_repo(&clone).unwrap();
+    let view = f.engine.resolve_repo(&clone, None, None).unwrap();
     assert_eq!(view.default_branch, "main");
     let ws = f
         .engine
@@ -641,12 +645,18 @@ fn default_branch_and_fetch_follow_origin() {
     git(&other, &["commit", "-qm", "a"]);
     git(&other, &["branch", "master"]);
     assert_eq!(
-        f.engine.resolve_repo(&other).unwrap().default_branch,
+        f.engine
+            .resolve_repo(&other, None, None)
+            .unwrap()
+            .default_branch,
         "master"
     );
     git(&other, &["config", "init.defaultBranch", "trunk"]);
     assert_eq!(
-        f.engine.resolve_repo(&other).unwrap().default_branch,
+        f.engine
+            .resolve_repo(&other, None, None)
+            .unwrap()
+            .default_branch,
         "trunk"
     );
 }

@@ -11,11 +11,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::core::agent::Sessions;
-use crate::core::config::{self, ConfigFile, Layer, RepoConfig};
+use crate::core::config::{self, Base, ConfigFile, FileKind, Layer, RepoConfig};
 use crate::core::error::{Error, Result};
 use crate::core::process::ProcessTable;
 use crate::core::repo;
 use crate::core::store::{State, Store, Workspace, WorkspaceState};
+use crate::core::trust::{self, Decision, TrustStatus};
 
 /// Engine options; the Lua side fills them from `setup()`.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +34,10 @@ pub struct Options {
     /// GitHub's CLI for pull requests: a name looked up on PATH, or a path.
     pub gh: String,
     pub defaults: Layer,
+    /// The user's `~/.conductor/settings.toml` (trusted, below the repository's).
+    pub user_settings: Option<PathBuf>,
+    /// Neovim's `:trust` database, honoured for regular files (`trust.rs`).
+    pub nvim_trust_db: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -52,6 +57,8 @@ impl Default for Options {
             shell: "/bin/sh".into(),
             gh: "gh".into(),
             defaults: Layer::default(),
+            user_settings: Some(home.join(".conductor/settings.toml")),
+            nvim_trust_db: None,
         }
     }
 }
@@ -131,6 +138,10 @@ pub struct RepoView {
     pub name: String,
     pub default_branch: String,
     pub config_files: Vec<ConfigFile>,
+    /// Names of the run scripts (`:ConductorRun` completes them).
+    pub run_scripts: Vec<String>,
+    /// `[prompts]` of the trusted files.
+    pub prompts: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Engine {
@@ -175,19 +186,79 @@ impl Engine {
         Duration::from_millis(self.options().stop_grace_ms)
     }
 
-    pub fn resolve_repo(&self, path: &Path) -> Result<RepoView> {
+    /// The repository of `path` and its config files as a workspace would read them: one
+    /// made from `base` (default: the default branch), or the existing `workspace`.
+    pub fn resolve_repo(
+        &self,
+        path: &Path,
+        base: Option<&str>,
+        workspace: Option<&str>,
+    ) -> Result<RepoView> {
         let info = repo::resolve(path)?;
-        let config = config::load(&info.root, &self.options().defaults)?;
+        let config = match workspace {
+            Some(w) => self.workspace_config(&self.get(w, Some(&info.root))?)?,
+            None => {
+                let git = repo::open_main(&info.root)?;
+                let base = base.unwrap_or(&info.default_branch);
+                let from = repo::base_commit(&git, base)
+                    .map(Base::Commit)
+                    .unwrap_or(Base::WorkingTree);
+                self.repo_config(&info.root, from)?
+            }
+        };
         Ok(RepoView {
             root: info.root,
             name: info.name,
             default_branch: info.default_branch,
             config_files: config.files,
+            run_scripts: config.run.iter().map(|r| r.id.clone()).collect(),
+            prompts: config.prompts,
         })
     }
 
-    pub(crate) fn repo_config(&self, root: &Path) -> Result<RepoConfig> {
-        config::load(root, &self.options().defaults)
+    /// The configuration of the repository at `root` with its committed files read from
+    /// `base`, each file's trust looked up; untrusted files take no part.
+    pub fn repo_config(&self, root: &Path, base: Base) -> Result<RepoConfig> {
+        let opts = self.options();
+        let mut files = config::read(root, &base, opts.user_settings.as_deref())?;
+        let decisions = self.store()?.read()?.trust;
+        for f in &mut files {
+            f.trust = if f.kind == FileKind::User {
+                TrustStatus::Trusted
+            } else {
+                trust::status(
+                    &decisions,
+                    opts.nvim_trust_db.as_deref(),
+                    &f.path,
+                    &f.sha256,
+                )
+            };
+        }
+        let default_branch = repo::open_main(root)
+            .map(|g| repo::default_branch(&g))
+            .unwrap_or_else(|_| "main".into());
+        config::merge_files(files, &opts.defaults, default_branch)
+    }
+
+    /// A workspace's configuration: the repository's committed files as on the commit the
+    /// workspace was made from, so what runs there does not change under it (nor by what
+    /// an agent writes into its worktree).
+    pub fn workspace_config(&self, ws: &Workspace) -> Result<RepoConfig> {
+        let base = git2::Oid::from_str(&ws.base_commit)
+            .map(Base::Commit)
+            .unwrap_or(Base::WorkingTree);
+        self.repo_config(&ws.repo_root, base)
+    }
+
+    /// Records the user's answer about one config file (its path and the SHA-256 of the
+    /// contents they were shown).
+    pub fn trust_file(&self, path: &Path, sha256: &str, allow: bool) -> Result<()> {
+        let decision = if allow {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+        trust::record(&self.store()?, path, sha256, decision)
     }
 
     /// Workspaces, those of `repo` first, then by creation time.
@@ -252,7 +323,7 @@ pub fn workspace_env(ws: &Workspace, config: &RepoConfig) -> Vec<(String, String
     set("CONDUCTOR_WORKSPACE_NAME", ws.name.clone());
     set("CONDUCTOR_WORKSPACE_PATH", ws.path.display().to_string());
     set("CONDUCTOR_ROOT_PATH", ws.repo_root.display().to_string());
-    set("CONDUCTOR_DEFAULT_BRANCH", ws.base_branch.clone());
+    set("CONDUCTOR_DEFAULT_BRANCH", config.default_branch.clone());
     set("CONDUCTOR_WORKSPACE_ID", ws.id.clone());
     set("CONDUCTOR_IS_LOCAL", "1".into());
     if let Some(port) = ws.port {

@@ -3,7 +3,6 @@
 //! remove the directory), restore (worktree back, snapshot back, setup again) and delete
 //! (the one path that deletes a branch, keeping a backup ref).
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use std::time::Duration;
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use crate::core::config::{RepoConfig, Script, Trusted};
+use crate::core::config::{self, Base, RepoConfig, Script};
 use crate::core::engine::{workspace_env, Engine, Event};
 use crate::core::error::{Error, Result};
 use crate::core::faults::pause_point;
@@ -29,7 +28,6 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub base: Option<String>,
     pub agent: Option<String>,
-    pub trusted: HashMap<PathBuf, String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -37,7 +35,6 @@ pub struct CreateRequest {
 pub struct WorkspaceRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
-    pub trusted: HashMap<PathBuf, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +69,6 @@ impl Engine {
         let opts = self.options();
         let git = repo::open_main(&req.path)?;
         let info = repo::resolve(&req.path)?;
-        let config = self.repo_config(&info.root)?;
         if let Some(name) = &req.name {
             names::validate(name)?;
         }
@@ -100,6 +96,8 @@ impl Engine {
             }
         }
         let start = repo::base_commit(&git, &base)?;
+        // The settings the new worktree checks out, not the root's working tree.
+        let config = self.repo_config(&info.root, Base::Commit(start))?;
 
         let id = new_id();
         let repo_dir = opts.workspaces_root.join(&info.name);
@@ -196,7 +194,7 @@ impl Engine {
             w.state = WorkspaceState::Active;
             w.owner_pid = None;
         })?;
-        self.start_setup(&ws, &config, &req.trusted);
+        self.start_setup(&ws, &config);
         self.get(&ws.id, None)
     }
 
@@ -234,24 +232,23 @@ impl Engine {
     }
 
     /// Starts the setup script in the background when there is one, honouring trust.
-    fn start_setup(self: &Arc<Self>, ws: &Workspace, config: &RepoConfig, trusted: &Trusted) {
+    fn start_setup(self: &Arc<Self>, ws: &Workspace, config: &RepoConfig) {
         let Some(script) = config.setup.clone() else {
+            if let Some(file) = config.untrusted_script("setup") {
+                let _ = self.set_state(&ws.id, |w| w.setup = SetupState::Untrusted);
+                self.emit(Event::ScriptSkipped {
+                    workspace: ws.name.clone(),
+                    workspace_id: ws.id.clone(),
+                    kind: "setup".into(),
+                    reason: format!(
+                        "{} is not trusted, so none of it applies; run :ConductorSetup {} to be asked again",
+                        config::describe(file),
+                        ws.name
+                    ),
+                });
+            }
             return;
         };
-        if !config.is_trusted(&script.source, trusted) {
-            let _ = self.set_state(&ws.id, |w| w.setup = SetupState::Untrusted);
-            self.emit(Event::ScriptSkipped {
-                workspace: ws.name.clone(),
-                workspace_id: ws.id.clone(),
-                kind: "setup".into(),
-                reason: format!(
-                    "{} is not trusted; trust it and run :ConductorSetup {}",
-                    source_name(&script),
-                    ws.name
-                ),
-            });
-            return;
-        }
         let _ = self.set_state(&ws.id, |w| {
             w.setup = SetupState::Running;
             w.setup_pid = Some(std::process::id());
@@ -362,15 +359,15 @@ impl Engine {
 
     pub fn run_setup(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
         let ws = self.active(&req)?;
-        let config = self.repo_config(&ws.repo_root)?;
-        if config.setup.is_none() {
+        let config = self.workspace_config(&ws)?;
+        if config.setup.is_none() && config.untrusted_script("setup").is_none() {
             return Err(Error::new(format!(
                 "{} has no setup script configured",
                 ws.repo_name
             )));
         }
         self.processes.stop_all(&ws.id, self.grace());
-        self.start_setup(&ws, &config, &req.trusted);
+        self.start_setup(&ws, &config);
         self.get(&ws.id, None)
     }
 
@@ -409,11 +406,11 @@ impl Engine {
         let ws = self.active(&req)?;
         let git = repo::open_main(&ws.repo_root)?;
         self.stop_everything(&ws.id);
-        let config = self.repo_config(&ws.repo_root)?;
+        let config = self.workspace_config(&ws)?;
         if let Some(script) = config.archive.clone() {
             if !ws.path.is_dir() {
                 // Nothing to run it in; the directory is already gone.
-            } else if config.is_trusted(&script.source, &req.trusted) {
+            } else {
                 if !self.run_script(&ws, &config, &script, ScriptKind::Archive) {
                     self.emit(Event::Warning {
                         request: None,
@@ -424,14 +421,14 @@ impl Engine {
                         ),
                     });
                 }
-            } else {
-                self.emit(Event::ScriptSkipped {
-                    workspace: ws.name.clone(),
-                    workspace_id: ws.id.clone(),
-                    kind: "archive".into(),
-                    reason: format!("{} is not trusted", source_name(&script)),
-                });
             }
+        } else if let Some(file) = config.untrusted_script("archive") {
+            self.emit(Event::ScriptSkipped {
+                workspace: ws.name.clone(),
+                workspace_id: ws.id.clone(),
+                kind: "archive".into(),
+                reason: format!("{} is not trusted", config::describe(file)),
+            });
         }
         let snapshot = if ws.path.is_dir() {
             let refname = snapshot_ref(&ws.id);
@@ -472,7 +469,7 @@ impl Engine {
             return Err(Error::new(format!("workspace {} is not archived", ws.name)));
         }
         let git = repo::open_main(&ws.repo_root)?;
-        let config = self.repo_config(&ws.repo_root)?;
+        let config = self.workspace_config(&ws)?;
         let opts = self.options();
         let worktree = repo::free_worktree_name(&git, &ws.name, &ws.id);
         self.store()?.update(|s| {
@@ -521,7 +518,7 @@ impl Engine {
             w.archived_at = None;
             w.owner_pid = None;
         })?;
-        self.start_setup(&ws, &config, &req.trusted);
+        self.start_setup(&ws, &config);
         self.get(&ws.id, None)
     }
 
@@ -593,13 +590,6 @@ fn copy_listed(
         include::copy_files(root, dest, files)?;
     }
     Ok(())
-}
-
-fn source_name(script: &Script) -> String {
-    match &script.source {
-        crate::core::config::Source::User => "setup()".into(),
-        crate::core::config::Source::File(p) => p.display().to_string(),
-    }
 }
 
 fn state_name(s: WorkspaceState) -> &'static str {

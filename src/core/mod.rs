@@ -22,3 +22,4 @@ pub mod snapshot;
 pub mod status;
 pub mod store;
 pub mod terminals;
+pub mod trust;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::core::changes::{self, Changes, Scope};
-use crate::core::config::Trusted;
+use crate::core::config;
 use crate::core::engine::{workspace_env, Engine, Event};
 use crate::core::error::{Error, Result};
 use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
@@ -50,7 +50,6 @@ pub struct ShipRequest {
     pub message: Option<String>,
     pub title: String,
     pub body: String,
-    pub trusted: HashMap<PathBuf, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -158,7 +157,7 @@ impl Engine {
     /// to `logs/<id>-checks.log`, replaced at each run.
     pub fn run_checks(&self, req: &ShipRequest) -> Result<ChecksRun> {
         let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
-        let config = self.repo_config(&ws.repo_root)?;
+        let config = self.workspace_config(&ws)?;
         // With a pull request open and gh installed, its CI checks are part of the run.
         let gh = ws.pr_url.as_ref().and_then(|_| {
             crate::core::agent::find_program(
@@ -167,19 +166,15 @@ impl Engine {
             )
         });
         if config.checks.is_empty() && gh.is_none() {
-            return Err(Error::new(
-                "no checks configured: set checks = [\"cargo test\"] in .conductor/settings.toml or setup({ checks = {...} })",
-            ));
-        }
-        let trusted: Trusted = req.trusted.clone();
-        if let Some(c) = config
-            .checks
-            .iter()
-            .find(|c| !config.is_trusted(&c.source, &trusted))
-        {
+            if let Some(f) = config.untrusted_script("checks") {
+                return Err(Error::new(format!(
+                    "the checks come from {}, which you have not trusted: run :ConductorCheck again to be asked",
+                    config::describe(f)
+                )));
+            }
             return Err(Error::new(format!(
-                "the check {:?} comes from a config file you have not trusted",
-                c.command
+                "no checks configured: set checks = [\"cargo test\"] in {} (or commit them in .conductor/settings.toml, or setup({{ checks = {{...}} }}))",
+                ws.repo_root.join(".conductor/settings.local.toml").display()
             )));
         }
         let log = ws.log.with_file_name(format!("{}-checks.log", ws.id));

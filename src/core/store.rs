@@ -101,6 +101,9 @@ pub struct State {
     pub version: u32,
     #[serde(default)]
     pub workspaces: Vec<Workspace>,
+    /// The user's decisions about repository config files (`trust.rs`).
+    #[serde(default)]
+    pub trust: crate::core::trust::Decisions,
 }
 
 impl State {

@@ -2,14 +2,13 @@
 //! PTY sessions in the worktree with the workspace environment; run scripts are the
 //! repository's (or the user's) `scripts.run`, so they honour trust and `run_mode`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::core::agent::{SessionSink, SpawnRequest};
-use crate::core::config::RunMode;
+use crate::core::config::{self, RunMode};
 use crate::core::engine::{workspace_env, Engine};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::WorkspaceRequest;
@@ -31,7 +30,6 @@ pub struct RunStart {
     pub repo: Option<PathBuf>,
     /// Named run script; the default one when None.
     pub script: Option<String>,
-    pub trusted: HashMap<PathBuf, String>,
     pub rows: u16,
     pub cols: u16,
     pub nvim: Option<String>,
@@ -65,7 +63,7 @@ impl Engine {
 
     pub fn agent_start(&self, req: AgentStart, sink: Arc<dyn SessionSink>) -> Result<Started> {
         let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
-        let config = self.repo_config(&ws.repo_root)?;
+        let config = self.workspace_config(&ws)?;
         let env = workspace_env(&ws, &config);
         let argv = req.spawn.argv.clone();
         let name = req.spawn.name.clone();
@@ -83,7 +81,7 @@ impl Engine {
 
     pub fn run_start(&self, req: RunStart, sink: Arc<dyn SessionSink>) -> Result<Started> {
         let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
-        let config = self.repo_config(&ws.repo_root)?;
+        let config = self.workspace_config(&ws)?;
         let script = match &req.script {
             Some(id) => config.run.iter().find(|r| &r.id == id).ok_or_else(|| {
                 let known: Vec<&str> = config.run.iter().map(|r| r.id.as_str()).collect();
@@ -93,17 +91,19 @@ impl Engine {
                 ))
             })?,
             None => config.run.iter().find(|r| r.default).ok_or_else(|| {
-                Error::new(format!(
-                    "{} has no run script: set scripts.run in .conductor/settings.toml or setup()",
-                    ws.repo_name
-                ))
+                match config.untrusted_script("run") {
+                    Some(f) => Error::new(format!(
+                        "the run script comes from {}, which you have not trusted: run :ConductorRun again to be asked",
+                        config::describe(f)
+                    )),
+                    None => Error::new(format!(
+                        "{} has no run script: set scripts.run in {} (or commit it in .conductor/settings.toml, or setup())",
+                        ws.repo_name,
+                        ws.repo_root.join(".conductor/settings.local.toml").display()
+                    )),
+                }
             })?,
         };
-        if !config.is_trusted(&script.source, &req.trusted) {
-            return Err(Error::new(
-                "the run script comes from a config file you have not trusted; trust it (:trust) and run :ConductorRun again"
-            ));
-        }
         let mut stopped = self.sessions.matching(Some(&ws.id), Some("run"));
         if config.run_mode == RunMode::Nonconcurrent {
             stopped = self.sessions.matching(None, Some("run"));

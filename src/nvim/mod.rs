@@ -223,6 +223,16 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 #[serde(default)]
 struct PathParams {
     path: PathBuf,
+    base: Option<String>,
+    workspace: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TrustParams {
+    path: PathBuf,
+    sha256: String,
+    allow: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -255,7 +265,11 @@ fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
     let json = match method {
         "resolve_repo" => {
             let p: PathParams = params(lua, method, value)?;
-            to_json(engine.resolve_repo(&p.path))
+            to_json(engine.resolve_repo(&p.path, p.base.as_deref(), p.workspace.as_deref()))
+        }
+        "trust" => {
+            let p: TrustParams = params(lua, method, value)?;
+            to_json(engine.trust_file(&p.path, &p.sha256, p.allow))
         }
         "list" => {
             let p: ListParams = params(lua, method, value)?;

@@ -101,6 +101,18 @@ impl Fixture {
         }
     }
 
+    /// Records that the user trusts the repository file `rel` with its contents on disk.
+    pub fn trust(&self, rel: &str) {
+        self.decide(rel, true);
+    }
+
+    pub fn decide(&self, rel: &str, allow: bool) {
+        let path = self.repo.join(rel);
+        let text = std::fs::read(&path).unwrap();
+        let sha = conductor_core::core::trust::sha256_hex(&text);
+        self.engine.trust_file(&path, &sha, allow).unwrap();
+    }
+
     pub fn commit_all(&self, msg: &str) {
         git(&self.repo, &["add", "-A"]);
         git(&self.repo, &["commit", "-qm", msg]);
