@@ -122,7 +122,20 @@ command("ConductorAgentKill", agent_verb("kill"), { nargs = 0, desc = "conductor
 command("ConductorAgentRestart", agent_verb("restart"), { nargs = 0, desc = "conductor: restart the current agent" })
 command("ConductorRun", agent_verb("run", function(o)
   return { o.args }
-end), { nargs = "?", desc = "conductor: run the workspace's run script" })
+end), {
+  nargs = "?",
+  desc = "conductor: run the workspace's run script",
+  complete = function(lead)
+    return require("conductor.cli").run_scripts(lead)
+  end,
+})
+command("ConductorTrust", guarded("conductor.trust", "command", function(o)
+  return { o.args }
+end), {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: ask again whether to trust the repository's config files",
+})
 command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
 
 -- <Plug> mappings: map your own keys to them; conductor maps no keys by itself.

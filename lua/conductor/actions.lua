@@ -38,13 +38,6 @@ local function request(method, params, label, on_ok)
   progress.begin(id, label)
 end
 
--- The contents of the repository's config files the user trusts, asking
--- about the ones Neovim's trust database does not know yet.
----@param root string
----@return table<string, string>
-local function trusted_files(root)
-  return trust.read(engine.call("resolve_repo", { path = root }))
-end
 
 ---@param ws conductor.Workspace
 local function must_be_active(ws)
@@ -76,7 +69,7 @@ end
 ---@class conductor.CreateArgs: conductor.NewArgs
 ---@field task string
 ---@field path? string   where the repository is looked up (default: the current file's)
----@field trusted? table<string, string> trusted config files (default: asks, |conductor-trust|)
+---@field asked? boolean the trust question was asked already (|conductor-trust|)
 
 --- The core of `new`, for callers that make workspaces themselves (fanout,
 --- compare): checks the agent, resolves the repository, asks about trust,
@@ -90,7 +83,7 @@ end
 function M.create(args, done)
   local ok, err = pcall(function()
     local path = args.path or workspace.context_path()
-    local repo = engine.call("resolve_repo", { path = path })
+    local repo = engine.call("resolve_repo", { path = path, base = args.base })
     local agents = require("conductor.agents")
     local agent = args.agent or agents.default_name()
     -- A missing agent is refused before anything is made.
@@ -101,8 +94,10 @@ function M.create(args, done)
       name = args.name,
       base = args.base,
       agent = agent,
-      trusted = args.trusted or trust.read(repo),
     }
+    if not args.asked then
+      trust.read(repo)
+    end
     progress.attach()
     events.attach()
     local id
@@ -211,7 +206,8 @@ function M.archive(name, force)
   end
 
   local function archive()
-    local params = { workspace = ws.id, trusted = trusted_files(ws.repo_root) }
+    trust.for_workspace(ws)
+    local params = { workspace = ws.id }
     request("archive", params, ("archiving %s…"):format(ws.name), function(archived)
       layout.close(archived)
       events.fire("ConductorWorkspaceArchived", archived)
@@ -252,7 +248,8 @@ function M.restore(name)
   if ws.state ~= "archived" then
     error(("%s is not archived; open it with :ConductorOpen %s"):format(ws.name, ws.name), 0)
   end
-  local params = { workspace = ws.id, trusted = trusted_files(ws.repo_root) }
+  trust.for_workspace(ws)
+  local params = { workspace = ws.id }
   request("restore", params, ("restoring %s…"):format(ws.name), function(restored)
     layout.open(restored)
     M.resume_agent(restored)
@@ -299,7 +296,8 @@ end
 function M.rerun_setup(name)
   local ws = workspace.resolve(name, "ConductorSetup")
   must_be_active(ws)
-  local params = { workspace = ws.id, trusted = trusted_files(ws.repo_root) }
+  trust.for_workspace(ws)
+  local params = { workspace = ws.id }
   -- The script's own events report how it goes.
   request("run_setup", params, ("starting setup of %s…"):format(ws.name), function() end)
 end

@@ -81,8 +81,8 @@ end
 
 function M.run(script)
   local ws = current("ConductorRun")
-  local trusted = require("conductor.trust").read(require("conductor.engine").call("resolve_repo", { path = ws.repo_root }))
-  agents.run(ws, script ~= "" and script or nil, trusted)
+  require("conductor.trust").for_workspace(ws)
+  agents.run(ws, script ~= "" and script or nil)
 end
 
 function M.stop()

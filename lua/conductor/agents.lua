@@ -460,7 +460,7 @@ function M.next()
 end
 
 --- Runs the workspace's run script (named, or the default one) in a bottom terminal.
-function M.run(ws, script, trusted)
+function M.run(ws, script)
   attach()
   local s, win = new_terminal(ws, "run", "run:" .. (script or "default"))
   local rows, cols = size_of(s.buf)
@@ -469,7 +469,6 @@ function M.run(ws, script, trusted)
   engine.request("run_start", {
     workspace = ws.id,
     script = script,
-    trusted = trusted,
     rows = rows,
     cols = cols,
     nvim = vim.v.servername,

@@ -49,6 +49,21 @@ local function matching(items, lead)
   end, items)
 end
 
+--- Names of the current workspace's run scripts, for `:ConductorRun`.
+---@param lead string
+---@return string[]
+function M.run_scripts(lead)
+  local ok, names = pcall(function()
+    local workspace = require("conductor.workspace")
+    local ws = workspace.current()
+    local repo = ws
+        and require("conductor.engine").call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
+      or workspace.repo()
+    return repo.run_scripts
+  end)
+  return ok and matching(names or {}, lead) or {}
+end
+
 --- Workspace names for a {ws} argument.
 ---@param state? "active"|"archived" only workspaces in this state
 ---@return fun(lead: string): string[]

@@ -437,6 +437,7 @@ function M.engine_opts()
   local scripts = o.scripts or {}
   return {
     state_dir = vim.fn.stdpath("state") .. "/conductor",
+    nvim_trust_db = vim.fn.stdpath("state") .. "/trust",
     workspaces_root = vim.fs.normalize(o.workspaces_root),
     branch_prefix = o.branch_prefix,
     port_first = o.ports.first,

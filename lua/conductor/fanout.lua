@@ -62,7 +62,7 @@ end
 ---@param opts conductor.FanoutOpts
 function M.run(jobs, opts)
   local repo = engine.call("resolve_repo", { path = opts.path })
-  local trusted = require("conductor.trust").read(repo)
+  require("conductor.trust").read(repo)
   local limit = math.max(1, config.get().fanout.concurrency)
   groups.create(opts.group, opts.kind, opts.task)
   local key = {} -- this run's progress line
@@ -140,7 +140,7 @@ function M.run(jobs, opts)
       local i = next_job
       next_job = i + 1
       running = running + 1
-      local job = vim.tbl_extend("force", { path = opts.path, trusted = trusted }, jobs[i])
+      local job = vim.tbl_extend("force", { path = opts.path, asked = true }, jobs[i])
       if job.error then
         finish(i, job.error)
       else

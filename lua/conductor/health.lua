@@ -209,38 +209,60 @@ local function check_writable(label, dir)
 end
 
 local advice = {
-  changed = "changed since you trusted it: its scripts are skipped until you trust it again"
-    .. " (open it, then :trust)",
-  denied = "denied in the trust database: its scripts never run (open it, then :trust to allow)",
-  unknown = "not trusted yet: conductor asks before its scripts first run",
-  missing = "not readable",
+  changed = "changed since you trusted it: ignored as a whole until you trust it again (:ConductorTrust)",
+  denied = "denied: ignored as a whole (:ConductorTrust asks again)",
+  unknown = "not trusted yet: ignored as a whole; conductor asks before a workspace uses it",
 }
 
-local function check_repo()
-  local ok, repo = pcall(require("conductor.workspace").repo)
-  if not ok then
-    health.info("not in a git repository here (" .. tostring(repo) .. ")")
-    return
-  end
+-- One repository's config files: which were read, highest first, what became of each,
+-- and every key that has no effect here.
+---@param repo conductor.Repo
+local function report_repo(repo)
   health.info(("repository %s (default branch %s)"):format(repo.root, repo.default_branch))
   if #(repo.config_files or {}) == 0 then
     health.info(
-      "no config files (.conductor/settings.local.toml, .conductor/settings.toml, conductor.json)"
+      "no config files (.conductor/settings.local.toml, .conductor/settings.toml, ~/.conductor/settings.toml, conductor.json)"
     )
   end
-  local trust = require("conductor.trust")
-  for _, file in ipairs(repo.config_files or {}) do
-    if not file.has_scripts then
-      health.ok(file.path .. ": no scripts, nothing to trust")
+  local describe = require("conductor.trust").describe
+  for i, file in ipairs(repo.config_files or {}) do
+    local name = ("%d. %s [%s]"):format(i, describe(file), file.kind)
+    if file.note then
+      health.info(name .. ": " .. file.note)
+    elseif file.applied then
+      health.ok(name .. ": applied" .. (file.kind == "user" and " (your own file)" or ", trusted"))
     else
-      local status = trust.status(file.path)
-      if status == "trusted" then
-        health.ok(file.path .. ": scripts trusted")
-      elseif status == "unknown" then
-        health.info(file.path .. ": " .. advice.unknown)
-      else
-        health.warn(file.path .. ": " .. advice[status])
-      end
+      health.warn(name .. ": " .. (advice[file.trust] or file.trust))
+    end
+    for _, key in ipairs(file.ignored_keys or {}) do
+      health.info(("   ignored key %s"):format(key))
+    end
+  end
+end
+
+-- Every repository conductor knows (its workspaces') and the current one.
+local function check_repos()
+  local roots, seen = {}, {}
+  local ok_here, here = pcall(require("conductor.workspace").repo)
+  if ok_here then
+    roots[1], seen[here.root] = here.root, true
+  else
+    health.info("not in a git repository here (" .. tostring(here) .. ")")
+  end
+  local ok, list = pcall(require("conductor.workspace").list, true)
+  for _, ws in ipairs(ok and list or {}) do
+    if not seen[ws.repo_root] then
+      seen[ws.repo_root] = true
+      roots[#roots + 1] = ws.repo_root
+    end
+  end
+  local engine = require("conductor.engine")
+  for _, root in ipairs(roots) do
+    local good, repo = pcall(engine.call, "resolve_repo", { path = root })
+    if good then
+      report_repo(repo)
+    else
+      health.error(("repository %s: %s"):format(root, repo))
     end
   end
 end
@@ -265,8 +287,8 @@ function M.check()
   check_agents()
 
   if loaded then
-    health.start("conductor.nvim: this repository")
-    check_repo()
+    health.start("conductor.nvim: repositories and their config files")
+    check_repos()
   end
 end
 

@@ -1,82 +1,125 @@
--- Which repository config files the user trusts to run scripts.
+-- Asking the user whether to trust the repository's config files.
 --
--- Trust is Neovim's own (`vim.secure`, the `:trust` database), not ours: a file
--- the user allowed once stays allowed until its contents change. The engine
--- gets the contents the user saw and runs a repository script only when the
--- file still has exactly those contents.
+-- A repository file (`.conductor/settings.local.toml`, `.conductor/settings.toml` as
+-- committed on the workspace's base, `conductor.json`) is trusted or ignored as a whole:
+-- until the user allows its exact contents, none of its scripts, environment variables or
+-- prompts apply. The engine keeps the decisions, bound to the file's place in this
+-- repository and its contents (a symlink to a file trusted elsewhere is not trusted here),
+-- and honours Neovim's own `:trust` for a regular file whose text on disk is the same.
+-- Not here: what a trusted file changes (the engine merges only trusted files).
+
+local engine = require("conductor.engine")
 
 local M = {}
 
 ---@class conductor.ConfigFile
----@field path string
+---@field path string      the file's place: inside the repository, or ~/.conductor
+---@field kind "local"|"repo"|"user"|"legacy"
+---@field origin string    where the text came from: "working tree", "main @ 1a2b3c4"
+---@field contents string
+---@field sha256 string
+---@field trust conductor.TrustStatus
+---@field applied boolean
 ---@field has_scripts boolean
+---@field ignored_keys string[]
+---@field note? string     why it was not read, when it was not
 
 ---@class conductor.Repo
 ---@field root string
 ---@field name string
 ---@field default_branch string
 ---@field config_files conductor.ConfigFile[]
+---@field run_scripts string[]
+---@field prompts table<string, string>
 
---- Asks (through `vim.secure.read`, which prompts only for files it does not
---- know yet or whose contents changed) about every config file that defines
---- scripts. Denied, ignored or unreadable files are left out.
+---@alias conductor.TrustStatus "trusted"|"changed"|"denied"|"unknown"
+
+---@param file conductor.ConfigFile
+---@return string
+function M.describe(file)
+  if file.origin == "working tree" or file.kind == "user" then
+    return file.path
+  end
+  return ("%s (as on %s)"):format(file.path, file.origin)
+end
+
+-- Shows the text the question is about in a read-only tab (it may not be the file on
+-- disk: committed settings are read from the base).
+---@param file conductor.ConfigFile
+local function view(file)
+  vim.cmd("tabnew")
+  local buf = vim.api.nvim_get_current_buf()
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(file.contents, "\n", { plain = true }))
+  vim.bo[buf].buftype = "nofile"
+  vim.bo[buf].bufhidden = "wipe"
+  vim.bo[buf].modifiable = false
+  vim.bo[buf].filetype = file.path:match("%.json$") and "json" or "toml"
+  pcall(vim.api.nvim_buf_set_name, buf, "conductor-trust://" .. M.describe(file))
+  vim.cmd("redraw")
+end
+
+--- Asks about one file until the user allows, denies or ignores it (for now).
+---@param file conductor.ConfigFile
+---@return "allow"|"deny"|"ignore"
+function M.ask(file)
+  local what = file.trust == "changed" and "has changed since you trusted it" or "is not trusted"
+  local msg = ("conductor: %s %s; its scripts, environment and prompts apply only if you allow it"):format(
+    M.describe(file),
+    what
+  )
+  while true do
+    local choice = vim.fn.confirm(msg, "&ignore\n&view\n&deny\n&allow", 1)
+    if choice == 2 then
+      view(file)
+    else
+      return ({ "ignore", nil, "deny", "allow" })[choice] or "ignore"
+    end
+  end
+end
+
+--- Asks about every repository config file of `repo` that has no decision for its
+--- present contents, and records the answers. Denied files are not asked again
+--- (`:ConductorTrust` asks about them).
 ---@param repo conductor.Repo resolve_repo's answer
----@return table<string, string> trusted path -> contents
-function M.read(repo)
-  local trusted = {}
-  local asked = false
+---@param opts? { all?: boolean } ask about denied and trusted files too
+---@return integer asked how many questions were asked
+function M.read(repo, opts)
+  local asked = 0
   for _, file in ipairs(repo.config_files or {}) do
-    if file.has_scripts then
-      asked = asked or M.status(file.path) ~= "trusted"
-      local contents = vim.secure.read(file.path)
-      if type(contents) == "string" then
-        trusted[file.path] = contents
+    local open = file.trust == "unknown" or file.trust == "changed"
+    if file.kind ~= "user" and not file.note and (open or (opts and opts.all)) then
+      asked = asked + 1
+      local answer = M.ask(file)
+      if answer ~= "ignore" then
+        engine.call("trust", { path = file.path, sha256 = file.sha256, allow = answer == "allow" })
       end
     end
   end
-  if asked then
+  if asked > 0 then
     -- Clear the question, so the progress message that follows is not a hit-enter prompt.
     vim.cmd("redraw")
   end
-  return trusted
+  return asked
 end
 
----@alias conductor.TrustStatus "trusted"|"changed"|"denied"|"unknown"|"missing"
+--- The repository of a workspace, its files as that workspace reads them, asking about
+--- any undecided one.
+---@param ws conductor.Workspace
+function M.for_workspace(ws)
+  M.read(engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id }))
+end
 
---- The trust of one file as `vim.secure.read` would see it, without asking.
---- For `:checkhealth`, which must not prompt.
----@param path string
----@return conductor.TrustStatus
-function M.status(path)
-  local full = vim.uv.fs_realpath(vim.fs.normalize(path))
-  if not full then
-    return "missing"
+--- `:ConductorTrust [ws]`: asks again about every config file of the workspace (or of
+--- the current repository), denied and trusted ones included.
+---@param name? string
+function M.command(name)
+  local workspace = require("conductor.workspace")
+  local ws = (name and name ~= "") and workspace.get(name) or workspace.current()
+  local repo = ws and engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
+    or workspace.repo()
+  if M.read(repo, { all = true }) == 0 then
+    require("conductor.notify").info(("%s has no repository config files to trust"):format(repo.name))
   end
-  local hash
-  local db = io.open(vim.fn.stdpath("state") .. "/trust", "r")
-  if db then
-    for line in db:lines() do
-      local h, file = line:match("^(%S+) (.+)$")
-      if file == full then
-        hash = h
-      end
-    end
-    db:close()
-  end
-  if not hash then
-    return "unknown"
-  elseif hash == "!" then
-    return "denied"
-  end
-  local f = io.open(full, "r")
-  local contents = f and f:read("*a")
-  if f then
-    f:close()
-  end
-  if contents and vim.fn.sha256(contents) == hash then
-    return "trusted"
-  end
-  return "changed"
 end
 
 return M

@@ -115,4 +115,19 @@ function M.resolve(ws, command)
   return cur
 end
 
+--- `text` with the repository's prompt of `kind` (`[prompts]` in its trusted settings:
+--- code_review, fix_errors, resolve_conflicts) after it, as Conductor sends them.
+---@param ws conductor.Workspace
+---@param kind string
+---@param text string
+---@return string
+function M.with_prompt(ws, kind, text)
+  local ok, repo = pcall(engine.call, "resolve_repo", { path = ws.repo_root, workspace = ws.id })
+  local extra = ok and repo.prompts and repo.prompts[kind]
+  if type(extra) == "string" and vim.trim(extra) ~= "" then
+    return text .. "\n\n" .. vim.trim(extra)
+  end
+  return text
+end
+
 return M

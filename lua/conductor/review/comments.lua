@@ -144,7 +144,7 @@ function M.send(ws, done)
     error(("%s has no unsent review comments; add one with gC in :ConductorReview"):format(ws.name), 0)
   end
   local agents = require("conductor.agents")
-  local text = M.format(list)
+  local text = require("conductor.workspace").with_prompt(ws, "code_review", M.format(list))
   agents.choose(ws, function(s)
     agents.paste(s.id, text, true)
     for _, c in ipairs(list) do

@@ -101,7 +101,7 @@ function M.send_failure(ws)
   end
   local agents = require("conductor.agents")
   agents.choose(ws, function(s)
-    agents.paste(s.id, M.failure_prompt(failed), true)
+    agents.paste(s.id, require("conductor.workspace").with_prompt(ws, "fix_errors", M.failure_prompt(failed)), true)
     notify.info(("sent the failure of `%s` to %s/%s"):format(failed.command, ws.name, s.name))
   end)
 end
@@ -169,8 +169,8 @@ function M.check(name)
   local progress = require("conductor.progress")
   progress.attach()
   local key = "checks:" .. ws.id
-  local trusted = require("conductor.trust").read(engine.call("resolve_repo", { path = ws.repo_root }))
-  running[ws.id] = engine.request("checks", { workspace = ws.id, trusted = trusted }, function(err, res)
+  require("conductor.trust").for_workspace(ws)
+  running[ws.id] = engine.request("checks", { workspace = ws.id }, function(err, res)
     running[ws.id] = nil
     progress.finish(key)
     if err then

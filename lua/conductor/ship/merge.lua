@@ -24,11 +24,8 @@ local function offer_rebase(ws)
   end
   local agents = require("conductor.agents")
   notify.guard(agents.choose)(ws, function(s)
-    agents.paste(
-      s.id,
-      ("Rebase this branch (%s) on %s and resolve the conflicts, then commit the result."):format(ws.branch, base),
-      true
-    )
+    local text = ("Rebase this branch (%s) on %s and resolve the conflicts, then commit the result."):format(ws.branch, base)
+    agents.paste(s.id, require("conductor.workspace").with_prompt(ws, "resolve_conflicts", text), true)
     notify.info(("asked %s/%s to rebase on %s"):format(ws.name, s.name, base))
   end)
 end

@@ -293,7 +293,7 @@ vim.cmd("checkhealth conductor")
 T.eq(vim.bo.filetype, "checkhealth", "the health buffer is shown")
 local report = table.concat(api.nvim_buf_get_lines(0, 0, -1, false), "\n")
 for _, section in ipairs({ "conductor.nvim ~", "conductor.nvim: engine ~", "conductor.nvim: agents ~",
-  "conductor.nvim: this repository ~" }) do
+  "conductor.nvim: repositories and their config files ~" }) do
   T.contains(report, section, "health sections")
 end
 T.contains(report, "OK Neovim 0.11")

@@ -82,12 +82,15 @@ local function lines(path)
   return text and vim.split(vim.trim(text), "\n") or {}
 end
 
--- The user answers "deny" to every trust question (vim.secure.read returns nil then).
-local real_read = vim.secure.read
+-- The user answers "deny" to every trust question.
+local real_confirm = vim.fn.confirm
 local asked = 0
-vim.secure.read = function()
-  asked = asked + 1
-  return nil
+vim.fn.confirm = function(msg)
+  if msg:find("is not trusted", 1, true) then
+    asked = asked + 1
+    return 3 -- "deny"
+  end
+  return real_confirm(msg)
 end
 
 ---------------------------------------------------------------------------------------
@@ -186,17 +189,19 @@ T.eq(lines(markers .. "/setup"), {}, "no setup script ran while the file was den
 T.eq(lines(markers .. "/run"), {}, "no run script ran while the file was denied")
 T.eq(lines(markers .. "/archive"), {}, "no archive script ran while the file was denied")
 
--- Trusted: the setup runs.
-vim.secure.read = real_read
-T.trust(settings)
+-- Trusted through :ConductorTrust, which asks again about a denied file: the setup runs.
+vim.fn.confirm = function() return 4 end -- "allow"
+vim.cmd("ConductorTrust")
+vim.fn.confirm = real_confirm
 vim.cmd("ConductorNew --name=trusted a task")
 T.wait_event("ConductorSetupFinished", function(d) return d.name == "trusted" end)
 T.eq(lines(markers .. "/setup"), { "trusted" }, "setup ran once trusted")
 
--- Changed after it was trusted: asked again; ignored means not run, here and on rerun.
+-- Changed after it was trusted (a new commit on the base): asked again; ignored means
+-- not run, here and on rerun.
 T.write(settings, T.read(settings):gsub("/setup'", "/setup-changed'"))
+T.git(repo, "commit", "-qam", "change the setup")
 local questions = {}
-local real_confirm = vim.fn.confirm
 vim.fn.confirm = function(msg, choices)
   questions[#questions + 1] = msg
   return 1 -- "ignore"
@@ -204,7 +209,7 @@ end
 vim.cmd("ConductorNew --name=changed a task")
 local changed = created("changed")
 T.eq(changed.setup, "untrusted", "a changed file is not trusted")
-T.ok(#questions >= 1 and questions[1]:find("is not trusted", 1, true), "the user was asked about the changed file")
+T.ok(#questions >= 1 and questions[1]:find("has changed since you trusted it", 1, true), "the user was asked about the changed file")
 vim.cmd("ConductorSetup changed")
 T.wait(function() return #questions >= 2 end, "asked again on :ConductorSetup")
 sleep(500)
