@@ -138,6 +138,30 @@ end), {
 })
 command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
 
+-- Turns: checkpoints after each agent turn, and the terminal told when an agent needs
+-- the user (lua/conductor/checkpoints.lua, attention.lua). Only ever fired once agents run.
+vim.api.nvim_create_autocmd("User", {
+  pattern = "ConductorAgentState",
+  group = vim.api.nvim_create_augroup("conductor_turns", { clear = true }),
+  callback = function(ev)
+    require("conductor.checkpoints").on_state(ev.data)
+    require("conductor.attention").on_state(ev.data)
+  end,
+})
+command("ConductorCheckpoints", guarded("conductor.checkpoints", "open", function(o)
+  return { o.args }
+end), {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: list a workspace's checkpoints (one per agent turn)",
+})
+command("ConductorRevert", guarded("conductor.checkpoints", "revert_command", function(o)
+  return { o.args }
+end), {
+  nargs = "+",
+  desc = "conductor: revert a workspace to the state after an agent turn",
+})
+
 -- <Plug> mappings: map your own keys to them; conductor maps no keys by itself.
 local function plug(name, modes, rhs, desc)
   vim.keymap.set(modes, "<Plug>(conductor-" .. name .. ")", rhs, { desc = "conductor: " .. desc, silent = true })

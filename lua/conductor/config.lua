@@ -230,6 +230,27 @@ M.schema = {
       .. " Errors are always shown.",
   },
   {
+    name = "notify_terminal",
+    type = "boolean",
+    default = true,
+    desc = "When an agent needs input or finishes a turn while its tab is not shown,"
+      .. " also tell the terminal Neovim runs in: a desktop notification (OSC 777"
+      .. " and OSC 9) and a bell, so tmux, kitty, wezterm and iTerm2 can alert"
+      .. " outside Neovim (|conductor-attention|).",
+  },
+  {
+    name = "checkpoints.keep",
+    type = "number",
+    default = 100,
+    check = function(v)
+      if v < 1 or v ~= math.floor(v) then
+        return "must be a positive integer"
+      end
+    end,
+    desc = "How many agent turns each workspace keeps as checkpoints"
+      .. " (|:ConductorCheckpoints|); older ones are dropped.",
+  },
+  {
     name = "review.keys",
     type = "table",
     default = {},
@@ -446,6 +467,7 @@ function M.engine_opts()
     fetch = o.fetch,
     shell = o.shell,
     gh = o.gh,
+    checkpoints_keep = o.checkpoints.keep,
     defaults = {
       scripts = {
         setup = scripts.setup,

@@ -34,6 +34,8 @@ pub struct Options {
     /// GitHub's CLI for pull requests: a name looked up on PATH, or a path.
     pub gh: String,
     pub defaults: Layer,
+    /// How many agent turns a workspace keeps as checkpoints.
+    pub checkpoints_keep: usize,
     /// The user's `~/.conductor/settings.toml` (trusted, below the repository's).
     pub user_settings: Option<PathBuf>,
     /// Neovim's `:trust` database, honoured for regular files (`trust.rs`).
@@ -57,6 +59,7 @@ impl Default for Options {
             shell: "/bin/sh".into(),
             gh: "gh".into(),
             defaults: Layer::default(),
+            checkpoints_keep: 100,
             user_settings: Some(home.join(".conductor/settings.toml")),
             nvim_trust_db: None,
         }

@@ -17,7 +17,7 @@ use crate::core::error::{Error, Result};
 use crate::core::faults::pause_point;
 use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
 use crate::core::store::{SetupState, Workspace, WorkspaceState};
-use crate::core::{include, names, ports, repo, snapshot};
+use crate::core::{checkpoints, include, names, ports, repo, snapshot};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
@@ -450,6 +450,8 @@ impl Engine {
         pause_point("archive:snapshot");
         repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
         pause_point("archive:removed");
+        // The snapshot keeps the final state; the turns before it go.
+        checkpoints::drop_all(&git, &ws.id);
         self.set_state(&ws.id, |w| {
             w.state = WorkspaceState::Archived;
             w.archived_at = Some(now_secs());

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod changes;
 pub mod checkout;
+pub mod checkpoints;
 pub mod config;
 pub mod doctor;
 pub mod engine;

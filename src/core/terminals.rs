@@ -46,7 +46,7 @@ pub struct Started {
 }
 
 impl Engine {
-    fn active_workspace(
+    pub(crate) fn active_workspace(
         &self,
         reference: &str,
         repo: Option<&std::path::Path>,

@@ -13,6 +13,7 @@ use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 use serde::Deserialize;
 
 use crate::core::agent::{Exit, SessionSink};
+use crate::core::checkpoints::CheckpointRequest;
 use crate::core::doctor::DoctorRequest;
 use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
@@ -386,6 +387,14 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
         "revert_file" => {
             let req: FileRequest = params(lua, method, value)?;
             Box::new(move || to_json(engine.revert_file(&req)))
+        }
+        "checkpoint" | "checkpoints" | "revert_to" => {
+            let req: CheckpointRequest = params(lua, method, value)?;
+            match method {
+                "checkpoint" => Box::new(move || to_json(engine.checkpoint(&req))),
+                "checkpoints" => Box::new(move || to_json(engine.checkpoints(&req))),
+                _ => Box::new(move || to_json(engine.revert_to(&req))),
+            }
         }
         "checks" | "merge" | "draft_message" | "pr" => {
             let req: ShipRequest = params(lua, method, value)?;

@@ -1,0 +1,164 @@
+//! Turn by turn, on real repositories: checkpoints after agent turns (recorded only when
+//! something changed, pruned by count, dropped at archive) and reverts that put back the
+//! branch, the index and every file, keeping the state before as a checkpoint.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{git, read, write, Fixture};
+use conductor_core::core::checkpoints::CheckpointRequest;
+use conductor_core::core::lifecycle::{CreateRequest, WorkspaceRequest};
+
+/// Every file under `dir` (but .git) with its bytes, plus HEAD and the index's view.
+fn fingerprint(dir: &Path) -> (BTreeMap<String, Vec<u8>>, String, String) {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap() == ".git" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let head = git(dir, &["rev-parse", "HEAD"]);
+    let status = git(dir, &["status", "--porcelain=v1", "--untracked-files=all"]);
+    (files, head, status)
+}
+
+fn req(ws: &str, turn: Option<u32>) -> CheckpointRequest {
+    CheckpointRequest {
+        workspace: ws.into(),
+        agent: Some("codex".into()),
+        turn,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn turns_are_recorded_listed_and_reverted_without_loss() {
+    let f = Fixture::new();
+    write(&f.repo, "src/lib.rs", "fn a() {}\n");
+    f.commit_all("code");
+    let ws = f
+        .engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some("turns".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    // Nothing changed yet: no checkpoint.
+    assert_eq!(f.engine.checkpoint(&req("turns", None)).unwrap(), None);
+
+    // Turn 1: an edit and a new file.
+    write(&ws.path, "src/lib.rs", "fn a() {}\nfn b() {}\n");
+    write(&ws.path, "notes.md", "plan\n");
+    write(&ws.path, ".env.local", "IGNORED=1\n");
+    assert_eq!(f.engine.checkpoint(&req("turns", None)).unwrap(), Some(1));
+    assert_eq!(
+        f.engine.checkpoint(&req("turns", None)).unwrap(),
+        None,
+        "unchanged"
+    );
+    let after_one = fingerprint(&ws.path);
+
+    // Turn 2: a commit, a staged change, an untracked file, a deletion.
+    git(&ws.path, &["add", "src/lib.rs"]);
+    git(&ws.path, &["commit", "-qm", "b"]);
+    write(&ws.path, "src/new.rs", "new\n");
+    git(&ws.path, &["add", "src/new.rs"]);
+    write(&ws.path, "scratch.txt", "later\n");
+    std::fs::remove_file(ws.path.join("README.md")).unwrap();
+    assert_eq!(f.engine.checkpoint(&req("turns", None)).unwrap(), Some(2));
+    let after_two = fingerprint(&ws.path);
+
+    let list = f.engine.checkpoints(&req("turns", None)).unwrap();
+    assert_eq!(list.iter().map(|c| c.turn).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(list[0].agent, "codex");
+    assert_eq!((list[0].insertions, list[0].files), (2, 2), "{list:?}");
+    assert_eq!(
+        list[1].parent, list[0].commit,
+        "a turn is reviewed against the one before"
+    );
+    assert_eq!(
+        list[0].parent, ws.base_commit,
+        "the first turn against the base"
+    );
+
+    // Back to turn 1: branch, index and files as they were; ignored files stay.
+    let r = f.engine.revert_to(&req("turns", Some(1))).unwrap();
+    assert_eq!(r.saved_as, Some(2), "the present state was turn 2 already");
+    assert_eq!(fingerprint(&ws.path), after_one);
+    assert_eq!(read(&ws.path, ".env.local"), "IGNORED=1\n");
+
+    // Edits after the revert are kept as a new checkpoint by the next revert.
+    write(&ws.path, "notes.md", "plan, revised\n");
+    let before = fingerprint(&ws.path);
+    let r = f.engine.revert_to(&req("turns", Some(2))).unwrap();
+    assert_eq!(r.saved_as, Some(3));
+    assert_eq!(fingerprint(&ws.path), after_two);
+    f.engine.revert_to(&req("turns", Some(3))).unwrap();
+    assert_eq!(fingerprint(&ws.path), before, "a revert is never a loss");
+
+    let e = f.engine.revert_to(&req("turns", Some(42))).unwrap_err();
+    assert!(e.to_string().contains("no checkpoint 42"), "{e}");
+
+    // Archive drops them (the snapshot keeps the final state).
+    f.engine
+        .archive(WorkspaceRequest {
+            workspace: "turns".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let refs = git(
+        &f.repo,
+        &[
+            "for-each-ref",
+            &format!("refs/conductor/{}/checkpoints", ws.id),
+        ],
+    );
+    assert_eq!(refs, "");
+}
+
+#[test]
+fn old_checkpoints_are_pruned_by_count() {
+    let f = Fixture::new();
+    let mut opts = common::options(&f.base());
+    opts.checkpoints_keep = 3;
+    f.engine.set_options(opts);
+    let ws = f
+        .engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some("prune".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    for i in 1..=5 {
+        write(&ws.path, "file.txt", &format!("{i}\n"));
+        assert_eq!(f.engine.checkpoint(&req("prune", None)).unwrap(), Some(i));
+    }
+    let turns: Vec<u32> = f
+        .engine
+        .checkpoints(&req("prune", None))
+        .unwrap()
+        .iter()
+        .map(|c| c.turn)
+        .collect();
+    assert_eq!(turns, [3, 4, 5]);
+}
