@@ -146,6 +146,7 @@ vim.api.nvim_create_autocmd("User", {
   callback = function(ev)
     require("conductor.checkpoints").on_state(ev.data)
     require("conductor.attention").on_state(ev.data)
+    require("conductor.spotlight").on_state(ev.data)
   end,
 })
 command("ConductorCheckpoints", guarded("conductor.checkpoints", "open", function(o)
@@ -154,6 +155,14 @@ end), {
   nargs = "?",
   complete = workspaces("active"),
   desc = "conductor: list a workspace's checkpoints (one per agent turn)",
+})
+command("ConductorSpotlight", guarded("conductor.spotlight", "command", function(o)
+  return { o.args, o.bang }
+end), {
+  nargs = "?",
+  bang = true,
+  complete = workspaces("active"),
+  desc = "conductor: put a workspace's changes in the root checkout (! puts the root back)",
 })
 command("ConductorRevert", guarded("conductor.checkpoints", "revert_command", function(o)
   return { o.args }

@@ -34,3 +34,22 @@ fn checkpoints_and_terminal_attention_end_to_end() {
         out.stderr
     );
 }
+
+#[test]
+fn review_comments_survive_a_restart() {
+    let f = Fixture::new();
+    let fake = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent");
+    let home = f.base().join("home");
+    for phase in ["write", "read"] {
+        let out = run_case(
+            "comments",
+            &home,
+            &f.repo,
+            &[
+                ("CONDUCTOR_FAKE_AGENT", fake.display().to_string()),
+                ("CONDUCTOR_PHASE", phase.to_string()),
+            ],
+        );
+        assert!(out.success, "phase {phase} failed:\n{}", out.stderr);
+    }
+}

@@ -162,3 +162,159 @@ fn old_checkpoints_are_pruned_by_count() {
         .collect();
     assert_eq!(turns, [3, 4, 5]);
 }
+
+fn spot(ws: &str) -> conductor_core::core::spotlight::SpotlightRequest {
+    conductor_core::core::spotlight::SpotlightRequest {
+        workspace: Some(ws.into()),
+        ..Default::default()
+    }
+}
+
+/// The root's files without .git, its HEAD and its index's view: what spotlight must put
+/// back exactly.
+fn root_fingerprint(f: &Fixture) -> (BTreeMap<String, Vec<u8>>, String, String) {
+    fingerprint(&f.repo)
+}
+
+#[test]
+fn spotlight_puts_changes_in_the_root_keeps_them_in_sync_and_puts_the_root_back() {
+    let f = Fixture::new();
+    write(&f.repo, "app/main.txt", "main v1\n");
+    write(&f.repo, "app/other.txt", "other\n");
+    f.commit_all("app");
+    let ws = f
+        .engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some("lit".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    // The root's own uncommitted work: a staged edit, an unstaged one, an untracked file,
+    // an ignored one.
+    write(&f.repo, "README.md", "root edit, staged\n");
+    git(&f.repo, &["add", "README.md"]);
+    write(&f.repo, "app/other.txt", "other, root's unstaged edit\n");
+    write(&f.repo, "root-notes.txt", "mine\n");
+    write(&f.repo, ".env", "ROOT=1\n");
+    let before = root_fingerprint(&f);
+    let head = git(&f.repo, &["rev-parse", "HEAD"]);
+
+    // The workspace: a commit and uncommitted work.
+    write(&ws.path, "app/main.txt", "main v2\n");
+    git(&ws.path, &["commit", "-qam", "v2"]);
+    write(&ws.path, "app/new.txt", "new in ws\n");
+    f.engine.spotlight_on(&spot("lit")).unwrap();
+    assert_eq!(
+        read(&f.repo, "app/main.txt"),
+        "main v2\n",
+        "the workspace's commit"
+    );
+    assert_eq!(
+        read(&f.repo, "app/new.txt"),
+        "new in ws\n",
+        "its uncommitted work"
+    );
+    assert_eq!(
+        read(&f.repo, "app/other.txt"),
+        "other, root's unstaged edit\n",
+        "the root's own work stays"
+    );
+    assert_eq!(
+        git(&f.repo, &["rev-parse", "HEAD"]),
+        head,
+        "the root's HEAD never moves"
+    );
+    assert!(
+        git(&f.repo, &["diff", "--cached", "--name-only"]).contains("README.md"),
+        "its index neither"
+    );
+
+    // A later edit in the workspace reaches the root on sync.
+    write(&ws.path, "app/new.txt", "new, edited\n");
+    std::fs::remove_file(ws.path.join("app/main.txt")).unwrap();
+    let s = f.engine.spotlight_sync(&spot("lit")).unwrap().unwrap();
+    assert_eq!(s.paused, None);
+    assert_eq!(read(&f.repo, "app/new.txt"), "new, edited\n");
+    assert!(!f.repo.join("app/main.txt").exists());
+
+    // Off: the root back byte for byte, its own uncommitted work included.
+    let off = f.engine.spotlight_off(&spot("lit")).unwrap();
+    assert_eq!(off.edits_ref, None);
+    assert_eq!(root_fingerprint(&f), before);
+    assert!(f.engine.spotlight_of(&f.repo).unwrap().is_none());
+}
+
+#[test]
+fn spotlight_never_overwrites_root_edits_and_refuses_conflicts() {
+    let f = Fixture::new();
+    write(&f.repo, "shared.txt", "base\n");
+    f.commit_all("shared");
+    let mk = |name: &str| {
+        f.engine
+            .create(
+                CreateRequest {
+                    path: f.repo.clone(),
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .unwrap()
+    };
+    let a = mk("a");
+    let b = mk("b");
+    write(&a.path, "shared.txt", "from a\n");
+    write(&b.path, "b.txt", "from b\n");
+
+    // The root changed the same file: refused, nothing touched.
+    write(&f.repo, "shared.txt", "root's own\n");
+    let before = root_fingerprint(&f);
+    let e = f.engine.spotlight_on(&spot("a")).unwrap_err();
+    assert!(
+        e.to_string().contains("conflict") && e.to_string().contains("shared.txt"),
+        "{e}"
+    );
+    assert_eq!(
+        root_fingerprint(&f),
+        before,
+        "a refused spotlight changes nothing"
+    );
+    git(&f.repo, &["checkout", "--", "shared.txt"]);
+    let clean = root_fingerprint(&f);
+
+    // A second spotlight replaces the first.
+    f.engine.spotlight_on(&spot("a")).unwrap();
+    assert_eq!(read(&f.repo, "shared.txt"), "from a\n");
+    f.engine.spotlight_on(&spot("b")).unwrap();
+    assert_eq!(
+        read(&f.repo, "shared.txt"),
+        "base\n",
+        "a's changes went with a"
+    );
+    assert_eq!(read(&f.repo, "b.txt"), "from b\n");
+
+    // The user edits the root while spotlighted: sync pauses, off keeps the edit on a ref.
+    write(&f.repo, "b.txt", "edited in the root\n");
+    write(&b.path, "b.txt", "from b, later\n");
+    let s = f.engine.spotlight_sync(&spot("b")).unwrap().unwrap();
+    assert!(
+        s.paused.as_deref().unwrap_or("").contains("edited"),
+        "{s:?}"
+    );
+    assert_eq!(
+        read(&f.repo, "b.txt"),
+        "edited in the root\n",
+        "never overwritten"
+    );
+    let off = f.engine.spotlight_off(&spot("b")).unwrap();
+    let kept = off.edits_ref.expect("the root's edits are kept");
+    assert_eq!(
+        git(&f.repo, &["show", &format!("{kept}:b.txt")]),
+        "edited in the root"
+    );
+    assert_eq!(root_fingerprint(&f), clean);
+}

@@ -139,7 +139,7 @@ function M.new(args)
     end)
     return
   end
-  if args.agent and args.agent:find(",", 1, true) then
+  if args.agent and args.agent:find("[,*]") then
     return require("conductor.compare").new(args)
   end
   M.create(args --[[@as conductor.CreateArgs]], function(err, ws)

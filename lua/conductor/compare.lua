@@ -18,18 +18,31 @@ local engine = require("conductor.engine")
 local groups = require("conductor.groups")
 local notify = require("conductor.notify")
 
---- `:ConductorNew` with several agents: one workspace per agent for the same
---- task. Every agent is checked first: a missing one means nothing is made.
----@param args conductor.NewArgs
-function M.new(args)
-  local names, seen = {}, {}
-  for _, a in ipairs(vim.split(args.agent or "", ",", { trimempty = true })) do
+--- The agents an `--agent=` value names, each as often as named: `a,b`, `a,a,b`, `a*3`.
+---@param spec string
+---@return string[]
+function M.agent_list(spec)
+  local names = {}
+  for _, a in ipairs(vim.split(spec or "", ",", { trimempty = true })) do
     a = vim.trim(a)
-    if a ~= "" and not seen[a] then
-      seen[a] = true
-      names[#names + 1] = a
+    local name, times = a:match("^(.-)%s*%*%s*(%d+)$")
+    name, times = name or a, tonumber(times) or 1
+    if times < 1 or times > 20 then
+      error(("--agent=%s: a count from 1 to 20, as in codex*3"):format(a), 0)
+    end
+    for _ = 1, name ~= "" and times or 0 do
+      names[#names + 1] = name
     end
   end
+  return names
+end
+
+--- `:ConductorNew` with several agents (best of N): one workspace per entry for the same
+--- task, the same agent as many times as named (`codex,codex,claude`, `codex*3`). Every
+--- agent is checked first: a missing one means nothing is made.
+---@param args conductor.NewArgs
+function M.new(args)
+  local names = M.agent_list(args.agent)
   if #names < 2 then
     return require("conductor.actions").new(vim.tbl_extend("force", args, { agent = names[1] }))
   end
@@ -39,9 +52,15 @@ function M.new(args)
   end
   local task = vim.trim(args.task)
   local group = groups.unique_name(args.name or groups.slug(task) or "compare")
-  local jobs = {}
+  -- Names and labels: `<group>-codex`, or `<group>-codex-2` where an agent runs twice.
+  local jobs, count, seen = {}, {}, {}
+  for _, a in ipairs(names) do
+    count[a] = (count[a] or 0) + 1
+  end
   for i, a in ipairs(names) do
-    jobs[i] = { task = task, agent = a, base = args.base, name = group .. "-" .. a, label = a }
+    seen[a] = (seen[a] or 0) + 1
+    local label = count[a] > 1 and ("%s-%d"):format(a, seen[a]) or a
+    jobs[i] = { task = task, agent = a, base = args.base, name = group .. "-" .. label, label = label }
   end
   require("conductor.fanout").run(jobs, {
     group = group,

@@ -43,7 +43,7 @@ local function attach()
   local group = api.nvim_create_augroup("conductor_statusline", { clear = true })
   api.nvim_create_autocmd("User", {
     group = group,
-    pattern = { "ConductorAgent*", "ConductorWorkspace*", "ConductorSetup*" },
+    pattern = { "ConductorAgent*", "ConductorWorkspace*", "ConductorSetup*", "ConductorSpotlight" },
     callback = function()
       M.invalidate()
       -- A native statusline does not redraw by itself on these events.
@@ -93,6 +93,12 @@ local function render(ws, highlight)
   end)
   if gok and group then
     parts[1] = ("%s [%s]"):format(parts[1], escape(group))
+  end
+  local sok, spot = pcall(function()
+    return require("conductor.spotlight").of(ws)
+  end)
+  if sok and spot then
+    parts[1] = parts[1] .. (spot.paused and " ◎spotlight(paused)" or " ◎spotlight")
   end
   if ws.state ~= "active" then
     parts[1] = ("%s (%s)"):format(parts[1], ws.state)

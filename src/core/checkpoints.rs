@@ -83,23 +83,8 @@ pub fn record(
         .with_context(|| format!("cannot open {}", worktree.display()))?;
     let existing = turns(&repo, id)?;
     let head = repo.head()?.peel_to_commit()?;
-    // The stash-shaped snapshot gives the worktree's and the index's trees without touching
-    // the real index; a clean checkout has none, and both are HEAD's.
-    let scratch = format!("refs/conductor/{id}/checkpoint-scratch");
-    let snap = snapshot::record(worktree, &scratch, "checkpoint")?;
-    let (tree, staged) = match snap {
-        Some(oid) => {
-            let s = repo.find_commit(oid)?;
-            let staged = s.parent(1)?;
-            (s.tree_id(), staged)
-        }
-        None => (head.tree_id(), head.clone()),
-    };
-    if snap.is_some() {
-        if let Ok(mut r) = repo.find_reference(&scratch) {
-            let _ = r.delete();
-        }
-    }
+    let (tree, staged) = worktree_trees(&repo, worktree, id)?;
+    let staged = repo.find_commit(staged)?;
     let previous = match existing.last() {
         Some((_, oid)) => repo.find_commit(*oid)?,
         None => repo.find_commit(base)?,
@@ -136,6 +121,25 @@ pub fn record(
         }
     }
     Ok(Some(turn))
+}
+
+/// The tree of everything in a checkout (committed, staged, unstaged, untracked; not
+/// ignored) and a commit of what is staged, without touching its index: the trees of a
+/// stash-shaped snapshot (HEAD's for a clean checkout). `key` names the scratch ref.
+pub(crate) fn worktree_trees(repo: &Repository, worktree: &Path, key: &str) -> Result<(Oid, Oid)> {
+    let head = repo.head()?.peel_to_commit()?;
+    let scratch = format!("refs/conductor/{key}/scratch");
+    Ok(match snapshot::record(worktree, &scratch, "scratch")? {
+        Some(oid) => {
+            let s = repo.find_commit(oid)?;
+            let out = (s.tree_id(), s.parent_id(1)?);
+            if let Ok(mut r) = repo.find_reference(&scratch) {
+                let _ = r.delete();
+            }
+            out
+        }
+        None => (head.tree_id(), head.id()),
+    })
 }
 
 fn agent_of(c: &Commit) -> String {

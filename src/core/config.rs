@@ -481,7 +481,10 @@ fn ignored_keys(path: &Path, contents: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (key, v) in &top {
         match key.as_str() {
-            "$schema" | "scripts" | "runScriptMode" | "file_include_globs" | "checks" => {}
+            // spotlight_testing turns Conductor's spotlight on for a repository; here
+            // :ConductorSpotlight is there in every repository.
+            "$schema" | "scripts" | "runScriptMode" | "file_include_globs" | "checks"
+            | "spotlight_testing" => {}
             "environment_variables" => {
                 if v.get("cloud").is_some_and(|c| c.is_object()) {
                     out.push("environment_variables.cloud: cloud values never apply to a local workspace".into());
@@ -500,9 +503,6 @@ fn ignored_keys(path: &Path, contents: &str) -> Vec<String> {
                 "enterprise_data_privacy: no effect; agents run with your own CLIs' settings"
                     .into(),
             ),
-            "spotlight_testing" => {
-                out.push("spotlight_testing: no effect yet; conductor.nvim has no spotlight".into())
-            }
             other => out.push(format!("{other}: unknown key")),
         }
     }

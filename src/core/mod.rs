@@ -20,6 +20,7 @@ pub mod review;
 pub mod scripts;
 pub mod ship;
 pub mod snapshot;
+pub mod spotlight;
 pub mod status;
 pub mod store;
 pub mod terminals;

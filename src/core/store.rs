@@ -101,6 +101,9 @@ pub struct State {
     pub version: u32,
     #[serde(default)]
     pub workspaces: Vec<Workspace>,
+    /// Spotlights that are on, one per repository at most (`spotlight.rs`).
+    #[serde(default)]
+    pub spotlights: Vec<crate::core::spotlight::Spotlight>,
     /// The user's decisions about repository config files (`trust.rs`).
     #[serde(default)]
     pub trust: crate::core::trust::Decisions,

@@ -19,6 +19,7 @@ use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
 use crate::core::review::{ChangesRequest, FileRequest, ShipRequest};
+use crate::core::spotlight::SpotlightRequest;
 use crate::core::status::AgentState;
 use crate::core::terminals::{AgentStart, RunStart};
 use bridge::Message;
@@ -268,6 +269,7 @@ fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
             let p: PathParams = params(lua, method, value)?;
             to_json(engine.resolve_repo(&p.path, p.base.as_deref(), p.workspace.as_deref()))
         }
+        "spotlights" => to_json(engine.store().and_then(|s| s.read()).map(|s| s.spotlights)),
         "trust" => {
             let p: TrustParams = params(lua, method, value)?;
             to_json(engine.trust_file(&p.path, &p.sha256, p.allow))
@@ -387,6 +389,14 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
         "revert_file" => {
             let req: FileRequest = params(lua, method, value)?;
             Box::new(move || to_json(engine.revert_file(&req)))
+        }
+        "spotlight_on" | "spotlight_sync" | "spotlight_off" => {
+            let req: SpotlightRequest = params(lua, method, value)?;
+            match method {
+                "spotlight_on" => Box::new(move || to_json(engine.spotlight_on(&req))),
+                "spotlight_sync" => Box::new(move || to_json(engine.spotlight_sync(&req))),
+                _ => Box::new(move || to_json(engine.spotlight_off(&req))),
+            }
         }
         "checkpoint" | "checkpoints" | "revert_to" => {
             let req: CheckpointRequest = params(lua, method, value)?;

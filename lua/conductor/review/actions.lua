@@ -298,6 +298,7 @@ function actions.comment(review)
       if text and vim.trim(text) ~= "" then
         c.text = vim.trim(text)
         c.sent = false
+        comments.save(review.ws.id)
         changed(review)
       end
     end)

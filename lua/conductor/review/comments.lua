@@ -1,7 +1,8 @@
 -- Review comments: notes on a line range of a changed file (or on the whole
--- file), kept per workspace in memory until they are sent to the workspace's
--- agent as one prompt. Sent comments stay listed, marked sent, until deleted;
--- comments live in this editor's memory only (not saved to disk).
+-- file), kept per workspace until they are sent to the workspace's agent as
+-- one prompt. Sent comments stay listed, marked sent, until deleted. They are
+-- saved per workspace under stdpath("state")/conductor/comments/, so they
+-- survive a restart of Neovim.
 --
 -- Not here: where comments are shown (review/panel.lua, review/diff.lua).
 
@@ -20,14 +21,57 @@ local M = {}
 ---@field sent boolean
 
 ---@type table<string, conductor.Comment[]> workspace id -> comments, oldest first
-local by_ws = {}
-local next_id = 1
+local by_ws = setmetatable({}, {
+  -- A workspace's comments are read from disk the first time they are asked for.
+  __index = function(t, ws_id)
+    local list = {}
+    local f = io.open(M.file(ws_id), "r")
+    if f then
+      local ok, saved = pcall(vim.json.decode, f:read("*a"))
+      f:close()
+      list = ok and type(saved) == "table" and saved or {}
+    end
+    rawset(t, ws_id, list)
+    return list
+  end,
+})
+
+--- Where a workspace's comments are saved.
+---@param ws_id string
+---@return string
+function M.file(ws_id)
+  return ("%s/conductor/comments/%s.json"):format(vim.fn.stdpath("state"), ws_id)
+end
+
+--- Saves a workspace's comments (after any change to them), replacing the file whole.
+---@param ws_id string
+function M.save(ws_id)
+  local path = M.file(ws_id)
+  vim.fn.mkdir(vim.fs.dirname(path), "p")
+  local list = by_ws[ws_id]
+  if #list == 0 then
+    os.remove(path)
+    return
+  end
+  local tmp = path .. ".tmp"
+  local f = io.open(tmp, "w")
+  if not f then
+    return
+  end
+  f:write(vim.json.encode(list))
+  f:close()
+  vim.uv.fs_rename(tmp, path)
+end
 
 --- Adds a comment to workspace `ws_id`.
 ---@param ws_id string
 ---@param c { path: string, base_path?: string, line1?: integer, line2?: integer, side?: string, rev?: string, code?: string[], text: string }
 ---@return conductor.Comment
 function M.add(ws_id, c)
+  local next_id = 1
+  for _, old in ipairs(by_ws[ws_id]) do
+    next_id = math.max(next_id, old.id + 1)
+  end
   local comment = {
     id = next_id,
     path = c.path,
@@ -40,9 +84,8 @@ function M.add(ws_id, c)
     text = c.text,
     sent = false,
   }
-  next_id = next_id + 1
-  by_ws[ws_id] = by_ws[ws_id] or {}
   table.insert(by_ws[ws_id], comment)
+  M.save(ws_id)
   return comment
 end
 
@@ -76,12 +119,14 @@ function M.remove(ws_id, id)
   by_ws[ws_id] = vim.tbl_filter(function(c)
     return c.id ~= id
   end, by_ws[ws_id] or {})
+  M.save(ws_id)
 end
 
 --- Forgets the sent comments of a workspace.
 ---@param ws_id string
 function M.forget_sent(ws_id)
   by_ws[ws_id] = M.list(ws_id, { unsent = true })
+  M.save(ws_id)
 end
 
 --- "src/app.lua:12-14", "src/app.lua:12", "src/app.lua"; " (base)" for lines
@@ -150,6 +195,7 @@ function M.send(ws, done)
     for _, c in ipairs(list) do
       c.sent = true
     end
+    M.save(ws.id)
     require("conductor.notify").info(
       ("sent %d review comment%s to %s/%s"):format(#list, #list == 1 and "" or "s", ws.name, s.name)
     )

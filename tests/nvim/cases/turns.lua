@@ -74,3 +74,62 @@ T.eq(T.read(ws.path .. "/agent-output.txt"), "one\n", "the file is back to turn 
 vim.cmd("ConductorRevert 2")
 T.wait_event("ConductorReverted", function(d) return d.turn == 2 end)
 T.eq(T.read(ws.path .. "/agent-output.txt"), "two\n", "and forward again: nothing lost")
+
+---------------------------------------------------------------------------------------
+-- Spotlight: the workspace's changes in the root, following it, then the root back
+-- exactly (its own dirty file included).
+T.record("ConductorSpotlight")
+local root = vim.fn.getcwd(-1, 1)
+local function fingerprint(dir)
+  local out = {}
+  for name, kind in vim.fs.dir(dir, { depth = 20, skip = function(n) return n ~= ".git" end }) do
+    if kind == "file" then
+      out[name] = T.read(dir .. "/" .. name)
+    end
+  end
+  out["<status>"] = T.git(dir, "status", "--porcelain=v1", "--untracked-files=all")
+  out["<head>"] = T.git(dir, "rev-parse", "HEAD")
+  return out
+end
+T.write(root .. "/README.md", "the root's own edit\n")
+local before = fingerprint(root)
+vim.cmd("ConductorOpen turns")
+vim.cmd("ConductorSpotlight")
+T.wait_event("ConductorSpotlight")
+T.eq(T.read(root .. "/agent-output.txt"), "two\n", "the workspace's file is in the root")
+T.eq(T.read(root .. "/README.md"), "the root's own edit\n", "the root's own work stays")
+T.ok(require("conductor").statusline():find("◎spotlight", 1, true), "the statusline shows it")
+
+-- A turn of the agent, then a write from Neovim, reach the root.
+turn("three")
+T.wait(function() return T.read(root .. "/agent-output.txt") == "three\n" end, "the turn to reach the root")
+vim.cmd.edit(vim.fn.fnameescape(ws.path .. "/written.txt"))
+vim.api.nvim_buf_set_lines(0, 0, -1, false, { "from a buffer" })
+vim.cmd("write")
+T.wait(function() return T.read(root .. "/written.txt") == "from a buffer\n" end, "the write to reach the root")
+
+vim.cmd("ConductorSpotlight!")
+T.wait_event("ConductorSpotlight", function(d) return d.spotlight == vim.NIL end, "spotlight off")
+T.eq(fingerprint(root), before, "the root is back byte for byte")
+T.ok(not require("conductor").statusline():find("spotlight", 1, true), "the statusline no longer shows it")
+
+---------------------------------------------------------------------------------------
+-- Best of N: the same agent as many times as named, one workspace each, one group.
+vim.cmd("ConductorNew --agent=fake*2 --name=best race the task")
+local made = {}
+T.wait(function()
+  made = vim.tbl_filter(function(e)
+    return e.name == "ConductorWorkspaceCreated" and e.data.name:find("^best%-") ~= nil
+  end, T.events)
+  return #made == 2
+end, "two workspaces for fake*2")
+local names = { made[1].data.name, made[2].data.name }
+table.sort(names)
+T.eq(names, { "best-fake-1", "best-fake-2" }, "one workspace per run, told apart")
+T.eq(require("conductor.groups").of(made[1].data.id), "best", "grouped for :ConductorCompare")
+vim.cmd("ConductorNew --agent=fake,fake --name=twice race again")
+T.wait(function()
+  return #vim.tbl_filter(function(e)
+    return e.name == "ConductorWorkspaceCreated" and e.data.name:find("^twice%-") ~= nil
+  end, T.events) == 2
+end, "two workspaces for fake,fake")
