@@ -51,6 +51,10 @@ pub struct Reverted {
     pub turn: u32,
 }
 
+/// Recording and reverting one at a time: two turns ending close together must not both
+/// take the same next number.
+static TURNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn prefix(id: &str) -> String {
     format!("refs/conductor/{id}/checkpoints/")
 }
@@ -73,6 +77,17 @@ fn turns(repo: &Repository, id: &str) -> Result<Vec<(u32, Oid)>> {
 /// Records the worktree at `worktree` as the next turn, unless it is the same as the last
 /// one. Keeps at most `keep` turns. Returns the new turn's number.
 pub fn record(
+    worktree: &Path,
+    id: &str,
+    base: Oid,
+    agent: &str,
+    keep: usize,
+) -> Result<Option<u32>> {
+    let _one = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    record_locked(worktree, id, base, agent, keep)
+}
+
+fn record_locked(
     worktree: &Path,
     id: &str,
     base: Oid,
@@ -262,7 +277,8 @@ impl Engine {
         }
         let base = Oid::from_str(&ws.base_commit)?;
         let keep = self.options().checkpoints_keep.max(1) + 1;
-        let saved_as = record(&ws.path, &ws.id, base, "before revert", keep)?
+        let _one = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+        let saved_as = record_locked(&ws.path, &ws.id, base, "before revert", keep)?
             .or_else(|| known.last().map(|c| c.turn));
         revert(&ws.path, &ws.id, turn)?;
         Ok(Reverted { saved_as, turn })
