@@ -4,7 +4,7 @@
 //! work: nothing holding uncommitted changes is removed, uncommitted work recorded at
 //! archive time stays on its ref, orphan worktrees are adopted, not deleted.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use git2::Repository;
@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::engine::Engine;
 use crate::core::error::Result;
+use crate::core::leftovers::processes_by_workspace;
 use crate::core::lifecycle::snapshot_ref;
+use crate::core::platform::groups;
+use crate::core::records::{self, Groups, PROCESS_GROUPS};
 use crate::core::scripts::now_secs;
 use crate::core::store::{SetupState, State, Workspace, WorkspaceState};
 use crate::core::{names, ports, repo, snapshot};
@@ -20,7 +23,7 @@ use crate::core::{names, ports, repo, snapshot};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
     /// "unfinished", "missing-directory", "orphan-worktree", "stale-worktree-entry",
-    /// "missing-branch".
+    /// "missing-branch", "leftover-processes", "lost-record".
     pub kind: String,
     pub workspace: Option<String>,
     pub path: Option<PathBuf>,
@@ -55,6 +58,16 @@ impl Engine {
             .iter()
             .map(|w| w.repo_root.clone())
             .collect();
+        // Every repository a workspace was ever made in (kept apart from the state file,
+        // so it survives the state file's loss). Those the state file names are added to
+        // that list here too, for workspaces made before it existed.
+        for root in &roots {
+            let _ = records::remember_repository(store.dir(), root);
+        }
+        roots.extend(records::read::<Vec<PathBuf>>(
+            store.dir(),
+            records::REPOSITORIES,
+        ));
         roots.sort();
         roots.dedup();
 
@@ -121,7 +134,69 @@ impl Engine {
                 findings.push(f);
             }
         }
+        for root in &roots {
+            findings.extend(self.lost_records(root, req.repair)?);
+        }
+        findings.extend(self.leftover_findings(&state, req.repair));
         Ok(findings)
+    }
+
+    /// Processes a workspace left running: those of a Neovim that is gone (killed during a
+    /// setup, say), and any of an archived workspace (a daemon that survived its archive).
+    /// Only workspaces of this state directory: another one's processes are not ours.
+    fn leftover_findings(&self, state: &State, repair: bool) -> Vec<Finding> {
+        let by_env = processes_by_workspace();
+        let recorded: Groups = self
+            .store()
+            .map(|s| records::read(s.dir(), PROCESS_GROUPS))
+            .unwrap_or_default();
+        let mut ids: BTreeSet<String> = recorded.keys().cloned().collect();
+        ids.extend(by_env.keys().filter(|id| state.find(id).is_some()).cloned());
+        let mut findings = Vec::new();
+        for id in ids {
+            let ws = state.find(&id);
+            let archived = ws.is_none_or(|w| w.state == WorkspaceState::Archived);
+            let pids = self.leftover_processes(&id, !archived, &by_env);
+            if pids.is_empty() {
+                continue;
+            }
+            let name = ws.map_or_else(|| id.clone(), |w| w.name.clone());
+            let list = pids
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut f = Finding {
+                kind: "leftover-processes".into(),
+                workspace: Some(name.clone()),
+                path: ws.map(|w| w.path.clone()),
+                problem: format!(
+                    "{} process(es) of {name} still run (pid {list}) though {}",
+                    pids.len(),
+                    if archived {
+                        "it is archived"
+                    } else {
+                        "the Neovim that started them is gone"
+                    }
+                ),
+                repair: "stop them (SIGHUP, then SIGKILL)".into(),
+                repaired: false,
+            };
+            if repair {
+                groups::stop_pids(&pids, self.grace());
+                if let Ok(store) = self.store() {
+                    let _ = records::update(store.dir(), PROCESS_GROUPS, |g: &mut Groups| {
+                        if let Some(list) = g.get_mut(&id) {
+                            list.retain(|e| groups::group_alive(e.pgid));
+                        }
+                        g.retain(|_, list| !list.is_empty());
+                    });
+                }
+                f.repaired = true;
+            }
+            findings.push(f);
+        }
+        findings
     }
 
     fn check_workspace(&self, ws: &Workspace, do_repair: bool) -> Result<Option<Finding>> {
@@ -297,6 +372,163 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Archived workspaces git still holds but the state file does not (it was lost, or
+    /// moved away because it was corrupt): a branch under `branch_prefix` checked out
+    /// nowhere, with or without uncommitted work on `refs/conductor/<id>/snapshot`.
+    fn lost_records(&self, root: &Path, repair: bool) -> Result<Vec<Finding>> {
+        let Ok(git) = Repository::open(root) else {
+            return Ok(Vec::new());
+        };
+        let opts = self.options();
+        let state = self.store()?.read()?;
+        let ours = |f: &dyn Fn(&Workspace) -> bool| {
+            state
+                .workspaces
+                .iter()
+                .any(|w| repo::canonical(&w.repo_root) == repo::canonical(root) && f(w))
+        };
+        // Branches checked out in a worktree are the orphan-worktree check's business.
+        let mut checked_out: HashSet<String> = HashSet::new();
+        if let Ok(names) = git.worktrees() {
+            for name in names.iter().flatten() {
+                let branch = git
+                    .find_worktree(name)
+                    .and_then(|wt| Repository::open_from_worktree(&wt))
+                    .ok()
+                    .and_then(|r| r.head().ok()?.shorthand().map(str::to_string));
+                if let Some(b) = branch {
+                    checked_out.insert(b);
+                }
+            }
+        }
+        if let Ok(head) = git.head() {
+            if let Some(b) = head.shorthand() {
+                checked_out.insert(b.to_string());
+            }
+        }
+        // Snapshots by the workspace name their message carries.
+        let mut snapshots: Vec<(String, String, String)> = Vec::new(); // (id, refname, name)
+        for r in git.references_glob("refs/conductor/*/snapshot")?.flatten() {
+            let Some(refname) = r.name().map(str::to_string) else {
+                continue;
+            };
+            let id = refname
+                .trim_start_matches("refs/conductor/")
+                .trim_end_matches("/snapshot")
+                .to_string();
+            if id.contains('/') || ours(&|w| w.id == id) {
+                continue;
+            }
+            let name = r
+                .peel_to_commit()
+                .ok()
+                .and_then(|c| {
+                    c.summary()
+                        .and_then(|m| m.strip_prefix("conductor: uncommitted work of "))
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            snapshots.push((id, refname, name));
+        }
+        let mut findings = Vec::new();
+        for b in git.branches(Some(git2::BranchType::Local))?.flatten() {
+            let Some(branch) = b.0.name().ok().flatten().map(str::to_string) else {
+                continue;
+            };
+            let Some(name) = branch.strip_prefix(&opts.branch_prefix).map(str::to_string) else {
+                continue;
+            };
+            if name.is_empty() || checked_out.contains(&branch) || ours(&|w| w.branch == branch) {
+                continue;
+            }
+            let snapshot = snapshots.iter().find(|s| s.2 == name).cloned();
+            let mut f = Finding {
+                kind: "lost-record".into(),
+                workspace: Some(name.clone()),
+                path: None,
+                problem: format!(
+                    "branch {branch} of {} is a workspace the state file does not know{}",
+                    root.display(),
+                    snapshot
+                        .as_ref()
+                        .map(|s| format!(" (its uncommitted work is on {})", s.1))
+                        .unwrap_or_default()
+                ),
+                repair: "record it as an archived workspace (:ConductorRestore brings it back)"
+                    .into(),
+                repaired: false,
+            };
+            if repair {
+                self.record_archived(root, &git, &branch, &name, snapshot.map(|s| (s.0, s.1)))?;
+                f.repaired = true;
+            }
+            findings.push(f);
+        }
+        Ok(findings)
+    }
+
+    fn record_archived(
+        &self,
+        root: &Path,
+        git: &Repository,
+        branch: &str,
+        name: &str,
+        snapshot: Option<(String, String)>,
+    ) -> Result<()> {
+        let info = repo::resolve(root)?;
+        let opts = self.options();
+        let tip = git.refname_to_id(&format!("refs/heads/{branch}"))?;
+        let base_commit = git
+            .refname_to_id(&format!("refs/heads/{}", info.default_branch))
+            .ok()
+            .and_then(|base| git.merge_base(base, tip).ok())
+            .unwrap_or(tip);
+        let log_dir = self.store()?.dir().join("logs");
+        let (id, snapshot_ref) = match snapshot {
+            Some((id, r)) => (id, Some(r)),
+            None => (
+                format!(
+                    "{:08x}",
+                    now_secs() as u32 ^ tip.as_bytes()[0] as u32 ^ std::process::id()
+                ),
+                None,
+            ),
+        };
+        self.store()?.update(|s: &mut State| {
+            let name = names::first_free(name, |n| {
+                s.workspaces
+                    .iter()
+                    .any(|w| w.repo_root == info.root && w.name == n)
+            });
+            s.workspaces.push(Workspace {
+                log: log_dir.join(format!("{id}.log")),
+                path: opts.workspaces_root.join(&info.name).join(&name),
+                worktree: name.clone(),
+                id,
+                name,
+                repo_root: info.root.clone(),
+                repo_name: info.name.clone(),
+                branch: branch.to_string(),
+                base_branch: info.default_branch.clone(),
+                base_commit: base_commit.to_string(),
+                task: None,
+                agent: None,
+                port: None,
+                state: WorkspaceState::Archived,
+                created_at: now_secs(),
+                archived_at: Some(now_secs()),
+                snapshot_ref,
+                setup: SetupState::None,
+                viewed: Vec::new(),
+                pr_url: None,
+                checks: None,
+                owner_pid: None,
+                setup_pid: None,
+            });
+            Ok(())
+        })
     }
 
     /// Records an unknown worktree under the workspaces root as a workspace.

@@ -166,6 +166,8 @@ impl Engine {
             Ok(ws)
         })?;
 
+        // Remembered apart from the state file, for the doctor to rebuild from git.
+        let _ = crate::core::records::remember_repository(self.store()?.dir(), &info.root);
         pause_point("create:reserved");
         let progress = |message: String| self.progress(request, &ws.name, message);
         let built = (|| {
@@ -263,16 +265,22 @@ impl Engine {
         });
     }
 
-    /// Runs a script to its end, reporting through events. Returns whether it succeeded.
+    /// Runs a script to its end (or its timeout), reporting through events. Returns how
+    /// it ended, None when it could not start.
     fn run_script(
         &self,
         ws: &Workspace,
         config: &RepoConfig,
         script: &Script,
         kind: ScriptKind,
-    ) -> bool {
+    ) -> Option<scripts::Finished> {
         let opts = self.options();
         let env = workspace_env(ws, config);
+        let timeout_ms = match kind {
+            ScriptKind::Archive => opts.archive_timeout_ms,
+            ScriptKind::Setup => opts.setup_timeout_ms,
+            ScriptKind::Check => 0,
+        };
         let spec = ScriptSpec {
             kind,
             shell: &opts.shell,
@@ -280,6 +288,8 @@ impl Engine {
             cwd: &ws.path,
             env: &env,
             log: &ws.log,
+            timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
+            grace: self.grace(),
         };
         let kind_name = kind.as_str().to_string();
         self.emit(Event::ScriptStarted {
@@ -293,7 +303,7 @@ impl Engine {
             &spec,
             |p| {
                 pgid = p;
-                self.processes.add(&ws.id, p);
+                self.record_group(&ws.id, p);
             },
             |line, elapsed_ms| {
                 self.emit(Event::ScriptOutput {
@@ -305,9 +315,10 @@ impl Engine {
                 })
             },
         );
-        self.processes.remove(&ws.id, pgid);
+        self.forget_group(&ws.id, pgid);
         let stopped = self.processes.take_stopped(pgid);
         let ok = result.as_ref().is_ok_and(|d| d.ok);
+        let timed_out = result.as_ref().is_ok_and(|d| d.timed_out);
         if kind == ScriptKind::Setup && !stopped {
             // Recorded before the event, so listeners that look the workspace up see it.
             let state = if ok {
@@ -330,10 +341,11 @@ impl Engine {
                     code: done.code,
                     signal: done.signal,
                     stopped,
-                    log: done.log,
+                    timed_out,
+                    log: done.log.clone(),
                     elapsed_ms: done.elapsed_ms,
                 });
-                done.ok
+                Some(done)
             }
             Err(e) => {
                 self.emit(Event::ScriptFinished {
@@ -344,6 +356,7 @@ impl Engine {
                     code: None,
                     signal: None,
                     stopped,
+                    timed_out: false,
                     log: ws.log.clone(),
                     elapsed_ms: 0,
                 });
@@ -352,7 +365,7 @@ impl Engine {
                     workspace: Some(ws.name.clone()),
                     message: e.to_string(),
                 });
-                false
+                None
             }
         }
     }
@@ -384,12 +397,27 @@ impl Engine {
         Ok(ws)
     }
 
-    /// Stops scripts, agents and run scripts of a workspace, all within one grace period.
+    /// Stops scripts, agents and run scripts of a workspace, all within one grace period,
+    /// then whatever they left (daemons, groups of a Neovim that was killed, agents another
+    /// Neovim runs for it).
     fn stop_everything(&self, id: &str) {
+        // Stopped by us: not something another Neovim did (see `watch`).
+        self.watch.forget(id);
         let sessions = self.sessions.matching(Some(id), None);
         std::thread::scope(|s| {
             s.spawn(|| self.sessions.stop_many(&sessions, self.grace()));
             self.processes.stop_all(id, self.grace());
+        });
+        self.stop_leftovers(id);
+    }
+
+    /// Stops every agent, terminal and script this engine started, within one grace
+    /// period (Neovim is exiting: nothing it started may outlive it).
+    pub fn stop_all_processes(&self, grace: Duration) {
+        let sessions = self.sessions.matching(None, None);
+        std::thread::scope(|s| {
+            s.spawn(|| self.sessions.stop_many(&sessions, grace));
+            self.processes.stop_every(grace);
         });
     }
 
@@ -411,14 +439,25 @@ impl Engine {
             if !ws.path.is_dir() {
                 // Nothing to run it in; the directory is already gone.
             } else {
-                if !self.run_script(&ws, &config, &script, ScriptKind::Archive) {
+                let done = self.run_script(&ws, &config, &script, ScriptKind::Archive);
+                let message = match done {
+                    Some(d) if d.timed_out => Some(format!(
+                        "archive script of {} ran longer than {:?} (scripts.archive_timeout) and was stopped (see :ConductorLog {}); archiving anyway",
+                        ws.name,
+                        Duration::from_millis(self.options().archive_timeout_ms),
+                        ws.name
+                    )),
+                    Some(d) if d.ok => None,
+                    _ => Some(format!(
+                        "archive script of {} failed (see :ConductorLog {}); archiving anyway",
+                        ws.name, ws.name
+                    )),
+                };
+                if let Some(message) = message {
                     self.emit(Event::Warning {
                         request: None,
                         workspace: Some(ws.name.clone()),
-                        message: format!(
-                            "archive script of {} failed (see :ConductorLog {}); archiving anyway",
-                            ws.name, ws.name
-                        ),
+                        message,
                     });
                 }
             }
@@ -430,6 +469,8 @@ impl Engine {
                 reason: format!("{} is not trusted", config::describe(file)),
             });
         }
+        // What the archive script started in the background.
+        self.stop_leftovers(&ws.id);
         let snapshot = if ws.path.is_dir() {
             let refname = snapshot_ref(&ws.id);
             snapshot::record(
@@ -473,6 +514,9 @@ impl Engine {
         let git = repo::open_main(&ws.repo_root)?;
         let config = self.workspace_config(&ws)?;
         let opts = self.options();
+        if ws.path.exists() {
+            self.move_late_files_aside(&git, &ws, request)?;
+        }
         let worktree = repo::free_worktree_name(&git, &ws.name, &ws.id);
         self.store()?.update(|s| {
             let port = ports::allocate(s, opts.port_first, opts.port_last)?;
@@ -522,6 +566,41 @@ impl Engine {
         })?;
         self.start_setup(&ws, &config);
         self.get(&ws.id, None)
+    }
+
+    /// The directory of an archived workspace exists again (an agent that kept running
+    /// elsewhere wrote into it): keeps what it holds on a ref and clears the way, or
+    /// fails when it holds anything from before the archive.
+    fn move_late_files_aside(
+        &self,
+        git: &Repository,
+        ws: &Workspace,
+        request: Option<u64>,
+    ) -> Result<()> {
+        let refname = format!("refs/conductor/{}/after-archive-{}", ws.id, now_secs());
+        let parent = ws
+            .snapshot_ref
+            .as_deref()
+            .and_then(|r| git.refname_to_id(r).ok())
+            .or_else(|| {
+                git.find_branch(&ws.branch, git2::BranchType::Local)
+                    .ok()
+                    .and_then(|b| b.get().target())
+            });
+        let since = ws.archived_at.unwrap_or(u64::MAX);
+        let kept = crate::core::aside::keep_late_files(git, &ws.path, since, &refname, parent)?;
+        if kept > 0 {
+            self.emit(Event::Warning {
+                request,
+                workspace: Some(ws.name.clone()),
+                message: format!(
+                    "{kept} file(s) written in {} after {} was archived are kept on {refname} (`git checkout {refname} -- .` in the workspace brings them back)",
+                    ws.path.display(),
+                    ws.name
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Deletes a workspace and its branch. What it held stays reachable from

@@ -2,6 +2,7 @@
 //! could be served by a standalone process later.
 
 pub mod agent;
+pub mod aside;
 pub mod changes;
 pub mod checkout;
 pub mod checkpoints;
@@ -11,10 +12,13 @@ pub mod engine;
 pub mod error;
 pub mod faults;
 pub mod include;
+pub mod leftovers;
 pub mod lifecycle;
 pub mod names;
+pub mod platform;
 pub mod ports;
 pub mod process;
+pub mod records;
 pub mod repo;
 pub mod review;
 pub mod scripts;
@@ -25,3 +29,4 @@ pub mod status;
 pub mod store;
 pub mod terminals;
 pub mod trust;
+pub mod watch;

@@ -41,6 +41,20 @@ impl ProcessTable {
             let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
             groups.remove(workspace).unwrap_or_default()
         };
+        self.stop_groups(list, grace)
+    }
+
+    /// Stops the process groups of every workspace (Neovim is exiting: no script it
+    /// started may outlive it). Returns how many were running.
+    pub fn stop_every(&self, grace: Duration) -> usize {
+        let list: Vec<i32> = {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.drain().flat_map(|(_, l)| l).collect()
+        };
+        self.stop_groups(list, grace)
+    }
+
+    fn stop_groups(&self, list: Vec<i32>, grace: Duration) -> usize {
         let running: Vec<i32> = list.into_iter().filter(|p| group_alive(*p)).collect();
         self.stopped
             .lock()
@@ -62,16 +76,4 @@ impl ProcessTable {
     }
 }
 
-pub fn signal_group(pgid: i32, signal: i32) {
-    if pgid > 1 {
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
-        unsafe {
-            libc::kill(-pgid, signal);
-        }
-    }
-}
-
-pub fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
-}
+pub use crate::core::platform::groups::{group_alive, signal_group};

@@ -203,17 +203,19 @@ impl Engine {
                 cwd: &ws.path,
                 env: &env,
                 log: &log,
+                timeout: None,
+                grace: self.grace(),
             };
             let mut pgid = 0;
             let done = scripts::run(
                 &spec,
                 |p| {
                     pgid = p;
-                    self.processes.add(&ws.id, p)
+                    self.record_group(&ws.id, p)
                 },
                 |_, _| {},
             );
-            self.processes.remove(&ws.id, pgid);
+            self.forget_group(&ws.id, pgid);
             let d = done?;
             let result = CheckResult {
                 command: command.clone(),
