@@ -1,6 +1,7 @@
 //! The engine: plain Rust, no Neovim types. Everything here can be unit-tested alone and
 //! could be served by a standalone process later.
 
+pub mod after_checkout;
 pub mod agent;
 pub mod changes;
 pub mod checkout;
