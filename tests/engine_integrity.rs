@@ -131,6 +131,38 @@ fn submodule_keeps_its_gitlink_and_is_checked_out_from_the_root_clone() {
 }
 
 #[test]
+fn submodule_work_is_kept_across_archive_or_archive_refuses() {
+    let f = Fixture::new();
+    add_submodule(&f);
+    let ws = create(&f, "sub-work").unwrap();
+    let sub = ws.path.join("vendor/lib");
+    write(&sub, "lib.txt", "changed in the workspace\n");
+    let e = f.engine.archive(req("sub-work")).unwrap_err().to_string();
+    assert!(
+        e.contains("nothing was stopped or removed")
+            && e.contains("submodule vendor/lib has uncommitted changes"),
+        "{e}"
+    );
+    assert_eq!(read(&sub, "lib.txt"), "changed in the workspace\n");
+
+    git(&sub, &["commit", "-qam", "work in the submodule"]);
+    let commit = git(&sub, &["rev-parse", "HEAD"]);
+    let status = git(&ws.path, &["status", "--porcelain"]);
+    assert_eq!(status, " M vendor/lib");
+    f.engine.archive(req("sub-work")).unwrap();
+    gc(&f.repo);
+    gc(&f.repo.join(".git/modules/vendor/lib"));
+    f.engine.restore(req("sub-work"), None).unwrap();
+    assert_eq!(
+        git(&sub, &["rev-parse", "HEAD"]),
+        commit,
+        "the submodule commit is back"
+    );
+    assert_eq!(read(&sub, "lib.txt"), "changed in the workspace\n");
+    assert_eq!(git(&ws.path, &["status", "--porcelain"]), status);
+}
+
+#[test]
 fn submodule_the_root_has_not_initialised_is_left_so_with_a_line() {
     let f = Fixture::new();
     add_submodule(&f);
@@ -195,6 +227,20 @@ fn detached_head_commits_survive_two_archive_cycles() {
         git(&f.repo, &["rev-parse", "conductor/detached"]),
         ws.base_commit,
         "the branch did not move"
+    );
+
+    // Delete keeps them too (the backup ref holds the branch tip, or the work on top).
+    git(p, &["add", "wip.txt"]);
+    git(p, &["commit", "-qm", "detached three"]);
+    let third = git(p, &["rev-parse", "HEAD"]);
+    f.engine.delete(req("detached")).unwrap();
+    gc(&f.repo);
+    assert_eq!(
+        git(
+            &f.repo,
+            &["rev-parse", &format!("refs/conductor/{}/head", ws.id)]
+        ),
+        third
     );
 }
 

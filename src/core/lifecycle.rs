@@ -17,7 +17,9 @@ use crate::core::error::{Error, Result};
 use crate::core::faults::pause_point;
 use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
 use crate::core::store::{ArchivedHead, SetupState, Workspace, WorkspaceState};
-use crate::core::{after_checkout, checkpoints, include, names, ports, repo, snapshot};
+use crate::core::{
+    after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules,
+};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
@@ -290,7 +292,7 @@ impl Engine {
             }
             Err(e) => warn(format!("post-checkout hook not run: {e}")),
         }
-        match after_checkout::init_submodules(git, &ws.path) {
+        match submodules::init(git, &ws.path) {
             Ok(lines) => lines.into_iter().for_each(warn),
             Err(e) => warn(format!("submodules not checked out: {e}")),
         }
@@ -515,6 +517,8 @@ impl Engine {
             .map_err(refuse)?;
         if ws.path.is_dir() {
             snapshot::check(&ws.path, keep).map_err(refuse)?;
+            let git = repo::open_main(&ws.repo_root)?;
+            submodules::check_archivable(&git, &ws.path).map_err(refuse)?;
         }
         Ok(())
     }
@@ -559,6 +563,7 @@ impl Engine {
             // The archive script may have changed which ignored files there are.
             let keep = kept_ignored(&ws, &config)?;
             let head = record_head(&git, &ws).map_err(cannot_record)?;
+            submodules::keep_commits(&git, &ws.path, &ws.id).map_err(cannot_record)?;
             let refname = snapshot_ref(&ws.id);
             let recorded = snapshot::record_keeping(
                 &ws.path,
@@ -618,7 +623,16 @@ impl Engine {
             self.after_checkout(&git, &ws, request, &progress);
             if let Some(refname) = &ws.snapshot_ref {
                 let oid = git.refname_to_id(refname)?;
-                if snapshot::apply(&ws.path, oid)? == snapshot::Applied::Merged {
+                let applied = snapshot::apply(&ws.path, oid)?;
+                let work = git.find_commit(oid)?.tree()?;
+                for line in submodules::follow_snapshot(&git, &ws.path, &ws.id, &work) {
+                    self.emit(Event::Warning {
+                        request,
+                        workspace: Some(ws.name.clone()),
+                        message: line,
+                    });
+                }
+                if applied == snapshot::Applied::Merged {
                     self.emit(Event::Warning {
                         request,
                         workspace: Some(ws.name.clone()),
@@ -695,6 +709,8 @@ impl Engine {
         self.stop_everything(&ws.id);
         let mut keep: Option<Oid> = None;
         if ws.path.is_dir() && ws.state != WorkspaceState::Archived {
+            // Commits on a detached HEAD are on no branch: refs/conductor/<id>/head keeps them.
+            record_head(&git, &ws)?;
             keep = snapshot::record(
                 &ws.path,
                 &snapshot_ref(&ws.id),

@@ -24,5 +24,6 @@ pub mod snapshot;
 pub mod spotlight;
 pub mod status;
 pub mod store;
+pub mod submodules;
 pub mod terminals;
 pub mod trust;
