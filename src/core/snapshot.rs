@@ -18,6 +18,7 @@
 //!   rules, such as an edited `.env.local`), and `ignored-modes`, their permissions;
 //! - `git/<name>`: the state of an operation in progress in the worktree (a paused
 //!   rebase, a merge, a cherry-pick), so that it can be continued after restore.
+//!
 //! Its parents keep every commit that state names reachable.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -550,10 +551,10 @@ fn write_file(target: &Path, content: &[u8], filemode: i32, mode: Option<u32>) -
         std::fs::create_dir_all(parent)?;
     }
     let existing = target.symlink_metadata().ok();
-    if filemode == 0o120000 || existing.as_ref().is_some_and(|m| !m.is_file()) {
-        if existing.is_some() {
-            std::fs::remove_file(target)?;
-        }
+    match &existing {
+        Some(m) if m.is_dir() => std::fs::remove_dir_all(target)?,
+        Some(m) if filemode == 0o120000 || !m.is_file() => std::fs::remove_file(target)?,
+        _ => {}
     }
     if filemode == 0o120000 {
         use std::os::unix::ffi::OsStrExt;
