@@ -628,3 +628,63 @@ fn archive_names_ignored_content_and_keeps_files_to_copy() {
     assert!(!p.join("debug.log").exists());
     assert_eq!(git(p, &["status", "--porcelain"]), "?? work.txt");
 }
+
+// Figures -----------------------------------------------------------------------------
+
+/// Not a check: what the changes cost, printed (`cargo test --test engine_integrity
+/// figures -- --ignored --nocapture`). Creation where git itself checks out (attributes)
+/// against the parallel writer and `git worktree add`; archive (checks + record) against
+/// recording alone.
+#[test]
+#[ignore]
+fn figures_create_and_archive_on_5k_files() {
+    use std::time::Instant;
+    let files: usize = std::env::var("FIGURE_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    let f = Fixture::new();
+    for i in 0..files {
+        write(
+            &f.repo,
+            &format!("d{}/f{i}.txt", i % 100),
+            &format!("line {i}\n"),
+        );
+    }
+    f.commit_all("many files");
+    let secs = |t: Instant| t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let cli = f.base().join("cli");
+    git(
+        &f.repo,
+        &["worktree", "add", "-q", "--detach", cli.to_str().unwrap()],
+    );
+    let baseline = secs(t);
+    let t = Instant::now();
+    create(&f, "plain").unwrap();
+    let parallel = secs(t);
+    write(&f.repo, ".gitattributes", "*.md text\n");
+    f.commit_all("attributes");
+    let t = Instant::now();
+    let ws = create(&f, "attrs").unwrap();
+    let by_git = secs(t);
+
+    for i in 0..100 {
+        write(&ws.path, &format!("d{i}/f{i}.txt"), "changed\n");
+    }
+    let t = Instant::now();
+    conductor_core::core::snapshot::record(&ws.path, "refs/conductor/figure", "figure").unwrap();
+    let record_alone = secs(t);
+    let t = Instant::now();
+    f.engine.archive(req("attrs")).unwrap();
+    let archive = secs(t);
+    let t = Instant::now();
+    f.engine.restore(req("attrs"), None).unwrap();
+    let restore = secs(t);
+    eprintln!(
+        "FIGURES files={files} git_worktree_add={baseline:.3}s create_parallel={parallel:.3}s \
+         create_by_git(attributes)={by_git:.3}s record_alone={record_alone:.3}s \
+         archive(checks+record+remove)={archive:.3}s restore={restore:.3}s"
+    );
+}
