@@ -470,6 +470,37 @@ fn filter_drivers_smudge_as_git_does_or_refuse_cleanly() {
     assert!(f.engine.get("broken-filter", None).is_err());
 }
 
+/// Git LFS itself, when installed (Debian: `apt-get install git-lfs`): the new worktree
+/// gets the file's content, not its pointer, as `git worktree add` gives.
+#[test]
+fn lfs_files_are_smudged_in_new_worktrees() {
+    let installed = std::process::Command::new("git")
+        .args(["lfs", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("git-lfs is not installed: skipped");
+        return;
+    }
+    let f = Fixture::new();
+    git(&f.repo, &["lfs", "install", "--local"]);
+    git(&f.repo, &["lfs", "track", "*.bin"]);
+    std::fs::write(f.repo.join("model.bin"), b"\0real binary content\xff\n").unwrap();
+    f.commit_all("an lfs file");
+    assert!(git(&f.repo, &["show", "HEAD:model.bin"]).starts_with("version https://git-lfs"));
+
+    let ws = create(&f, "lfs").unwrap();
+    assert_eq!(bytes(&ws.path, "model.bin"), b"\0real binary content\xff\n");
+    assert_eq!(git(&ws.path, &["status", "--porcelain"]), "");
+
+    // Archive and restore give the content back too.
+    std::fs::write(ws.path.join("model.bin"), b"changed content\n").unwrap();
+    f.engine.archive(req("lfs")).unwrap();
+    f.engine.restore(req("lfs"), None).unwrap();
+    assert_eq!(bytes(&ws.path, "model.bin"), b"changed content\n");
+    assert_eq!(git(&ws.path, &["status", "--porcelain"]), " M model.bin");
+}
+
 // Item 8 ------------------------------------------------------------------------------
 
 /// A workspace whose setup script runs until stopped; returns it once it runs.
