@@ -184,10 +184,59 @@ function M.resume_agent(ws)
   notify.guard(agents.start)(ws, ws.agent, nil, { resume = true })
 end
 
+---@param bytes integer
+---@return string
+local function size(bytes)
+  local units = { "B", "KB", "MB", "GB", "TB" }
+  local i = 1
+  while bytes >= 1024 and i < #units do
+    bytes, i = bytes / 1024, i + 1
+  end
+  return i == 1 and ("%d B"):format(bytes) or ("%.1f %s"):format(bytes, units[i])
+end
+
+--- The confirmation archive asks, from the engine's preview: uncommitted
+--- changes (kept), ignored content that goes (largest first, with sizes) and
+--- ignored files kept in the snapshot. Nil when there is nothing to say.
+--- (Not on `M`: its functions are wrapped as verbs, which return nothing.)
+---@param ws conductor.Workspace
+---@param preview { dirty: boolean, changes: integer, ignored: { path: string, bytes: integer }[], ignored_bytes: integer, kept: string[] }
+---@return string?
+local function archive_question(ws, preview)
+  local lines = {}
+  if preview.dirty then
+    lines[#lines + 1] = ("%s has %d uncommitted change(s); they are kept in a snapshot"
+      .. " and come back on :ConductorRestore."):format(ws.name, preview.changes or 0)
+  end
+  local ignored = preview.ignored or {}
+  if #ignored > 0 then
+    local shown = {}
+    for i = 1, math.min(#ignored, 5) do
+      shown[i] = ("%s (%s)"):format(ignored[i].path, size(ignored[i].bytes))
+    end
+    if #ignored > 5 then
+      shown[#shown + 1] = ("and %d more"):format(#ignored - 5)
+    end
+    lines[#lines + 1] = ("Ignored content is deleted, %s in all: %s."):format(
+      size(preview.ignored_bytes or 0),
+      table.concat(shown, ", ")
+    )
+  end
+  if #lines == 0 then
+    return nil
+  end
+  local kept = preview.kept or {}
+  if #kept > 0 then
+    lines[#lines + 1] = ("Kept and restored: %s."):format(table.concat(kept, ", "))
+  end
+  return ("Archive %s?\n%s"):format(ws.name, table.concat(lines, "\n"))
+end
+
 --- Archives a workspace (default: the current tab's): stops its processes,
 --- runs the archive script, snapshots uncommitted work, removes the worktree,
---- keeps the branch. Asks first when it has uncommitted changes, and refuses
---- while its files have unsaved buffers, unless `force`.
+--- keeps the branch. Asks first when it has uncommitted changes or ignored
+--- content that would be deleted, and refuses while its files have unsaved
+--- buffers, unless `force`.
 ---@param name string?
 ---@param force boolean?
 function M.archive(name, force)
@@ -224,16 +273,10 @@ function M.archive(name, force)
   if force then
     return archive()
   end
-  request("status", { workspace = ws.id }, ("checking %s…"):format(ws.name), function(status)
-    if status.dirty then
-      local question = ("%s has %d uncommitted change(s). Archive it?\n"
-        .. "They are kept in a snapshot and come back on :ConductorRestore."):format(
-        ws.name,
-        status.changes or 0
-      )
-      if vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
-        return
-      end
+  request("archive_preview", { workspace = ws.id }, ("checking %s…"):format(ws.name), function(preview)
+    local question = archive_question(ws, preview)
+    if question and vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
+      return
     end
     archive()
   end)

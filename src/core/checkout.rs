@@ -1,13 +1,17 @@
-//! Writing a new worktree's files in parallel. Creating files dominates worktree creation
-//! (about 1 ms per file on slow disks) and libgit2, like git, writes them one at a time;
-//! several writers overlap the waits. Used only where no checkout filter can apply (no
-//! `.gitattributes`, no `core.autocrlf`): blobs are then written byte for byte, exactly
-//! as a checkout would. The index is built with each file's stat data, so the first
-//! `git status` in the worktree does not have to read every file again.
+//! Writing a new worktree's files. Creating files dominates worktree creation (about 1 ms
+//! per file on slow disks) and libgit2, like git, writes them one at a time; several
+//! writers overlap the waits. The parallel writer is used only where nothing git does
+//! during a checkout can apply: no checkout filter (no attributes, no `core.autocrlf`,
+//! so no end-of-line conversion and no LFS smudge) and no sparse checkout. Blobs are then
+//! written byte for byte, exactly as a checkout would, and the index is built with each
+//! file's stat data, so the first `git status` in the worktree does not have to read every
+//! file again. Everywhere else git itself checks the files out, the way
+//! `git worktree add` does (`git reset --hard`), so the tree is never silently different.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use git2::{IndexEntry, IndexTime, Oid, Repository, TreeWalkMode, TreeWalkResult};
 
@@ -19,17 +23,23 @@ struct Entry {
     mode: i32,
 }
 
-/// Whether the files of `tree` can be written without checkout filters.
-pub fn filters_cannot_apply(repo: &Repository, tree: &git2::Tree) -> bool {
-    let autocrlf = repo
-        .config()
-        .ok()
-        .and_then(|c| c.get_string("core.autocrlf").ok());
-    if autocrlf.is_some_and(|v| v != "false") {
-        return false;
+const GITLINK: i32 = 0o160000;
+
+/// Why git itself must write the files of `tree` (None: the parallel writer may).
+pub fn needs_git_checkout(main: &Repository, tree: &git2::Tree) -> Option<&'static str> {
+    let config = main.config().ok();
+    let get = |key: &str| config.as_ref().and_then(|c| c.get_string(key).ok());
+    if get("core.autocrlf").is_some_and(|v| v != "false") {
+        return Some("core.autocrlf");
     }
-    if repo.path().join("info/attributes").exists() {
-        return false;
+    if main.path().join("info/attributes").exists() {
+        return Some("info/attributes");
+    }
+    if global_attributes_file(get("core.attributesFile")).is_some_and(|f| f.is_file()) {
+        return Some("the global attributes file");
+    }
+    if sparse_checkout(main) {
+        return Some("sparse checkout");
     }
     let mut has_attributes = false;
     let _ = tree.walk(TreeWalkMode::PreOrder, |_, entry| {
@@ -39,7 +49,146 @@ pub fn filters_cannot_apply(repo: &Repository, tree: &git2::Tree) -> bool {
         }
         TreeWalkResult::Ok
     });
-    !has_attributes
+    has_attributes.then_some(".gitattributes")
+}
+
+/// Whether filters can change bytes between the repository and the files through
+/// configuration alone (`.gitattributes` files in the tree are the caller's to look for).
+pub fn filters_configured(repo: &Repository) -> bool {
+    let config = repo.config().ok();
+    let get = |key: &str| config.as_ref().and_then(|c| c.get_string(key).ok());
+    get("core.autocrlf").is_some_and(|v| v != "false")
+        || repo.path().join("info/attributes").exists()
+        || Path::new(repo.commondir()).join("info/attributes").exists()
+        || global_attributes_file(get("core.attributesFile")).is_some_and(|f| f.is_file())
+}
+
+/// `core.attributesFile`, else git's default `$XDG_CONFIG_HOME/git/attributes`.
+fn global_attributes_file(configured: Option<String>) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if let Some(f) = configured {
+        return Some(match f.strip_prefix("~/") {
+            Some(rest) => home?.join(rest),
+            None => PathBuf::from(f),
+        });
+    }
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(".config")))?;
+    Some(xdg.join("git/attributes"))
+}
+
+/// Whether the root checkout is sparse. Read with git itself: the setting may live in the
+/// root's own `config.worktree`.
+fn sparse_checkout(main: &Repository) -> bool {
+    if !main.path().join("info/sparse-checkout").exists() {
+        return false;
+    }
+    let Some(root) = main.workdir() else {
+        return false;
+    };
+    git(root)
+        .args(["config", "--bool", "core.sparseCheckout"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true")
+}
+
+/// The git CLI in `dir`, with none of the caller's repository variables (Neovim may have
+/// been started by a git hook or `git commit`'s editor).
+pub fn git(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(dir).stdin(Stdio::null());
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_PREFIX",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs git, failing with its first error line.
+pub fn run_git(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run git for {what}"))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    // git's last "fatal:" line says what failed (naming the file); else its first line.
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("fatal: "))
+        .or(lines.first().copied())
+        .unwrap_or("failed");
+    Err(Error::new(format!("{what}: {line}")))
+}
+
+/// Fills a worktree made by `add_worktree_without_files` with the files of its HEAD
+/// (after moving HEAD to `detach_at` when given), by the parallel writer or, where
+/// something git does at checkout applies, by git itself.
+pub fn populate(main: &Repository, worktree: &Path, detach_at: Option<Oid>) -> Result<()> {
+    let wt = Repository::open(worktree)?;
+    if let Some(commit) = detach_at {
+        wt.set_head_detached(commit)?;
+    }
+    let tree = wt.head()?.peel_to_tree()?;
+    match needs_git_checkout(main, &tree) {
+        None => write_tree(main.path(), worktree, tree.id()),
+        Some(_) => {
+            copy_sparse_settings(main, &wt)?;
+            // What `git worktree add` runs to check a new worktree out.
+            run_git(
+                git(worktree).args(["reset", "--hard", "--no-recurse-submodules", "--quiet"]),
+                "checking out the new worktree with git",
+            )
+            .map(|_| ())
+        }
+    }
+}
+
+/// As `git worktree add` does from a sparse checkout: the new worktree gets the root's
+/// sparse-checkout patterns and its per-worktree config (without `core.bare` and
+/// `core.worktree`, which belong to the root alone).
+fn copy_sparse_settings(main: &Repository, wt: &Repository) -> Result<()> {
+    if !sparse_checkout(main) {
+        return Ok(());
+    }
+    let admin = wt.path();
+    std::fs::create_dir_all(admin.join("info"))?;
+    std::fs::copy(
+        main.path().join("info/sparse-checkout"),
+        admin.join("info/sparse-checkout"),
+    )
+    .context("cannot copy the sparse-checkout patterns")?;
+    let config = main.path().join("config.worktree");
+    if config.is_file() {
+        let copy = admin.join("config.worktree");
+        std::fs::copy(&config, &copy).context("cannot copy config.worktree")?;
+        for key in ["core.bare", "core.worktree"] {
+            // Exit status 5: the key was not there.
+            let _ = git(main.path())
+                .args(["config", "--file"])
+                .arg(&copy)
+                .args(["--unset-all", key])
+                .output();
+        }
+    }
+    Ok(())
 }
 
 /// `git worktree add --no-checkout`: the worktree's administrative files and HEAD on
@@ -103,9 +252,16 @@ pub fn write_tree(main: &Path, worktree: &Path, tree_id: Oid) -> Result<()> {
             0o040000 => {
                 dirs.insert(path);
             }
-            0o160000 => {
-                // A submodule: an empty directory, as git leaves an uninitialised one.
-                dirs.insert(path);
+            GITLINK => {
+                // A submodule: an empty directory, as git leaves an uninitialised one,
+                // and its gitlink in the index (without it the submodule reads as
+                // staged for deletion).
+                dirs.insert(path.clone());
+                entries.push(Entry {
+                    path,
+                    id: entry.id(),
+                    mode: GITLINK,
+                });
             }
             mode => entries.push(Entry {
                 path,
@@ -123,9 +279,10 @@ pub fn write_tree(main: &Path, worktree: &Path, tree_id: Oid) -> Result<()> {
         .map_or(2, |n| n.get())
         .clamp(2, 4)
         * 2;
-    let chunk = entries.len().div_ceil(writers).max(1);
+    let files: Vec<&Entry> = entries.iter().filter(|e| e.mode != GITLINK).collect();
+    let chunk = files.len().div_ceil(writers).max(1);
     std::thread::scope(|s| -> Result<()> {
-        let handles: Vec<_> = entries
+        let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| s.spawn(move || write_files(main, worktree, part)))
             .collect();
@@ -139,6 +296,25 @@ pub fn write_tree(main: &Path, worktree: &Path, tree_id: Oid) -> Result<()> {
     let mut index = repo.index()?;
     index.clear()?;
     for e in &entries {
+        if e.mode == GITLINK {
+            // git keeps no stat data for a gitlink either.
+            let zero = IndexTime::new(0, 0);
+            index.add(&IndexEntry {
+                ctime: zero,
+                mtime: zero,
+                dev: 0,
+                ino: 0,
+                mode: GITLINK as u32,
+                uid: 0,
+                gid: 0,
+                file_size: 0,
+                id: e.id,
+                flags: e.path.len().min(0xfff) as u16,
+                flags_extended: 0,
+                path: e.path.clone().into_bytes(),
+            })?;
+            continue;
+        }
         let meta = std::fs::symlink_metadata(worktree.join(&e.path))?;
         index.add(&IndexEntry {
             ctime: IndexTime::new(meta.ctime() as i32, meta.ctime_nsec() as u32),
@@ -159,7 +335,7 @@ pub fn write_tree(main: &Path, worktree: &Path, tree_id: Oid) -> Result<()> {
     Ok(())
 }
 
-fn write_files(main: &Path, worktree: &Path, entries: &[Entry]) -> Result<()> {
+fn write_files(main: &Path, worktree: &Path, entries: &[&Entry]) -> Result<()> {
     // Each writer reads objects through its own handle (a Repository is not Sync).
     let repo = Repository::open(main)?;
     for e in entries {

@@ -575,6 +575,7 @@ impl Engine {
                 checks: None,
                 owner_pid: None,
                 setup_pid: None,
+                head: None,
             });
             Ok(())
         })

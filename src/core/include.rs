@@ -98,6 +98,55 @@ fn walk(
     Ok(())
 }
 
+/// The ignored content of the checkout at `root` (what removing it deletes), largest first:
+/// (path, bytes), an ignored directory as one item (`node_modules/`). Files in `kept` are
+/// left out (their size too).
+pub fn ignored_content(root: &Path, kept: &[PathBuf]) -> Result<Vec<(String, u64)>> {
+    let repo = Repository::open(root)?;
+    let mut opts = StatusOptions::new();
+    opts.include_ignored(true)
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .recurse_ignored_dirs(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts))?;
+    let mut out = Vec::new();
+    for entry in statuses.iter() {
+        if !entry.status().contains(Status::IGNORED) {
+            continue;
+        }
+        let Some(rel) = entry.path() else { continue };
+        let rel_path = PathBuf::from(rel.trim_end_matches('/'));
+        if kept.contains(&rel_path) {
+            continue;
+        }
+        let bytes = size_of(&root.join(&rel_path), &rel_path, kept);
+        out.push((rel.to_string(), bytes));
+    }
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(out)
+}
+
+/// Bytes under `path` (not following symlinks), leaving out the `kept` files.
+fn size_of(path: &Path, rel: &Path, kept: &[PathBuf]) -> u64 {
+    let Ok(meta) = path.symlink_metadata() else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return if kept.iter().any(|k| k == rel) {
+            0
+        } else {
+            meta.len()
+        };
+    }
+    std::fs::read_dir(path).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| size_of(&e.path(), &rel.join(e.file_name()), kept))
+            .sum()
+    })
+}
+
 /// Copies `files` (relative) from `from` to `to`, keeping permissions and symlinks.
 pub fn copy_files(from: &Path, to: &Path, files: &[PathBuf]) -> Result<()> {
     for rel in files {

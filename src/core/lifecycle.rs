@@ -16,8 +16,10 @@ use crate::core::engine::{workspace_env, Engine, Event};
 use crate::core::error::{Error, Result};
 use crate::core::faults::pause_point;
 use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
-use crate::core::store::{SetupState, Workspace, WorkspaceState};
-use crate::core::{checkpoints, include, names, ports, repo, snapshot};
+use crate::core::store::{ArchivedHead, SetupState, Workspace, WorkspaceState};
+use crate::core::{
+    after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules,
+};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
@@ -43,6 +45,26 @@ pub struct Status {
     pub changes: usize,
 }
 
+/// What archiving a workspace will do, for the confirmation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchivePreview {
+    pub dirty: bool,
+    /// Uncommitted changes (tracked and untracked), kept in the snapshot.
+    pub changes: usize,
+    /// Ignored content that archive deletes, largest first: (path, bytes). A directory
+    /// (`node_modules/`) is one item.
+    pub ignored: Vec<IgnoredItem>,
+    pub ignored_bytes: u64,
+    /// Ignored files matching the files-to-copy rules: kept in the snapshot and restored.
+    pub kept: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IgnoredItem {
+    pub path: String,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Deleted {
     pub branch: String,
@@ -51,6 +73,11 @@ pub struct Deleted {
 
 pub fn snapshot_ref(id: &str) -> String {
     format!("refs/conductor/{id}/snapshot")
+}
+
+/// Keeps the commit HEAD was at when archived (detached, or on another branch) reachable.
+pub fn head_ref(id: &str) -> String {
+    format!("refs/conductor/{id}/head")
 }
 
 fn new_id() -> String {
@@ -161,6 +188,7 @@ impl Engine {
                 checks: None,
                 owner_pid: Some(std::process::id()),
                 setup_pid: None,
+                head: None,
             };
             state.workspaces.push(ws.clone());
             Ok(ws)
@@ -177,7 +205,8 @@ impl Engine {
                 ws.branch
             ));
             repo::add_worktree(&git, &ws.worktree, &ws.branch, &ws.path, start)?;
-            self.copy_included(&info.root, &ws.path, &config, &progress)
+            self.after_checkout(&git, &ws, request, &progress);
+            self.copy_included(&info.root, &ws.path, &config, false, &progress)
         })();
         if let Err(e) = built {
             // Nothing half-made: no directory, no branch, no store entry.
@@ -208,15 +237,67 @@ impl Engine {
         });
     }
 
+    /// Copies the root's ignored files chosen by the files-to-copy rules. With
+    /// `keep_existing` (restore), files already there (kept in the snapshot, so newer
+    /// than the root's) are left as they are.
     fn copy_included(
         &self,
         root: &Path,
         dest: &Path,
         config: &RepoConfig,
+        keep_existing: bool,
         progress: &dyn Fn(String),
     ) -> Result<()> {
-        let files = include::files_to_copy(root, config.file_include_globs.as_deref())?;
+        let mut files = include::files_to_copy(root, config.file_include_globs.as_deref())?;
+        if keep_existing {
+            files.retain(|f| dest.join(f).symlink_metadata().is_err());
+        }
         copy_listed(root, dest, &files, progress)
+    }
+
+    /// What `git worktree add` and `git submodule update --init` do after the files are
+    /// written: the post-checkout hook, then submodules. Never fails the workspace; what
+    /// went wrong is said in one line each.
+    fn after_checkout(
+        &self,
+        git: &Repository,
+        ws: &Workspace,
+        request: Option<u64>,
+        progress: &dyn Fn(String),
+    ) {
+        let warn = |message: String| {
+            self.emit(Event::Warning {
+                request,
+                workspace: Some(ws.name.clone()),
+                message,
+            })
+        };
+        match after_checkout::run_post_checkout_hook(&ws.path) {
+            Ok(None) => {}
+            Ok(Some(run)) => {
+                progress("ran the post-checkout hook".into());
+                append_log(
+                    &ws.log,
+                    &format!(
+                        "$ {} (post-checkout hook)\n{}",
+                        run.hook.display(),
+                        run.output
+                    ),
+                );
+                if !run.ok {
+                    warn(format!(
+                        "the post-checkout hook {} failed (see :ConductorLog {}); the workspace is ready anyway",
+                        run.hook.display(),
+                        ws.name
+                    ));
+                }
+            }
+            Err(e) => warn(format!("post-checkout hook not run: {e}")),
+        }
+        match submodules::init(git, &ws.path) {
+            Ok(lines) => lines.into_iter().for_each(warn),
+            Err(e) => warn(format!("submodules not checked out: {e}")),
+        }
     }
 
     pub(crate) fn set_state(
@@ -430,11 +511,53 @@ impl Engine {
         })
     }
 
+    /// What archive would delete and keep: the confirmation's text comes from here.
+    pub fn archive_preview(&self, req: WorkspaceRequest) -> Result<ArchivePreview> {
+        let ws = self.active(&req)?;
+        let config = self.workspace_config(&ws)?;
+        let changes = repo::count_changes(&ws.path)?;
+        let kept = kept_ignored(&ws, &config)?;
+        let ignored: Vec<IgnoredItem> = include::ignored_content(&ws.path, &kept)?
+            .into_iter()
+            .map(|(path, bytes)| IgnoredItem { path, bytes })
+            .collect();
+        Ok(ArchivePreview {
+            dirty: changes > 0,
+            changes,
+            ignored_bytes: ignored.iter().map(|i| i.bytes).sum(),
+            ignored,
+            kept,
+        })
+    }
+
+    /// Everything that can make an archive fail, checked before anything is stopped,
+    /// run or removed: the state file can be written, and the work can be recorded.
+    fn archive_preflight(&self, ws: &Workspace, keep: &[PathBuf]) -> Result<()> {
+        let refuse = |e: Error| {
+            e.context(format!(
+                "cannot archive {}; nothing was stopped or removed",
+                ws.name
+            ))
+        };
+        // The same locked read-and-replace the archive ends with.
+        self.store()
+            .and_then(|s| s.update(|_| Ok(())))
+            .map_err(refuse)?;
+        if ws.path.is_dir() {
+            snapshot::check(&ws.path, keep).map_err(refuse)?;
+            let git = repo::open_main(&ws.repo_root)?;
+            submodules::check_archivable(&git, &ws.path).map_err(refuse)?;
+        }
+        Ok(())
+    }
+
     pub fn archive(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
         let ws = self.active(&req)?;
         let git = repo::open_main(&ws.repo_root)?;
-        self.stop_everything(&ws.id);
         let config = self.workspace_config(&ws)?;
+        let keep = kept_ignored(&ws, &config)?;
+        self.archive_preflight(&ws, &keep)?;
+        self.stop_everything(&ws.id);
         if let Some(script) = config.archive.clone() {
             if !ws.path.is_dir() {
                 // Nothing to run it in; the directory is already gone.
@@ -471,22 +594,28 @@ impl Engine {
         }
         // What the archive script started in the background.
         self.stop_leftovers(&ws.id);
-        let snapshot = if ws.path.is_dir() {
+        let cannot_record = |e: Error| {
+            e.context(format!(
+                "cannot record the uncommitted work of {}; nothing was removed",
+                ws.name
+            ))
+        };
+        let (snapshot, head) = if ws.path.is_dir() {
+            // The archive script may have changed which ignored files there are.
+            let keep = kept_ignored(&ws, &config)?;
+            let head = record_head(&git, &ws).map_err(cannot_record)?;
+            submodules::keep_commits(&git, &ws.path, &ws.id).map_err(cannot_record)?;
             let refname = snapshot_ref(&ws.id);
-            snapshot::record(
+            let recorded = snapshot::record_keeping(
                 &ws.path,
                 &refname,
                 &format!("conductor: uncommitted work of {}", ws.name),
+                &keep,
             )
-            .map_err(|e| {
-                e.context(format!(
-                    "cannot record the uncommitted work of {}; nothing was removed",
-                    ws.name
-                ))
-            })?
-            .map(|_| refname)
+            .map_err(cannot_record)?;
+            (recorded.map(|_| refname), head)
         } else {
-            None
+            (None, None)
         };
         pause_point("archive:snapshot");
         repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
@@ -499,6 +628,7 @@ impl Engine {
             w.port = None;
             w.snapshot_ref = snapshot;
             w.setup = SetupState::None;
+            w.head = head;
         })
     }
 
@@ -532,11 +662,21 @@ impl Engine {
         let progress = |message: String| self.progress(request, &ws.name, message);
         let restored = (|| {
             progress(format!("recreating worktree {}", ws.path.display()));
-            repo::add_worktree_for_branch(&git, &worktree, &ws.branch, &ws.path)?;
+            self.attach_as_archived(&git, &ws, &worktree, request)?;
             pause_point("restore:worktree");
+            self.after_checkout(&git, &ws, request, &progress);
             if let Some(refname) = &ws.snapshot_ref {
                 let oid = git.refname_to_id(refname)?;
-                if snapshot::apply(&ws.path, oid)? == snapshot::Applied::Merged {
+                let applied = snapshot::apply(&ws.path, oid)?;
+                let work = git.find_commit(oid)?.tree()?;
+                for line in submodules::follow_snapshot(&git, &ws.path, &ws.id, &work) {
+                    self.emit(Event::Warning {
+                        request,
+                        workspace: Some(ws.name.clone()),
+                        message: line,
+                    });
+                }
+                if applied == snapshot::Applied::Merged {
                     self.emit(Event::Warning {
                         request,
                         workspace: Some(ws.name.clone()),
@@ -547,7 +687,7 @@ impl Engine {
                     });
                 }
             }
-            self.copy_included(&ws.repo_root, &ws.path, &config, &progress)
+            self.copy_included(&ws.repo_root, &ws.path, &config, true, &progress)
         })();
         if let Err(e) = restored {
             let _ = repo::remove_worktree(&git, &worktree, &ws.path);
@@ -563,6 +703,7 @@ impl Engine {
             w.state = WorkspaceState::Active;
             w.archived_at = None;
             w.owner_pid = None;
+            w.head = None;
         })?;
         self.start_setup(&ws, &config);
         self.get(&ws.id, None)
@@ -603,6 +744,42 @@ impl Engine {
         Ok(())
     }
 
+    /// Recreates the worktree with HEAD where it was at archive time: on the workspace's
+    /// branch, on another branch, or detached (a paused rebase is detached).
+    fn attach_as_archived(
+        &self,
+        git: &Repository,
+        ws: &Workspace,
+        worktree: &str,
+        request: Option<u64>,
+    ) -> Result<()> {
+        let Some(head) = &ws.head else {
+            return repo::add_worktree_for_branch(git, worktree, &ws.branch, &ws.path, None);
+        };
+        let commit = Oid::from_str(&head.commit)
+            .map_err(|_| Error::new(format!("bad recorded HEAD {:?}", head.commit)))?;
+        if let Some(other) = head
+            .branch
+            .as_deref()
+            .filter(|b| repo::branch_exists(git, b))
+        {
+            match repo::add_worktree_for_branch(git, worktree, other, &ws.path, None) {
+                Ok(()) => return Ok(()),
+                Err(e) => self.emit(Event::Warning {
+                    request,
+                    workspace: Some(ws.name.clone()),
+                    message: format!(
+                        "{} was on branch {other} when archived but it cannot be checked out here ({}); HEAD is left detached at {:.10}",
+                        ws.name,
+                        e.message(),
+                        head.commit
+                    ),
+                }),
+            }
+        }
+        repo::add_worktree_for_branch(git, worktree, &ws.branch, &ws.path, Some(commit))
+    }
+
     /// Deletes a workspace and its branch. What it held stays reachable from
     /// `refs/conductor/deleted/<id>` (its uncommitted work if any, else the branch tip).
     pub fn delete(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Deleted> {
@@ -611,6 +788,8 @@ impl Engine {
         self.stop_everything(&ws.id);
         let mut keep: Option<Oid> = None;
         if ws.path.is_dir() && ws.state != WorkspaceState::Archived {
+            // Commits on a detached HEAD are on no branch: refs/conductor/<id>/head keeps them.
+            record_head(&git, &ws)?;
             keep = snapshot::record(
                 &ws.path,
                 &snapshot_ref(&ws.id),
@@ -657,6 +836,51 @@ impl Engine {
             branch: ws.branch,
             backup_ref,
         })
+    }
+}
+
+/// Where HEAD is in the workspace, when not on its branch; that commit is kept reachable
+/// by `refs/conductor/<id>/head` (a detached HEAD belongs to no branch).
+fn record_head(git: &Repository, ws: &Workspace) -> Result<Option<ArchivedHead>> {
+    let wt = Repository::open(&ws.path)?;
+    let head = wt.head()?;
+    let commit = head.peel_to_commit()?.id();
+    let branch = if wt.head_detached()? {
+        None
+    } else {
+        match head.shorthand() {
+            Some(b) if b == ws.branch => return Ok(None),
+            other => other.map(str::to_string),
+        }
+    };
+    git.reference(
+        &head_ref(&ws.id),
+        commit,
+        true,
+        &format!("conductor: HEAD of {} at archive", ws.name),
+    )?;
+    Ok(Some(ArchivedHead {
+        branch,
+        commit: commit.to_string(),
+    }))
+}
+
+/// The workspace's ignored files that match the files-to-copy rules (its own
+/// `.worktreeinclude`, else `file_include_globs`, else `.env*`): archive keeps them.
+fn kept_ignored(ws: &Workspace, config: &RepoConfig) -> Result<Vec<PathBuf>> {
+    if !ws.path.is_dir() {
+        return Ok(Vec::new());
+    }
+    include::files_to_copy(&ws.path, config.file_include_globs.as_deref())
+}
+
+fn append_log(log: &Path, text: &str) {
+    use std::io::Write;
+    if let Some(dir) = log.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    if let Ok(mut f) = std::fs::File::options().create(true).append(true).open(log) {
+        let _ = f.write_all(text.as_bytes());
     }
 }
 

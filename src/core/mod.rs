@@ -1,6 +1,7 @@
 //! The engine: plain Rust, no Neovim types. Everything here can be unit-tested alone and
 //! could be served by a standalone process later.
 
+pub mod after_checkout;
 pub mod agent;
 pub mod aside;
 pub mod changes;
@@ -27,6 +28,7 @@ pub mod snapshot;
 pub mod spotlight;
 pub mod status;
 pub mod store;
+pub mod submodules;
 pub mod terminals;
 pub mod trust;
 pub mod watch;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use git2::{BranchType, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
+use git2::{BranchType, Oid, Repository, StatusOptions, WorktreePruneOptions};
 use serde::Serialize;
 
 use crate::core::checkout;
@@ -196,7 +196,7 @@ pub fn add_worktree(
     let created = repo
         .branch(branch, &commit, false)
         .with_context(|| format!("cannot create branch {branch}"))?;
-    let result = attach_worktree(repo, worktree_name, created.get(), path);
+    let result = attach_worktree(repo, worktree_name, created.get(), path, None);
     if result.is_err() {
         let _ = repo
             .find_branch(branch, BranchType::Local)
@@ -205,19 +205,21 @@ pub fn add_worktree(
     result
 }
 
-/// A worktree for an existing branch (restore).
+/// A worktree for an existing branch (restore); with `detach_at`, its HEAD is left
+/// detached at that commit instead, as it was when archived.
 pub fn add_worktree_for_branch(
     repo: &Repository,
     worktree_name: &str,
     branch: &str,
     path: &Path,
+    detach_at: Option<Oid>,
 ) -> Result<()> {
     let b = repo.find_branch(branch, BranchType::Local).map_err(|_| {
         Error::new(format!(
             "branch {branch} no longer exists; it cannot be restored"
         ))
     })?;
-    attach_worktree(repo, worktree_name, b.get(), path)
+    attach_worktree(repo, worktree_name, b.get(), path, detach_at)
 }
 
 fn attach_worktree(
@@ -225,6 +227,7 @@ fn attach_worktree(
     worktree_name: &str,
     reference: &git2::Reference,
     path: &Path,
+    detach_at: Option<Oid>,
 ) -> Result<()> {
     if path.exists() {
         return Err(Error::new(format!(
@@ -239,19 +242,7 @@ fn attach_worktree(
     // libgit2 makes `.git/worktrees` with O_EXCL when it is missing: two instances adding
     // their first worktrees at once would make one of them fail.
     std::fs::create_dir_all(repo.path().join("worktrees"))?;
-    let tree = reference.peel_to_tree()?;
-    let parallel = checkout::filters_cannot_apply(repo, &tree);
-    let add = || {
-        if parallel {
-            checkout::add_worktree_without_files(repo.path(), worktree_name, path, reference)
-        } else {
-            let mut opts = WorktreeAddOptions::new();
-            opts.reference(Some(reference));
-            repo.worktree(worktree_name, path, Some(&opts))
-                .map(|_| ())
-                .map_err(Error::from)
-        }
-    };
+    let add = || checkout::add_worktree_without_files(repo.path(), worktree_name, path, reference);
     // libgit2 checks that no checkout has the branch by reading every worktree's HEAD;
     // while another instance is adding a worktree at the same moment, that check can
     // fail spuriously ("already checked out") before anything was made. The branch is
@@ -266,13 +257,7 @@ fn attach_worktree(
             _ => break,
         }
     }
-    let added = added.and_then(|()| {
-        if parallel {
-            checkout::write_tree(repo.path(), path, tree.id())
-        } else {
-            Ok(())
-        }
-    });
+    let added = added.and_then(|()| checkout::populate(repo, path, detach_at));
     if let Err(e) = added {
         let _ = std::fs::remove_dir_all(path);
         prune_admin(repo, worktree_name);

@@ -77,6 +77,19 @@ pub struct Workspace {
     /// setup (its Neovim was killed) from a running one.
     #[serde(default)]
     pub setup_pid: Option<u32>,
+    /// Where HEAD was at archive time when not on the workspace's branch (a detached
+    /// HEAD, a paused rebase, another branch); restore puts it back there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<ArchivedHead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedHead {
+    /// The branch HEAD was on, when another than the workspace's; None when detached.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The commit HEAD was at (kept reachable by `refs/conductor/<id>/head`).
+    pub commit: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

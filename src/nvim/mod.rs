@@ -369,11 +369,12 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
             let req: CreateRequest = params(lua, method, value)?;
             Box::new(move || to_json(engine.create(req, Some(id))))
         }
-        "run_setup" | "status" | "archive" | "restore" | "delete" => {
+        "run_setup" | "status" | "archive_preview" | "archive" | "restore" | "delete" => {
             let req: WorkspaceRequest = params(lua, method, value)?;
             match method {
                 "run_setup" => Box::new(move || to_json(engine.run_setup(req))),
                 "status" => Box::new(move || to_json(engine.status(req))),
+                "archive_preview" => Box::new(move || to_json(engine.archive_preview(req))),
                 "archive" => Box::new(move || to_json(engine.archive(req))),
                 "restore" => Box::new(move || to_json(engine.restore(req, Some(id)))),
                 _ => Box::new(move || to_json(engine.delete(req))),
