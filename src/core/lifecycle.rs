@@ -44,6 +44,9 @@ pub struct WorkspaceRequest {
 pub struct Status {
     pub dirty: bool,
     pub changes: usize,
+    /// Commits on the branch that its base does not have (0: nothing to merge yet); none
+    /// when either branch cannot be read (archive does not need it).
+    pub ahead: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -402,6 +405,7 @@ impl Engine {
         Ok(Status {
             dirty: changes > 0,
             changes,
+            ahead: crate::core::ship::commits_ahead(&ws).ok(),
         })
     }
 
