@@ -167,9 +167,12 @@ impl Engine {
             )
         });
         if config.checks.is_empty() && gh.is_none() {
-            return Err(Error::new(
-                "no checks configured: set checks = [\"cargo test\"] in .conductor/settings.toml or setup({ checks = {...} })",
-            ));
+            // The root checkout's file, named in full: the user may be in the worktree,
+            // whose own copy of it counts for nothing here.
+            return Err(Error::new(format!(
+                "no checks configured: set checks = [\"cargo test\"] in {} or setup({{ checks = {{...}} }})",
+                ws.repo_root.join(".conductor/settings.toml").display()
+            )));
         }
         let trusted: Trusted = req.trusted.clone();
         if let Some(c) = config

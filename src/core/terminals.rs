@@ -94,8 +94,9 @@ impl Engine {
             })?,
             None => config.run.iter().find(|r| r.default).ok_or_else(|| {
                 Error::new(format!(
-                    "{} has no run script: set scripts.run in .conductor/settings.toml or setup()",
-                    ws.repo_name
+                    "{} has no run script: set scripts.run in {} or setup()",
+                    ws.repo_name,
+                    ws.repo_root.join(".conductor/settings.toml").display()
                 ))
             })?,
         };
