@@ -38,9 +38,11 @@ function M.send(opts)
   if text == "" then
     error("nothing to send: give text or a range (:'<,'>ConductorSend)", 0)
   end
+  -- With ! the text is only pasted, not submitted: the user may still edit or drop it,
+  -- so even an agent without prompt support (a shell) may get it.
   agents.choose(ws, function(s)
     agents.paste(s.id, text, not opts.bang)
-  end)
+  end, { prompts = not opts.bang })
 end
 
 --- Lists the agents of every workspace with their state; choosing one shows it.

@@ -13,7 +13,8 @@ local notify = require("conductor.notify")
 --- Built-in agents. `prompt`: how the first prompt is given: "arg" (last argument), a
 --- flag such as "-i" (flag then prompt), "send" (pasted once the agent reads its
 --- terminal key by key, as a TUI ready for input does; after 5 s at the latest), or
---- "none". Patterns tell the status detector what the agent's screen shows while it
+--- "none" (the default: the agent takes no prompt, and conductor never types task text,
+--- review comments or check output into it — a shell would run them). Patterns tell the status detector what the agent's screen shows while it
 --- works or waits for an answer.
 M.builtin = {
   codex = {
@@ -54,7 +55,9 @@ M.builtin = {
     resume = { "opencode", "--continue" },
     working = { "esc interrupt", "esc to interrupt" },
   },
-  shell = { prompt = "send" },
+  -- The fallback when no AI CLI is on PATH: the user's own shell. It is handed no prompt
+  -- (a shell would run the task as a command); the task is shown above its prompt.
+  shell = { prompt = "none" },
 }
 
 local PREFERRED = { "codex", "claude", "gemini", "opencode" }
@@ -121,6 +124,15 @@ function M.default_name()
   return "shell"
 end
 
+--- Whether agent `name` takes prompts (a first prompt, review comments, check output).
+--- One that does not, like the plain shell, would run pasted text as commands.
+---@param name string
+---@return boolean
+function M.takes_prompts(name)
+  local ok, def = pcall(M.definition, name)
+  return ok and def.prompt ~= nil and def.prompt ~= "none"
+end
+
 --- Raises a clear error when the agent's program is not installed.
 function M.check(name)
   local def = M.definition(name)
@@ -129,6 +141,12 @@ function M.check(name)
       name, def.cmd[1], def.install and ("install it (" .. def.install .. ") or ") or "", name), 0)
   end
   return def
+end
+
+-- Why text was not given to agent `name` of `ws`, and what to do instead.
+local function no_prompts(ws, name)
+  return ("%s/%s takes no prompts (text would run as commands); nothing sent: add an AI agent (:ConductorAgent codex)"):format(
+    ws.name, name)
 end
 
 local function argv_for(def, prompt, resume)
@@ -304,6 +322,27 @@ local function register(s, id)
   events.fire("ConductorAgentState", { workspace = s.ws, agent = entry(s) })
 end
 
+-- An agent that takes no prompts gets its task on the terminal's screen only (written to
+-- the buffer's channel, which draws; the program never reads it) and as the terminal
+-- title. Control characters are dropped so the task cannot drive the terminal.
+local function show_task(s, task)
+  local clean = task:gsub("[%z\1-\8\11-\31\127]", "")
+  local lines = vim.split(clean, "\n", { plain = true, trimempty = true })
+  local out = {}
+  if s.name == "shell" then
+    out[#out + 1] = ("conductor: no AI CLI (%s) is on PATH, so this agent is your shell (%s)."):format(
+      table.concat(PREFERRED, ", "), vim.o.shell)
+    out[#out + 1] = "The task below is not typed in; install one or set default_agent to get an AI agent."
+  else
+    out[#out + 1] = ("conductor: %s takes no prompts; the task below is not typed in."):format(s.name)
+  end
+  for _, line in ipairs(lines) do
+    out[#out + 1] = "task: " .. line
+  end
+  pcall(api.nvim_chan_send, s.chan, "\27[1m" .. table.concat(out, "\r\n") .. "\27[0m\r\n\r\n")
+  vim.b[s.buf].term_title = "task: " .. (lines[1] or "")
+end
+
 --- `text` as one bracketed paste (never fragmented), then Enter when `submit`.
 function M.bracketed(text, submit)
   return "\27[200~" .. text .. "\27[201~" .. (submit and "\r" or "")
@@ -321,6 +360,9 @@ function M.start(ws, name, prompt, opts)
   local def = M.check(name)
   local extra_env = require("conductor.agent_trust").apply(def, ws)
   local s, win = new_terminal(ws, "agent", name)
+  if prompt and prompt ~= "" and not M.takes_prompts(name) and not (opts and opts.resume) then
+    show_task(s, prompt)
+  end
   local rows, cols = size_of(s.buf)
   -- A "send" prompt is typed by the engine once the agent reads its terminal key by key:
   -- sent at its first output, it met a terminal still in line mode and was lost.
@@ -359,6 +401,11 @@ end
 --- Sends `text` to session `id` as one bracketed paste (never fragmented), then Enter
 --- when `submit`.
 function M.paste(id, text, submit)
+  local s = sessions[id]
+  -- The last line of defence: text submitted to a shell runs as a command.
+  if submit and s and not M.takes_prompts(s.name) then
+    error(no_prompts(s.ws, s.name), 0)
+  end
   engine.load().agent_write(id, M.bracketed(text, submit))
 end
 
@@ -407,16 +454,27 @@ function M.restart(id)
 end
 
 --- The agent the user means: the current terminal's, else the workspace's only agent,
---- else asks (vim.ui.select) and calls `cb`.
-function M.choose(ws, cb)
+--- else asks (vim.ui.select) and calls `cb`. With `opts.prompts` only agents that take
+--- prompts count (text is about to be submitted to it).
+---@param opts { prompts?: boolean }?
+function M.choose(ws, cb, opts)
+  local want_prompts = opts and opts.prompts
+  local function usable(s)
+    return s.kind == "agent" and s.state ~= "exited" and (not want_prompts or M.takes_prompts(s.name))
+  end
   local cur = vim.b.conductor_session
-  if cur and sessions[cur] and sessions[cur].kind == "agent" and sessions[cur].state ~= "exited" then
+  if cur and sessions[cur] and usable(sessions[cur]) then
     return cb(sessions[cur])
   end
-  local live = vim.tbl_filter(function(e)
+  local running = vim.tbl_filter(function(e)
     return e.state ~= "exited"
   end, M.list(ws.id, "agent"))
-  if #live == 0 then
+  local live = vim.tbl_filter(function(e)
+    return usable(sessions[e.id])
+  end, running)
+  if #live == 0 and #running > 0 then
+    error(no_prompts(ws, running[1].name), 0)
+  elseif #live == 0 then
     error(("%s has no running agent; start one with :ConductorAgent"):format(ws.name), 0)
   elseif #live == 1 then
     return cb(sessions[live[1].id])

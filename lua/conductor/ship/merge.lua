@@ -30,7 +30,7 @@ local function offer_rebase(ws)
       true
     )
     notify.info(("asked %s/%s to rebase on %s"):format(ws.name, s.name, base))
-  end)
+  end, { prompts = true })
 end
 
 -- Merges; `message` for a squash. `lines` is the edited message, brought
