@@ -40,3 +40,19 @@ fn shell_agent_is_never_typed_into() {
         );
     }
 }
+
+#[test]
+fn labels_tabs_messages_review_and_insert_mode() {
+    let f = Fixture::new();
+    let fake = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent");
+    let out = run_case(
+        "first_hour",
+        &f.base().join("home"),
+        &f.repo,
+        &[
+            ("CONDUCTOR_FAKE_AGENT", fake.display().to_string()),
+            ("CONDUCTOR_TEST_REPO", f.repo.display().to_string()),
+        ],
+    );
+    assert!(out.success, "case failed:\n{}", out.stderr);
+}

@@ -34,6 +34,7 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     screen.keys("a");
     screen.wait_message("conductor: created fix-the-greeting on branch conductor/fix-the-greeting");
     screen.wait_message("conductor: fix-the-greeting: setup script finished");
+    screen.normal(); // the agent's terminal took the keys so far
 
     // A failed check: its outcome, then its two choices; "show its log" shows the log.
     screen.command("ConductorCheck");
@@ -79,5 +80,59 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     screen.keys("1");
     screen.press("Enter");
     screen.wait_message("conductor: restored fix-the-greeting on branch");
+    screen.normal();
     screen.wait_message("conductor: fix-the-greeting: setup script finished");
+}
+
+#[test]
+fn tabs_labels_insert_mode_and_quit_as_seen() {
+    let f = Fixture::new();
+    let home = f.base().join("home");
+    let screen = Screen::start(&home, &f.repo, r#"{"default_agent":"shell"}"#, &[]);
+
+    screen.command("ConductorNew --name=tabs fix it");
+    screen.wait_message("conductor: created tabs on branch conductor/tabs");
+    // The tabline names the workspace, not its terminal's buffer.
+    let top = screen.text().lines().next().unwrap_or("").to_string();
+    assert!(
+        top.contains(" tabs ") && !top.contains("shell"),
+        "tabline: {top:?}"
+    );
+    // The new terminal takes keys at once (Terminal mode): the shell runs what is typed.
+    screen.keys("echo typed-$((5*5))");
+    screen.press("Enter");
+    screen.wait("the typed command's output", |s| s.contains("typed-25"));
+
+    // A second agent of the same kind is shell-2 in :ConductorAgents.
+    screen.normal();
+    screen.command("ConductorAgent");
+    screen.wait("the second shell's window", |s| {
+        s.contains("conductor://tabs/shell-2")
+    });
+    screen.normal();
+    screen.command("ConductorAgents");
+    let list = screen.wait("the agents list", |s| s.contains("2: tabs"));
+    assert!(
+        list.contains(" shell ") && list.contains(" shell-2 "),
+        "{list}"
+    );
+    screen.press("Escape");
+    // (Typed at once, Escape and ":" would read as Alt-:.)
+    screen.wait("the list gone", |s| !s.contains("Type number"));
+
+    // :qa with running agents says how many and asks; Cancel keeps Neovim, Quit quits.
+    screen.command("qa");
+    screen.wait("the quit question", |s| {
+        s.contains(
+            "2 agents are still running (tabs/shell, tabs/shell-2); quitting stops them. Quit?",
+        )
+    });
+    screen.keys("c");
+    screen.wait("the question gone, Neovim still there", |s| {
+        !s.contains("Quit?") && s.contains("conductor://tabs/")
+    });
+    screen.command("qa");
+    screen.wait("the quit question again", |s| s.contains("Quit?"));
+    screen.keys("q");
+    screen.wait_exit();
 }

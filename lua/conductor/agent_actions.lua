@@ -55,7 +55,7 @@ function M.list()
     prompt = "conductor agents",
     format_item = function(e)
       local ws = workspace.get(e.workspace)
-      return ("%-20s %-10s %s%s"):format(ws.name, e.name, e.state, e.code and (" (" .. e.code .. ")") or "")
+      return ("%-20s %-10s %s%s"):format(ws.name, e.label, e.state, e.code and (" (" .. e.code .. ")") or "")
     end,
   }, function(e)
     if e then

@@ -65,6 +65,8 @@ local PREFERRED = { "codex", "claude", "gemini", "opencode" }
 ---@class conductor.Agent
 ---@field id integer        engine session id
 ---@field name string       agent name ("codex", "run:web")
+---@field label string      what the user sees: the name, numbered from the second running
+---                         agent of that name in the workspace ("codex", "codex-2")
 ---@field kind string       "agent" | "run"
 ---@field ws conductor.Workspace
 ---@field buf integer
@@ -191,7 +193,32 @@ local function resize_all()
 end
 
 local function entry(s)
-  return { id = s.id, name = s.name, kind = s.kind, state = s.state, code = s.code, buf = s.buf, workspace = s.ws.id }
+  return {
+    id = s.id,
+    name = s.name,
+    label = s.label or s.name,
+    kind = s.kind,
+    state = s.state,
+    code = s.code,
+    buf = s.buf,
+    workspace = s.ws.id,
+  }
+end
+
+-- The first of `name`, `name-2`, `name-3`… that no running agent of `ws` is labelled.
+local function label_for(ws, name)
+  local taken = {}
+  for _, s in pairs(sessions) do
+    if s.ws.id == ws.id and s.state ~= "exited" then
+      taken[s.label or s.name] = true
+    end
+  end
+  local label, n = name, 1
+  while taken[label] do
+    n = n + 1
+    label = ("%s-%d"):format(name, n)
+  end
+  return label
 end
 
 local function set_state(s, state, code)
@@ -201,9 +228,9 @@ local function set_state(s, state, code)
   local visible = api.nvim_get_current_buf() == s.buf
   if s.kind == "agent" and not visible then
     if state == "waiting" then
-      notify.warn(("%s/%s needs input"):format(s.ws.name, s.name))
+      notify.warn(("%s/%s needs input"):format(s.ws.name, s.label))
     elseif before == "working" and state == "idle" then
-      notify.info(("%s/%s finished"):format(s.ws.name, s.name))
+      notify.info(("%s/%s finished"):format(s.ws.name, s.label))
     end
   end
   if state == "idle" or state == "exited" then
@@ -240,7 +267,7 @@ local function attach()
       return
     end
     local how = d.code and ("exit " .. d.code) or ("signal " .. tostring(d.signal))
-    pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: %s exited: %s]\r\n"):format(s.name, how))
+    pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: %s exited: %s]\r\n"):format(s.label, how))
     set_state(s, "exited", d.code)
     pcall(engine.load().agent_forget, d.session)
   end)
@@ -294,12 +321,37 @@ local function window_for(ws, kind)
   return api.nvim_get_current_win()
 end
 
+-- 'showmode' while the user is in an agent terminal's Terminal mode, to put back on
+-- leaving it: with it on, every redraw the agent's output causes writes
+-- "-- TERMINAL --" over the message line, and an outcome said meanwhile vanishes.
+local saved_showmode ---@type boolean?
+
+local function showmode_off()
+  if saved_showmode == nil then
+    saved_showmode = vim.o.showmode
+    vim.o.showmode = false
+  end
+end
+
+local function showmode_back()
+  if saved_showmode ~= nil then
+    vim.o.showmode = saved_showmode
+    saved_showmode = nil
+  end
+end
+
+local function quiet_mode_line(buf)
+  api.nvim_create_autocmd("TermEnter", { buffer = buf, callback = showmode_off })
+  api.nvim_create_autocmd("TermLeave", { buffer = buf, callback = showmode_back })
+end
+
 local function new_terminal(ws, kind, name)
   local win = window_for(ws, kind)
   local buf = api.nvim_create_buf(false, true)
   api.nvim_win_set_buf(win, buf)
   vim.bo[buf].bufhidden = "hide"
-  local s = { kind = kind, name = name, ws = ws, buf = buf, state = "starting" }
+  quiet_mode_line(buf)
+  local s = { kind = kind, name = name, label = kind == "agent" and label_for(ws, name) or name, ws = ws, buf = buf, state = "starting" }
   s.chan = api.nvim_open_term(buf, {
     on_input = function(_, _, _, data)
       if s.id and s.state ~= "exited" then
@@ -314,7 +366,10 @@ local function register(s, id)
   s.id = id
   sessions[id] = s
   vim.b[s.buf].conductor_session = id
-  pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s-%d"):format(s.ws.name, s.name, id))
+  -- Named by its label; an exited agent's buffer may still hold that name.
+  if not pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s"):format(s.ws.name, s.label)) then
+    pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s-%d"):format(s.ws.name, s.label, id))
+  end
   for _, bytes in ipairs(orphans[id] or {}) do
     pcall(api.nvim_chan_send, s.chan, bytes)
   end
@@ -395,6 +450,18 @@ function M.start(ws, name, prompt, opts)
   end
   register(s, started.session)
   s.size = rows .. "x" .. cols
+  require("conductor.quit").attach()
+  if require("conductor.config").get().start_insert and api.nvim_get_current_win() == win then
+    -- Off before Terminal mode starts: its first "-- TERMINAL --" would wipe the
+    -- "created …" about to be said.
+    showmode_off()
+    vim.cmd("startinsert")
+    vim.defer_fn(function()
+      if api.nvim_get_mode().mode ~= "t" then
+        showmode_back() -- Terminal mode did not start after all (the window changed)
+      end
+    end, 500)
+  end
   return s
 end
 
@@ -404,7 +471,7 @@ function M.paste(id, text, submit)
   local s = sessions[id]
   -- The last line of defence: text submitted to a shell runs as a command.
   if submit and s and not M.takes_prompts(s.name) then
-    error(no_prompts(s.ws, s.name), 0)
+    error(no_prompts(s.ws, s.label), 0)
   end
   engine.load().agent_write(id, M.bracketed(text, submit))
 end
@@ -473,7 +540,7 @@ function M.choose(ws, cb, opts)
     return usable(sessions[e.id])
   end, running)
   if #live == 0 and #running > 0 then
-    error(no_prompts(ws, running[1].name), 0)
+    error(no_prompts(ws, running[1].label), 0)
   elseif #live == 0 then
     error(("%s has no running agent; start one with :ConductorAgent"):format(ws.name), 0)
   elseif #live == 1 then
@@ -482,7 +549,7 @@ function M.choose(ws, cb, opts)
   vim.ui.select(live, {
     prompt = "conductor: send to which agent?",
     format_item = function(e)
-      return ("%s [%s]"):format(e.name, e.state)
+      return ("%s [%s]"):format(e.label, e.state)
     end,
   }, function(e)
     if e then
@@ -538,6 +605,7 @@ function M.run(ws, script, trusted)
       return notify.error(err)
     end
     s.name = "run:" .. started.name
+    s.label = s.name
     register(s, started.session)
     for _, sid in ipairs(started.stopped or {}) do
       if sessions[sid] and sessions[sid].buf ~= s.buf then

@@ -61,6 +61,7 @@ local function drain()
     vim.defer_fn(drain, 50)
     return
   end
+
   draining = false
   local batch = queue
   queue = {}

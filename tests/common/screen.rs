@@ -105,6 +105,12 @@ impl Screen {
         self.tmux(&["send-keys", key]);
     }
 
+    /// Leaves Terminal mode (or anything else) for Normal mode, as a user would.
+    pub fn normal(&self) {
+        self.press("C-\\");
+        self.press("C-n");
+    }
+
     /// Types an Ex command and Enter, from Normal mode.
     pub fn command(&self, cmd: &str) {
         self.keys(&format!(":{cmd}"));
@@ -137,6 +143,25 @@ impl Screen {
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {what}; the screen:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) until Neovim has exited and its terminal is gone.
+    pub fn wait_exit(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["has-session"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "Neovim did not exit; the screen:\n{}",
+                self.text()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
