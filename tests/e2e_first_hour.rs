@@ -56,3 +56,16 @@ fn labels_tabs_messages_review_and_insert_mode() {
     );
     assert!(out.success, "case failed:\n{}", out.stderr);
 }
+
+#[test]
+fn restore_starts_the_agents_it_had() {
+    let f = Fixture::new();
+    let fake = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent");
+    let out = run_case(
+        "restore_agents",
+        &f.base().join("home"),
+        &f.repo,
+        &[("CONDUCTOR_FAKE_AGENT", fake.display().to_string())],
+    );
+    assert!(out.success, "case failed:\n{}", out.stderr);
+}

@@ -57,7 +57,8 @@ M.builtin = {
   },
   -- The fallback when no AI CLI is on PATH: the user's own shell. It is handed no prompt
   -- (a shell would run the task as a command); the task is shown above its prompt.
-  shell = { prompt = "none" },
+  -- No screen patterns tell a shell's states: quiet for a moment means idle at its prompt.
+  shell = { prompt = "none", idle_after_ms = 500 },
 }
 
 local PREFERRED = { "codex", "claude", "gemini", "opencode" }
@@ -80,6 +81,8 @@ local sessions = {}
 -- Output of a session whose start has not been answered yet (run scripts start on a
 -- worker thread, and their first output can overtake the answer).
 local orphans = {}
+-- Sessions of archived or deleted workspaces: their late output is dropped.
+local forgotten = {}
 local attached = false
 
 --- The definition of agent `name`: the user's `agents[name]` over the built-in one.
@@ -226,7 +229,8 @@ local function set_state(s, state, code)
   s.state, s.code = state, code
   events.fire("ConductorAgentState", { workspace = s.ws, agent = entry(s), previous = before })
   local visible = api.nvim_get_current_buf() == s.buf
-  if s.kind == "agent" and not visible then
+  -- "finished" means an agent's task is done: a shell (no prompts) has none.
+  if s.kind == "agent" and not visible and M.takes_prompts(s.name) then
     if state == "waiting" then
       notify.warn(("%s/%s needs input"):format(s.ws.name, s.label))
     elseif before == "working" and state == "idle" then
@@ -249,6 +253,9 @@ local function attach()
   core.on_output(function(id, bytes)
     local s = sessions[id]
     if not s then
+      if forgotten[id] then
+        return
+      end
       orphans[id] = orphans[id] or {}
       table.insert(orphans[id], bytes)
       return
@@ -504,6 +511,19 @@ function M.show(id)
   end
   local win = window_for(s.ws, s.kind)
   api.nvim_win_set_buf(win, s.buf)
+end
+
+--- Drops every agent and run script of workspace `ws_id` (archived or deleted: the
+--- engine stopped them) with their terminal buffers; their last events are ignored.
+---@param ws_id string
+function M.forget_workspace(ws_id)
+  for id, s in pairs(sessions) do
+    if s.ws.id == ws_id then
+      sessions[id] = nil
+      forgotten[id] = true
+      pcall(api.nvim_buf_delete, s.buf, { force = true })
+    end
+  end
 end
 
 --- Stops session `id` (SIGHUP to its process group, grace, SIGKILL).

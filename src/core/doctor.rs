@@ -343,6 +343,7 @@ impl Engine {
                 checks: None,
                 owner_pid: None,
                 setup_pid: None,
+                agents: Vec::new(),
             });
             Ok(())
         })

@@ -38,6 +38,8 @@ pub struct WorkspaceRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
     pub trusted: HashMap<PathBuf, String>,
+    /// Archive: the agents running in the editor, to start again on restore.
+    pub agents: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,6 +168,7 @@ impl Engine {
                 checks: None,
                 owner_pid: Some(std::process::id()),
                 setup_pid: None,
+                agents: Vec::new(),
             };
             state.workspaces.push(ws.clone());
             Ok(ws)
@@ -463,6 +466,7 @@ impl Engine {
             w.port = None;
             w.snapshot_ref = snapshot;
             w.setup = SetupState::None;
+            w.agents = req.agents.clone();
         })
     }
 

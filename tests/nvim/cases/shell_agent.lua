@@ -31,6 +31,11 @@ end, "the shell agent")
 T.eq(agent.name, "shell", "the agent")
 wait_screen(agent.buf, "this agent is your shell (/bin/sh)")
 wait_screen(agent.buf, "task: touch " .. pwned .. "-task")
+-- A fresh shell waiting at its prompt is idle, not working, and not "finished".
+T.wait(function() return agents.list(ws.id, "agent")[1].state == "idle" end, "the fresh shell idle")
+for _, n in ipairs(T.notes) do
+  T.eq(n.msg:find("finished", 1, true), nil, "no 'finished' for a shell: " .. n.msg)
+end
 T.eq(vim.b[agent.buf].term_title, "task: touch " .. pwned .. "-task", "the task is the terminal's title")
 
 -- The shell reads what is typed in order: once a marker typed after its start has run,
