@@ -7,6 +7,19 @@ if vim.g.loaded_conductor then
 end
 vim.g.loaded_conductor = true
 
+-- `:help conductor` needs doc/tags, which neither `cargo build` (the usual build step)
+-- nor a plain packpath install makes. Two stats at startup; `:helptags` only when the
+-- tags are missing or older than the help file (a failure, e.g. a read-only
+-- install, leaves things as they were).
+do
+  local doc = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h:h") .. "/doc"
+  local help, tags = vim.uv.fs_stat(doc .. "/conductor.txt"), vim.uv.fs_stat(doc .. "/tags")
+  if help and (not tags or tags.mtime.sec < help.mtime.sec
+      or (tags.mtime.sec == help.mtime.sec and tags.mtime.nsec < help.mtime.nsec)) then
+    pcall(vim.cmd.helptags, vim.fn.fnameescape(doc))
+  end
+end
+
 local function command(name, fn, opts)
   vim.api.nvim_create_user_command(name, fn, opts)
 end

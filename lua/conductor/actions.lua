@@ -163,8 +163,9 @@ function M.open(name)
   M.resume_agent(ws)
 end
 
---- Starts the workspace's agent again (with its resume arguments) when none of its
---- agents is running in this editor, e.g. after a restart or a restore.
+--- Starts the workspace's agents again (with their resume arguments) when none of its
+--- agents is running in this editor, e.g. after a restart or a restore: the ones that
+--- ran when it was archived, else the one it was made with.
 ---@param ws conductor.Workspace
 function M.resume_agent(ws)
   local agents = require("conductor.agents")
@@ -178,10 +179,10 @@ function M.resume_agent(ws)
     end
     return
   end
-  if not ws.agent then
-    return
+  local names = ws.agents and #ws.agents > 0 and ws.agents or { ws.agent }
+  for _, name in ipairs(names) do
+    notify.guard(agents.start)(ws, name, nil, { resume = true })
   end
-  notify.guard(agents.start)(ws, ws.agent, nil, { resume = true })
 end
 
 ---@param bytes integer
@@ -256,8 +257,17 @@ function M.archive(name, force)
 
   local function archive()
     trust.for_workspace(ws)
-    local params = { workspace = ws.id }
+    local agents = require("conductor.agents")
+    local running = {}
+    for _, e in ipairs(agents.list(ws.id, "agent")) do
+      if e.state ~= "exited" then
+        running[#running + 1] = e.name
+      end
+    end
+    local params = { workspace = ws.id, agents = running }
     request("archive", params, ("archiving %s…"):format(ws.name), function(archived)
+      -- Its agents were stopped with it: no "exited" entries left behind in lists.
+      agents.forget_workspace(ws.id)
       layout.close(archived)
       events.fire("ConductorWorkspaceArchived", archived)
       notify.info(
@@ -315,6 +325,7 @@ function M.delete(name)
     return
   end
   request("delete", { workspace = ws.id }, ("deleting %s…"):format(ws.name), function(res)
+    require("conductor.agents").forget_workspace(ws.id)
     layout.close(ws)
     local backup = res.backup_ref
     ws.backup_ref = backup

@@ -38,9 +38,11 @@ function M.send(opts)
   if text == "" then
     error("nothing to send: give text or a range (:'<,'>ConductorSend)", 0)
   end
+  -- With ! the text is only pasted, not submitted: the user may still edit or drop it,
+  -- so even an agent without prompt support (a shell) may get it.
   agents.choose(ws, function(s)
     agents.paste(s.id, text, not opts.bang)
-  end)
+  end, { prompts = not opts.bang })
 end
 
 --- Lists the agents of every workspace with their state; choosing one shows it.
@@ -53,7 +55,7 @@ function M.list()
     prompt = "conductor agents",
     format_item = function(e)
       local ws = workspace.get(e.workspace)
-      return ("%-20s %-10s %s%s"):format(ws.name, e.name, e.state, e.code and (" (" .. e.code .. ")") or "")
+      return ("%-20s %-10s %s%s"):format(ws.name, e.label, e.state, e.code and (" (" .. e.code .. ")") or "")
     end,
   }, function(e)
     if e then

@@ -13,7 +13,8 @@ local notify = require("conductor.notify")
 --- Built-in agents. `prompt`: how the first prompt is given: "arg" (last argument), a
 --- flag such as "-i" (flag then prompt), "send" (pasted once the agent reads its
 --- terminal key by key, as a TUI ready for input does; after 5 s at the latest), or
---- "none". Patterns tell the status detector what the agent's screen shows while it
+--- "none" (the default: the agent takes no prompt, and conductor never types task text,
+--- review comments or check output into it — a shell would run them). Patterns tell the status detector what the agent's screen shows while it
 --- works or waits for an answer.
 M.builtin = {
   codex = {
@@ -54,7 +55,10 @@ M.builtin = {
     resume = { "opencode", "--continue" },
     working = { "esc interrupt", "esc to interrupt" },
   },
-  shell = { prompt = "send" },
+  -- The fallback when no AI CLI is on PATH: the user's own shell. It is handed no prompt
+  -- (a shell would run the task as a command); the task is shown above its prompt.
+  -- No screen patterns tell a shell's states: quiet for a moment means idle at its prompt.
+  shell = { prompt = "none", idle_after_ms = 500 },
 }
 
 local PREFERRED = { "codex", "claude", "gemini", "opencode" }
@@ -62,6 +66,8 @@ local PREFERRED = { "codex", "claude", "gemini", "opencode" }
 ---@class conductor.Agent
 ---@field id integer        engine session id
 ---@field name string       agent name ("codex", "run:web")
+---@field label string      what the user sees: the name, numbered from the second running
+---                         agent of that name in the workspace ("codex", "codex-2")
 ---@field kind string       "agent" | "run"
 ---@field ws conductor.Workspace
 ---@field buf integer
@@ -75,6 +81,8 @@ local sessions = {}
 -- Output of a session whose start has not been answered yet (run scripts start on a
 -- worker thread, and their first output can overtake the answer).
 local orphans = {}
+-- Sessions of archived or deleted workspaces: their late output is dropped.
+local forgotten = {}
 local attached = false
 
 --- The definition of agent `name`: the user's `agents[name]` over the built-in one.
@@ -121,6 +129,15 @@ function M.default_name()
   return "shell"
 end
 
+--- Whether agent `name` takes prompts (a first prompt, review comments, check output).
+--- One that does not, like the plain shell, would run pasted text as commands.
+---@param name string
+---@return boolean
+function M.takes_prompts(name)
+  local ok, def = pcall(M.definition, name)
+  return ok and def.prompt ~= nil and def.prompt ~= "none"
+end
+
 --- Raises a clear error when the agent's program is not installed.
 function M.check(name)
   local def = M.definition(name)
@@ -129,6 +146,12 @@ function M.check(name)
       name, def.cmd[1], def.install and ("install it (" .. def.install .. ") or ") or "", name), 0)
   end
   return def
+end
+
+-- Why text was not given to agent `name` of `ws`, and what to do instead.
+local function no_prompts(ws, name)
+  return ("%s/%s takes no prompts (text would run as commands); nothing sent: add an AI agent (:ConductorAgent codex)"):format(
+    ws.name, name)
 end
 
 local function argv_for(def, prompt, resume)
@@ -173,7 +196,32 @@ local function resize_all()
 end
 
 local function entry(s)
-  return { id = s.id, name = s.name, kind = s.kind, state = s.state, code = s.code, buf = s.buf, workspace = s.ws.id }
+  return {
+    id = s.id,
+    name = s.name,
+    label = s.label or s.name,
+    kind = s.kind,
+    state = s.state,
+    code = s.code,
+    buf = s.buf,
+    workspace = s.ws.id,
+  }
+end
+
+-- The first of `name`, `name-2`, `name-3`… that no running agent of `ws` is labelled.
+local function label_for(ws, name)
+  local taken = {}
+  for _, s in pairs(sessions) do
+    if s.ws.id == ws.id and s.state ~= "exited" then
+      taken[s.label or s.name] = true
+    end
+  end
+  local label, n = name, 1
+  while taken[label] do
+    n = n + 1
+    label = ("%s-%d"):format(name, n)
+  end
+  return label
 end
 
 local function set_state(s, state, code)
@@ -181,11 +229,12 @@ local function set_state(s, state, code)
   s.state, s.code = state, code
   events.fire("ConductorAgentState", { workspace = s.ws, agent = entry(s), previous = before })
   local visible = api.nvim_get_current_buf() == s.buf
-  if s.kind == "agent" and not visible then
+  -- "finished" means an agent's task is done: a shell (no prompts) has none.
+  if s.kind == "agent" and not visible and M.takes_prompts(s.name) then
     if state == "waiting" then
-      notify.warn(("%s/%s needs input"):format(s.ws.name, s.name))
+      notify.warn(("%s/%s needs input"):format(s.ws.name, s.label))
     elseif before == "working" and state == "idle" then
-      notify.info(("%s/%s finished"):format(s.ws.name, s.name))
+      notify.info(("%s/%s finished"):format(s.ws.name, s.label))
     end
   end
   if state == "idle" or state == "exited" then
@@ -204,6 +253,9 @@ local function attach()
   core.on_output(function(id, bytes)
     local s = sessions[id]
     if not s then
+      if forgotten[id] then
+        return
+      end
       orphans[id] = orphans[id] or {}
       table.insert(orphans[id], bytes)
       return
@@ -222,7 +274,7 @@ local function attach()
       return
     end
     local how = d.code and ("exit " .. d.code) or ("signal " .. tostring(d.signal))
-    pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: %s exited: %s]\r\n"):format(s.name, how))
+    pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: %s exited: %s]\r\n"):format(s.label, how))
     set_state(s, "exited", d.code)
     pcall(engine.load().agent_forget, d.session)
   end)
@@ -276,12 +328,37 @@ local function window_for(ws, kind)
   return api.nvim_get_current_win()
 end
 
+-- 'showmode' while the user is in an agent terminal's Terminal mode, to put back on
+-- leaving it: with it on, every redraw the agent's output causes writes
+-- "-- TERMINAL --" over the message line, and an outcome said meanwhile vanishes.
+local saved_showmode ---@type boolean?
+
+local function showmode_off()
+  if saved_showmode == nil then
+    saved_showmode = vim.o.showmode
+    vim.o.showmode = false
+  end
+end
+
+local function showmode_back()
+  if saved_showmode ~= nil then
+    vim.o.showmode = saved_showmode
+    saved_showmode = nil
+  end
+end
+
+local function quiet_mode_line(buf)
+  api.nvim_create_autocmd("TermEnter", { buffer = buf, callback = showmode_off })
+  api.nvim_create_autocmd("TermLeave", { buffer = buf, callback = showmode_back })
+end
+
 local function new_terminal(ws, kind, name)
   local win = window_for(ws, kind)
   local buf = api.nvim_create_buf(false, true)
   api.nvim_win_set_buf(win, buf)
   vim.bo[buf].bufhidden = "hide"
-  local s = { kind = kind, name = name, ws = ws, buf = buf, state = "starting" }
+  quiet_mode_line(buf)
+  local s = { kind = kind, name = name, label = kind == "agent" and label_for(ws, name) or name, ws = ws, buf = buf, state = "starting" }
   s.chan = api.nvim_open_term(buf, {
     on_input = function(_, _, _, data)
       if s.id and s.state ~= "exited" then
@@ -296,12 +373,36 @@ local function register(s, id)
   s.id = id
   sessions[id] = s
   vim.b[s.buf].conductor_session = id
-  pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s-%d"):format(s.ws.name, s.name, id))
+  -- Named by its label; an exited agent's buffer may still hold that name.
+  if not pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s"):format(s.ws.name, s.label)) then
+    pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s-%d"):format(s.ws.name, s.label, id))
+  end
   for _, bytes in ipairs(orphans[id] or {}) do
     pcall(api.nvim_chan_send, s.chan, bytes)
   end
   orphans[id] = nil
   events.fire("ConductorAgentState", { workspace = s.ws, agent = entry(s) })
+end
+
+-- An agent that takes no prompts gets its task on the terminal's screen only (written to
+-- the buffer's channel, which draws; the program never reads it) and as the terminal
+-- title. Control characters are dropped so the task cannot drive the terminal.
+local function show_task(s, task)
+  local clean = task:gsub("[%z\1-\8\11-\31\127]", "")
+  local lines = vim.split(clean, "\n", { plain = true, trimempty = true })
+  local out = {}
+  if s.name == "shell" then
+    out[#out + 1] = ("conductor: no AI CLI (%s) is on PATH, so this agent is your shell (%s)."):format(
+      table.concat(PREFERRED, ", "), vim.o.shell)
+    out[#out + 1] = "The task below is not typed in; install one or set default_agent to get an AI agent."
+  else
+    out[#out + 1] = ("conductor: %s takes no prompts; the task below is not typed in."):format(s.name)
+  end
+  for _, line in ipairs(lines) do
+    out[#out + 1] = "task: " .. line
+  end
+  pcall(api.nvim_chan_send, s.chan, "\27[1m" .. table.concat(out, "\r\n") .. "\27[0m\r\n\r\n")
+  vim.b[s.buf].term_title = "task: " .. (lines[1] or "")
 end
 
 --- `text` as one bracketed paste (never fragmented), then Enter when `submit`.
@@ -321,6 +422,9 @@ function M.start(ws, name, prompt, opts)
   local def = M.check(name)
   local extra_env = require("conductor.agent_trust").apply(def, ws)
   local s, win = new_terminal(ws, "agent", name)
+  if prompt and prompt ~= "" and not M.takes_prompts(name) and not (opts and opts.resume) then
+    show_task(s, prompt)
+  end
   local rows, cols = size_of(s.buf)
   -- A "send" prompt is typed by the engine once the agent reads its terminal key by key:
   -- sent at its first output, it met a terminal still in line mode and was lost.
@@ -353,12 +457,29 @@ function M.start(ws, name, prompt, opts)
   end
   register(s, started.session)
   s.size = rows .. "x" .. cols
+  require("conductor.quit").attach()
+  if require("conductor.config").get().start_insert and api.nvim_get_current_win() == win then
+    -- Off before Terminal mode starts: its first "-- TERMINAL --" would wipe the
+    -- "created …" about to be said.
+    showmode_off()
+    vim.cmd("startinsert")
+    vim.defer_fn(function()
+      if api.nvim_get_mode().mode ~= "t" then
+        showmode_back() -- Terminal mode did not start after all (the window changed)
+      end
+    end, 500)
+  end
   return s
 end
 
 --- Sends `text` to session `id` as one bracketed paste (never fragmented), then Enter
 --- when `submit`.
 function M.paste(id, text, submit)
+  local s = sessions[id]
+  -- The last line of defence: text submitted to a shell runs as a command.
+  if submit and s and not M.takes_prompts(s.name) then
+    error(no_prompts(s.ws, s.label), 0)
+  end
   engine.load().agent_write(id, M.bracketed(text, submit))
 end
 
@@ -392,6 +513,19 @@ function M.show(id)
   api.nvim_win_set_buf(win, s.buf)
 end
 
+--- Drops every agent and run script of workspace `ws_id` (archived or deleted: the
+--- engine stopped them) with their terminal buffers; their last events are ignored.
+---@param ws_id string
+function M.forget_workspace(ws_id)
+  for id, s in pairs(sessions) do
+    if s.ws.id == ws_id then
+      sessions[id] = nil
+      forgotten[id] = true
+      pcall(api.nvim_buf_delete, s.buf, { force = true })
+    end
+  end
+end
+
 --- Stops session `id` (SIGHUP to its process group, grace, SIGKILL).
 function M.kill(id)
   engine.load().agent_stop(id)
@@ -407,16 +541,27 @@ function M.restart(id)
 end
 
 --- The agent the user means: the current terminal's, else the workspace's only agent,
---- else asks (vim.ui.select) and calls `cb`.
-function M.choose(ws, cb)
+--- else asks (vim.ui.select) and calls `cb`. With `opts.prompts` only agents that take
+--- prompts count (text is about to be submitted to it).
+---@param opts { prompts?: boolean }?
+function M.choose(ws, cb, opts)
+  local want_prompts = opts and opts.prompts
+  local function usable(s)
+    return s.kind == "agent" and s.state ~= "exited" and (not want_prompts or M.takes_prompts(s.name))
+  end
   local cur = vim.b.conductor_session
-  if cur and sessions[cur] and sessions[cur].kind == "agent" and sessions[cur].state ~= "exited" then
+  if cur and sessions[cur] and usable(sessions[cur]) then
     return cb(sessions[cur])
   end
-  local live = vim.tbl_filter(function(e)
+  local running = vim.tbl_filter(function(e)
     return e.state ~= "exited"
   end, M.list(ws.id, "agent"))
-  if #live == 0 then
+  local live = vim.tbl_filter(function(e)
+    return usable(sessions[e.id])
+  end, running)
+  if #live == 0 and #running > 0 then
+    error(no_prompts(ws, running[1].label), 0)
+  elseif #live == 0 then
     error(("%s has no running agent; start one with :ConductorAgent"):format(ws.name), 0)
   elseif #live == 1 then
     return cb(sessions[live[1].id])
@@ -424,7 +569,7 @@ function M.choose(ws, cb)
   vim.ui.select(live, {
     prompt = "conductor: send to which agent?",
     format_item = function(e)
-      return ("%s [%s]"):format(e.name, e.state)
+      return ("%s [%s]"):format(e.label, e.state)
     end,
   }, function(e)
     if e then
@@ -479,6 +624,7 @@ function M.run(ws, script)
       return notify.error(err)
     end
     s.name = "run:" .. started.name
+    s.label = s.name
     register(s, started.session)
     for _, sid in ipairs(started.stopped or {}) do
       if sessions[sid] and sessions[sid].buf ~= s.buf then

@@ -26,6 +26,9 @@ local M = {}
 ---@field open_on_create? boolean
 ---@field progress? boolean
 ---@field notify_level? integer
+---@field tabline? boolean
+---@field start_insert? boolean
+---@field confirm_quit? boolean
 ---@field fanout? { concurrency?: integer }
 ---@field checks? string[]
 ---@field gh? string
@@ -275,6 +278,28 @@ M.schema = {
     end,
     desc = "How many agent turns each workspace keeps as checkpoints"
       .. " (|:ConductorCheckpoints|); older ones are dropped.",
+  },
+  {
+    name = "tabline",
+    type = "boolean",
+    default = true,
+    desc = "Name each workspace's tab by its workspace: when 'tabline' is empty,"
+      .. " conductor sets one that looks like Neovim's own. With a tabline of your"
+      .. " own, use `require('conductor').tab_label(tabnr)` in it (|conductor-tabline|).",
+  },
+  {
+    name = "start_insert",
+    type = "boolean",
+    default = true,
+    desc = "Start a new agent terminal in Terminal mode (insert), ready for keys, as"
+      .. " most terminal plugins do. `false` leaves it in Normal mode.",
+  },
+  {
+    name = "confirm_quit",
+    type = "boolean",
+    default = true,
+    desc = "Ask before quitting Neovim while agents run (quitting stops them), saying"
+      .. " how many and which.",
   },
   {
     name = "review.keys",

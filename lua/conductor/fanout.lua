@@ -516,6 +516,17 @@ function M.from_github()
       0
     )
   end
+  -- Each issue's body becomes its agent's first prompt: an agent that takes none (the
+  -- plain shell) would be handed text written by anyone who can open an issue.
+  local agents = require("conductor.agents")
+  local agent = agents.default_name()
+  if not agents.takes_prompts(agent) then
+    error(
+      ("fanout --gh gives each issue's text to the agent as its prompt, and %s takes no prompts"
+        .. " (no AI CLI on PATH?): install one (codex, claude, gemini, opencode) or set default_agent"):format(agent),
+      0
+    )
+  end
   local path = workspace.context_path()
   local repo = engine.call("resolve_repo", { path = path })
   local key = {}

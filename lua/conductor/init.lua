@@ -18,6 +18,7 @@
 ---@field log fun(ws?: string)                     Open a workspace's script log.
 ---@field rerun_setup fun(ws?: string)             Run a workspace's setup script again.
 ---@field statusline fun(opts?: conductor.StatuslineOpts): string Current tab's workspace, agents.
+---@field tab_label fun(tabnr?: integer): string? Workspace name of a tab, for your own tabline.
 ---@field fanout fun(opts?: conductor.FanoutArgs)   The buffer of tasks (`gh`: GitHub issues) to make many workspaces.
 ---@field compare fun(group?: string)              Compare a group's workspaces in a tab.
 ---@field review fun(ws?: string, opts?: conductor.ReviewOpts) Review a workspace's changes in a tab.
@@ -60,6 +61,7 @@ local provider = {
   rerun_setup = "conductor.actions",
   pick = "conductor.picker",
   statusline = "conductor.statusline",
+  tab_label = "conductor.tabline",
   log = "conductor.log",
   fanout = "conductor.fanout",
   compare = "conductor.compare",

@@ -35,6 +35,7 @@ function M.open(ws)
   vim.cmd("tabnew")
   vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
   vim.t.conductor_workspace = ws.id
+  require("conductor.tabline").mark(ws.name)
   return api.nvim_get_current_tabpage()
 end
 
@@ -70,6 +71,7 @@ function M.close(ws)
     end
     if api.nvim_tabpage_is_valid(tab) then
       pcall(api.nvim_tabpage_del_var, tab, "conductor_workspace")
+      pcall(api.nvim_tabpage_del_var, tab, "conductor_label")
       if tab == api.nvim_get_current_tabpage() and vim.fn.isdirectory(ws.repo_root) == 1 then
         vim.cmd("tcd " .. vim.fn.fnameescape(ws.repo_root))
       end

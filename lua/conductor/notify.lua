@@ -18,6 +18,68 @@ function M.clean(msg)
   return vim.trim(msg)
 end
 
+-- Whether vim.notify is Neovim's own (a message on the command line), not a plugin's
+-- (nvim-notify, noice), which shows messages its own way.
+local function builtin_notify()
+  local info = debug.getinfo(vim.notify, "S")
+  return info and info.source:find("vim/_editor.lua", 1, true) ~= nil
+end
+
+local queue = {} ---@type { line: string, level: integer }[]
+local draining = false
+
+-- Shows one message on the command line with Neovim's own vim.notify without a
+-- hit-enter prompt: the screen is redrawn first (a selection list or message still on
+-- screen would push this one down), and a message wider than the room left by the
+-- ruler (v:echospace) is shown cut to one line, the whole of it going to :messages
+-- ('messagesopt' "wait:0" for that one message, else Neovim stops at hit-enter).
+local function show_builtin(line, level)
+  vim.cmd("redraw")
+  local room = vim.v.echospace
+  if vim.fn.strdisplaywidth(line) <= room then
+    return vim.notify(line, level)
+  end
+  local saved = vim.o.messagesopt
+  local nowait = saved:gsub("hit%-enter", "wait:0"):gsub("wait:%d+", "wait:0")
+  vim.cmd("noautocmd set messagesopt=" .. nowait)
+  local ok, err = pcall(vim.notify, line, level)
+  vim.cmd("noautocmd set messagesopt=" .. saved)
+  if not ok then
+    error(err, 0)
+  end
+  vim.cmd("redraw")
+  local hl = level >= levels.ERROR and "ErrorMsg" or level == levels.WARN and "WarningMsg" or nil
+  vim.api.nvim_echo({ { vim.fn.strcharpart(line, 0, room - 1) .. "…", hl } }, false, {})
+end
+
+local function drain()
+  local mode = vim.api.nvim_get_mode()
+  if mode.blocking or mode.mode:sub(1, 1) == "c" or mode.mode:sub(1, 1) == "r" then
+    -- A prompt waits for the user (confirm(), a selection list, hit-enter, the command
+    -- line): a message now would land in it, and an error message would abort it as a
+    -- Vim exception. Said once the prompt is answered.
+    vim.defer_fn(drain, 50)
+    return
+  end
+
+  draining = false
+  local batch = queue
+  queue = {}
+  local builtin = builtin_notify()
+  for _, m in ipairs(batch) do
+    if builtin then
+      show_builtin(m.line, m.level)
+    else
+      vim.notify(m.line, m.level)
+    end
+  end
+  -- The message line now holds an outcome: progress must not clear it at once.
+  local progress = package.loaded["conductor.progress"]
+  if progress and #batch > 0 then
+    progress.hold()
+  end
+end
+
 ---@param msg any
 ---@param level integer
 function M.notify(msg, level)
@@ -31,10 +93,11 @@ function M.notify(msg, level)
   -- error message given while a command runs under vim.cmd() becomes a Vim
   -- exception, so the caller would get the same line a second time, as a
   -- traceback. Scheduling keeps the order of messages.
-  local line = "conductor: " .. M.clean(msg)
-  vim.schedule(function()
-    vim.notify(line, level)
-  end)
+  queue[#queue + 1] = { line = "conductor: " .. M.clean(msg), level = level }
+  if not draining then
+    draining = true
+    vim.schedule(drain)
+  end
 end
 
 ---@param msg any

@@ -10,6 +10,9 @@ local notify = require("conductor.notify")
 local uv = vim.uv
 
 local THROTTLE_MS = 100
+-- How long an outcome (a notification) keeps the message line before progress may
+-- write over it; with nothing in progress it stays until something else replaces it.
+local HOLD_MS = 4000
 
 ---@class conductor.Op
 ---@field text? string   fixed text (requests)
@@ -23,6 +26,7 @@ local THROTTLE_MS = 100
 ---@type table<any, conductor.Op>
 local ops = {}
 local last_echo = 0
+local held_until = 0
 local shown = false -- the message line holds our text
 local flush_queued = false
 local ticker ---@type uv.uv_timer_t?
@@ -71,11 +75,23 @@ local function echo(text)
   if vim.fn.strdisplaywidth(text) > width then
     text = vim.fn.strcharpart(text, 0, math.max(width - 1, 0)) .. "…"
   end
+  -- A selection list or message still on screen would push this line down into a
+  -- hit-enter prompt; a redraw clears them first.
+  vim.cmd("redraw")
   vim.api.nvim_echo({ { text } }, false, {})
 end
 
 local function flush()
   flush_queued = false
+  local hold = held_until - uv.now()
+  if hold > 0 then
+    -- An outcome is on the message line: neither cleared nor overwritten yet.
+    if next(ops) then
+      flush_queued = true
+      vim.defer_fn(flush, hold)
+    end
+    return
+  end
   local latest
   for _, op in pairs(ops) do
     if not latest or op.touched > latest.touched then
@@ -146,6 +162,13 @@ local function remove(key)
     redraw()
     tick()
   end
+end
+
+--- A notification now holds the message line (see notify.lua): progress leaves it
+--- alone for a while, and never clears it.
+function M.hold()
+  shown = false
+  held_until = uv.now() + HOLD_MS
 end
 
 --- Shows `text` for an operation until `finish(key)`.

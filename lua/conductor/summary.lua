@@ -35,7 +35,7 @@ end
 ---@param agent conductor.AgentEntry
 ---@return string
 function M.agent_text(agent)
-  local text = ("%s:%s"):format(agent.name or "agent", agent.state or "?")
+  local text = ("%s:%s"):format(agent.label or agent.name or "agent", agent.state or "?")
   if agent.state == "exited" and agent.code and agent.code ~= 0 then
     text = ("%s(%d)"):format(text, agent.code)
   end

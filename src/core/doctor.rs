@@ -526,6 +526,8 @@ impl Engine {
                 checks: None,
                 owner_pid: None,
                 setup_pid: None,
+                head: None,
+                agents: Vec::new(),
             });
             Ok(())
         })
@@ -576,6 +578,7 @@ impl Engine {
                 owner_pid: None,
                 setup_pid: None,
                 head: None,
+                agents: Vec::new(),
             });
             Ok(())
         })

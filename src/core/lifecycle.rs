@@ -37,12 +37,17 @@ pub struct CreateRequest {
 pub struct WorkspaceRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
+    /// Archive: the agents running in the editor, to start again on restore.
+    pub agents: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub dirty: bool,
     pub changes: usize,
+    /// Commits on the branch that its base does not have (0: nothing to merge yet); none
+    /// when either branch cannot be read (archive does not need it).
+    pub ahead: Option<usize>,
 }
 
 /// What archiving a workspace will do, for the confirmation.
@@ -189,6 +194,7 @@ impl Engine {
                 owner_pid: Some(std::process::id()),
                 setup_pid: None,
                 head: None,
+                agents: Vec::new(),
             };
             state.workspaces.push(ws.clone());
             Ok(ws)
@@ -508,6 +514,7 @@ impl Engine {
         Ok(Status {
             dirty: changes > 0,
             changes,
+            ahead: crate::core::ship::commits_ahead(&ws).ok(),
         })
     }
 
@@ -629,6 +636,7 @@ impl Engine {
             w.snapshot_ref = snapshot;
             w.setup = SetupState::None;
             w.head = head;
+            w.agents = req.agents.clone();
         })
     }
 

@@ -57,6 +57,16 @@ fn branch_tip(repo: &Repository, branch: &str) -> Result<Oid> {
         .ok_or_else(|| Error::new(format!("branch {branch} points nowhere")))
 }
 
+/// How many commits the workspace's branch has that its base branch has not: none means
+/// there is nothing to merge or propose, whatever the worktree holds uncommitted.
+pub fn commits_ahead(ws: &Workspace) -> Result<usize> {
+    let repo = repo::open_main(&ws.repo_root)?;
+    let tip = branch_tip(&repo, &ws.branch)?;
+    let base = branch_tip(&repo, &ws.base_branch).unwrap_or(Oid::from_str(&ws.base_commit)?);
+    let commits = commits_on_branch(&repo, tip, base)?;
+    Ok(commits.len())
+}
+
 /// A commit message from the branch's commits: one commit gives its own message; several
 /// give the task (or the workspace name) as title and their subjects as a list.
 pub fn draft(ws: &Workspace) -> Result<Draft> {

@@ -77,6 +77,10 @@ pub struct Workspace {
     /// setup (its Neovim was killed) from a running one.
     #[serde(default)]
     pub setup_pid: Option<u32>,
+    /// The agents (names, in start order) that ran when it was archived: restore starts
+    /// them again with their resume arguments.
+    #[serde(default)]
+    pub agents: Vec<String>,
     /// Where HEAD was at archive time when not on the workspace's branch (a detached
     /// HEAD, a paused rebase, another branch); restore puts it back there.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod nvim;
+pub mod screen;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -202,7 +202,7 @@ function M.send(ws, done)
     if done then
       done(#list)
     end
-  end)
+  end, { prompts = true })
 end
 
 --- `:ConductorSendComments`: sends the unsent comments of a workspace

@@ -150,6 +150,14 @@ function M.apply(review, changes)
   if not file and (not review.file or moved) then
     file = files[1]
   end
+  -- The first file of a cached list may not be the first of the fresh one (files
+  -- added since): unless the user went elsewhere meanwhile, open on the fresh first.
+  if review.provisional and not changes.cached then
+    if review.current == review.provisional and files[1] then
+      file = files[1]
+    end
+    review.provisional = nil
+  end
   if file then
     review.current = file.path
   end
@@ -377,6 +385,7 @@ function M.review(name, opts)
   vim.bo.bufhidden = "wipe"
   vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
   vim.t.conductor_review = ws.id
+  require("conductor.tabline").mark(ws.name .. " review")
   local right = api.nvim_get_current_win()
   vim.cmd("leftabove vsplit")
   local left = api.nvim_get_current_win()
@@ -444,7 +453,9 @@ function M.review(name, opts)
   -- First what the engine already knows (no git), then the fresh list.
   local ok, cached = pcall(engine.call, "changes_cached", { workspace = ws.id })
   if ok and type(cached) == "table" and (cached.scope or "branch") == review.scope then
+    cached.cached = true
     M.apply(review, cached)
+    review.provisional = review.current
   else
     panel.render(review)
     diff.note(review, "loading changes…")

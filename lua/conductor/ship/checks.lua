@@ -103,7 +103,7 @@ function M.send_failure(ws)
   agents.choose(ws, function(s)
     agents.paste(s.id, require("conductor.workspace").with_prompt(ws, "fix_errors", M.failure_prompt(failed)), true)
     notify.info(("sent the failure of `%s` to %s/%s"):format(failed.command, ws.name, s.name))
-  end)
+  end, { prompts = true })
 end
 
 -- Offers what to do about a failed check.
@@ -184,7 +184,8 @@ function M.check(name)
     local results = res.results or {}
     local failed = M.failure(res)
     if #results == 0 then
-      notify.warn(("%s has no checks; set `checks` in setup() or in .conductor/settings.toml"):format(ws.name))
+      notify.warn(("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
+        ws.name, ws.repo_root))
     elseif res.ok then
       notify.info(("%s: checks passed (%d, %s)"):format(
         ws.name,
@@ -206,7 +207,11 @@ function M.check(name)
       elapsed_ms = res.elapsed_ms,
     })
     if failed then
-      offer(ws, failed)
+      -- Not from inside this engine callback: the choice list waits for the user, and
+      -- the outcome above should be on screen before it.
+      vim.schedule(function()
+        notify.guard(offer)(ws, failed)
+      end)
     end
   end)
   progress.begin(key, ("%s: running checks…"):format(ws.name))

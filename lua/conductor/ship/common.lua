@@ -41,6 +41,14 @@ function M.before(ws, what, go)
     if err then
       return notify.error(err)
     end
+    -- Nothing committed means nothing to ship, whatever else the worktree holds: say so
+    -- before drafting a message or asking anything.
+    if status and status.ahead == 0 then
+      local verb = what == "merge" and "merge" or "open a " .. what
+      local first = status.dirty and ("commit its %d change(s) first, then "):format(status.changes or 0) or "commit first, then "
+      return notify.error(("%s has no commits that %s does not have; %s%s"):format(
+        ws.branch, ws.base_branch or "its base", first, verb))
+    end
     local unsaved = #require("conductor.layout").modified_buffers(ws)
     local dirty = status and status.dirty
     if not dirty and unsaved == 0 then

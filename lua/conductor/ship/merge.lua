@@ -27,7 +27,7 @@ local function offer_rebase(ws)
     local text = ("Rebase this branch (%s) on %s and resolve the conflicts, then commit the result."):format(ws.branch, base)
     agents.paste(s.id, require("conductor.workspace").with_prompt(ws, "resolve_conflicts", text), true)
     notify.info(("asked %s/%s to rebase on %s"):format(ws.name, s.name, base))
-  end)
+  end, { prompts = true })
 end
 
 -- Merges; `message` for a squash. `lines` is the edited message, brought

@@ -1,0 +1,57 @@
+-- Quitting Neovim while agents run stops them (until the engine runs as its own
+-- process and they survive): say how many are running and ask first. Cancelling
+-- closes the window the quit was for and shows its buffer in a new one, the one way an
+-- ExitPre autocmd can stop a quit. Without a UI (headless, scripts) nothing is asked.
+
+local M = {}
+
+local api = vim.api
+
+local function ask()
+  if #api.nvim_list_uis() == 0 or not require("conductor.config").get().confirm_quit then
+    return
+  end
+  local running = vim.tbl_filter(function(e)
+    return e.state ~= "exited"
+  end, require("conductor.agents").list(nil, "agent"))
+  if #running == 0 then
+    return
+  end
+  local names = {}
+  for _, e in ipairs(running) do
+    local ok, ws = pcall(require("conductor.workspace").get, e.workspace)
+    names[#names + 1] = (ok and ws.name or "?") .. "/" .. e.label
+  end
+  local question = ("%d agent%s still running (%s); quitting stops %s. Quit?"):format(
+    #running,
+    #running == 1 and " is" or "s are",
+    table.concat(names, ", "),
+    #running == 1 and "it" or "them"
+  )
+  if vim.fn.confirm(question, "&Quit\n&Cancel", 2) ~= 1 then
+    local win = api.nvim_get_current_win()
+    vim.cmd("split")
+    api.nvim_win_close(win, true)
+  end
+end
+
+local attached = false
+
+--- Asks before Neovim exits with running agents. Idempotent.
+function M.attach()
+  if attached then
+    return
+  end
+  attached = true
+  api.nvim_create_autocmd("ExitPre", {
+    group = api.nvim_create_augroup("conductor_quit", { clear = true }),
+    callback = function()
+      local ok, err = pcall(ask)
+      if not ok then
+        require("conductor.notify").error(err)
+      end
+    end,
+  })
+end
+
+return M

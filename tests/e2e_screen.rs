@@ -1,0 +1,138 @@
+//! What a new user sees in their first hour, on a real terminal of a laptop's size
+//! (tests/common/screen.rs: Neovim under tmux, keys typed, the screen read back). Every
+//! wait fails on a hit-enter prompt: no command may leave one with cmdheight=1.
+
+mod common;
+
+use common::screen::Screen;
+use common::{write, Fixture};
+
+/// A repository whose setup script takes a moment and whose only check fails.
+fn repo_with_failing_check() -> Fixture {
+    let f = Fixture::new();
+    write(
+        &f.repo,
+        ".conductor/settings.toml",
+        concat!(
+            "checks = [\"echo checking; false\"]\n",
+            "[scripts]\nsetup = \"echo setting up; sleep 0.5; echo done\"\n",
+        ),
+    );
+    f.commit_all("conductor settings");
+    f
+}
+
+#[test]
+fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
+    let f = repo_with_failing_check();
+    let home = f.base().join("home");
+    let screen = Screen::start(&home, &f.repo, r#"{"default_agent":"shell"}"#, &[]);
+
+    // Create: the trust question, then "created …" and the setup's outcome stay visible.
+    screen.command("ConductorNew fix the greeting");
+    screen.wait("the trust question", |s| s.contains("is not trusted"));
+    screen.keys("a");
+    screen.wait_message("conductor: created fix-the-greeting on branch conductor/fix-the-greeting");
+    screen.wait_message("conductor: fix-the-greeting: setup script finished");
+    screen.normal(); // the agent's terminal took the keys so far
+
+    // A failed check: its outcome, then its two choices; "show its log" shows the log.
+    screen.command("ConductorCheck");
+    let choices = screen.wait("the failed check's choices", |s| {
+        s.contains("2: show its log")
+    });
+    assert!(
+        choices.contains("check `echo checking; false` failed (exit 1)"),
+        "the outcome is on screen above the choices:\n{choices}"
+    );
+    screen.keys("2");
+    screen.press("Enter");
+    screen.wait("the check's log in a window", |s| {
+        s.contains("==> check finished: exit 1")
+    });
+    assert!(
+        !screen.text().contains("internal error"),
+        "{}",
+        screen.text()
+    );
+    screen.command("close");
+
+    // Merging a branch with nothing committed: refused first, in one line, left visible.
+    screen.command("ConductorMerge");
+    screen.wait_message(
+        "conductor: conductor/fix-the-greeting has no commits that main does not have",
+    );
+    assert!(
+        !screen.text().contains("COMMIT_MSG"),
+        "no message was drafted"
+    );
+
+    // Archive, then restore through the picker of archived workspaces.
+    screen.command("ConductorArchive");
+    screen.wait_message("conductor: archived fix-the-greeting");
+    screen.command("Conductor!");
+    screen.wait("the archived workspaces", |s| {
+        s.contains("1: fix-the-greeting")
+    });
+    screen.keys("1");
+    screen.press("Enter");
+    screen.wait("its actions", |s| s.contains("1: restore fix-the-greeting"));
+    screen.keys("1");
+    screen.press("Enter");
+    screen.wait_message("conductor: restored fix-the-greeting on branch");
+    screen.normal();
+    screen.wait_message("conductor: fix-the-greeting: setup script finished");
+}
+
+#[test]
+fn tabs_labels_insert_mode_and_quit_as_seen() {
+    let f = Fixture::new();
+    let home = f.base().join("home");
+    let screen = Screen::start(&home, &f.repo, r#"{"default_agent":"shell"}"#, &[]);
+
+    screen.command("ConductorNew --name=tabs fix it");
+    screen.wait_message("conductor: created tabs on branch conductor/tabs");
+    // The tabline names the workspace, not its terminal's buffer.
+    let top = screen.text().lines().next().unwrap_or("").to_string();
+    assert!(
+        top.contains(" tabs ") && !top.contains("shell"),
+        "tabline: {top:?}"
+    );
+    // The new terminal takes keys at once (Terminal mode): the shell runs what is typed.
+    screen.keys("echo typed-$((5*5))");
+    screen.press("Enter");
+    screen.wait("the typed command's output", |s| s.contains("typed-25"));
+
+    // A second agent of the same kind is shell-2 in :ConductorAgents.
+    screen.normal();
+    screen.command("ConductorAgent");
+    screen.wait("the second shell's window", |s| {
+        s.contains("conductor://tabs/shell-2")
+    });
+    screen.normal();
+    screen.command("ConductorAgents");
+    let list = screen.wait("the agents list", |s| s.contains("2: tabs"));
+    assert!(
+        list.contains(" shell ") && list.contains(" shell-2 "),
+        "{list}"
+    );
+    screen.press("Escape");
+    // (Typed at once, Escape and ":" would read as Alt-:.)
+    screen.wait("the list gone", |s| !s.contains("Type number"));
+
+    // :qa with running agents says how many and asks; Cancel keeps Neovim, Quit quits.
+    screen.command("qa");
+    screen.wait("the quit question", |s| {
+        s.contains(
+            "2 agents are still running (tabs/shell, tabs/shell-2); quitting stops them. Quit?",
+        )
+    });
+    screen.keys("c");
+    screen.wait("the question gone, Neovim still there", |s| {
+        !s.contains("Quit?") && s.contains("conductor://tabs/")
+    });
+    screen.command("qa");
+    screen.wait("the quit question again", |s| s.contains("Quit?"));
+    screen.keys("q");
+    screen.wait_exit();
+}
