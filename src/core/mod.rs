@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod names;
 pub mod ports;
 pub mod process;
+pub mod queries;
 pub mod repo;
 pub mod review;
 pub mod scripts;
