@@ -57,8 +57,6 @@ wait_text(buf, "PROMPT: fix the login test")
 wait_text(buf, "PORT=" .. ws.port)
 wait_text(buf, "TERM=xterm-256color COLORTERM=truecolor")
 wait_text(buf, "NVIM=set VIMRUNTIME=unset")
--- PWD names the worktree, not Neovim's own directory.
-wait_text(buf, "PWD=" .. ws.path .. "\n")
 
 -- Typed keys reach the agent; OSC 7501 drives the state: working, then idle.
 type_keys("work<CR>")

@@ -12,6 +12,8 @@ require("conductor").setup({
   agents = {
     probe = { cmd = { probe }, prompt = "arg" },
     tui = { cmd = { fake, "--tui" }, prompt = "send", idle_after_ms = 300 },
+    -- No shell in between: a shell would correct PWD by itself.
+    pwd = { cmd = { "printenv", "PWD" } },
   },
 })
 T.record("ConductorWorkspaceCreated")
@@ -115,5 +117,14 @@ vim.o.termguicolors, vim.o.background = false, "light"
 local light = compare("notgc-light")
 T.eq(light.answers["OSC 11"], "\27]11;rgb:ffff/ffff/ffff\7", "a light background's colour")
 T.eq(light.env.COLORTERM, vim.NIL, "no truecolor while termguicolors is off")
+-- PWD names the worktree, not Neovim's own directory (the one this test started in).
+T.ok(vim.env.PWD ~= ws.path, "Neovim's PWD is elsewhere")
+vim.cmd("ConductorOpen fid")
+vim.cmd("ConductorAgent pwd")
+T.wait(function() return #agents.list(ws.id, "agent") == 4 end, "the pwd agent")
+local pwd_buf = agents.list(ws.id, "agent")[4].buf
+T.wait(function() return text(pwd_buf):find("exited", 1, true) end, "printenv to finish")
+-- The window is narrow: the path is wrapped over several lines.
+T.contains(text(pwd_buf):gsub("\n", ""), ws.path .. "[conductor", "PWD given to the agent")
 table.sort(report)
 io.stderr:write("QUERY ANSWERS (same in :terminal and ours)\n" .. table.concat(report, "\n") .. "\n")
