@@ -11,11 +11,14 @@ local events = require("conductor.events")
 local notify = require("conductor.notify")
 
 --- Built-in agents. `prompt`: how the first prompt is given: "arg" (last argument), a
---- flag such as "-i" (flag then prompt), "send" (pasted once the agent reads its
---- terminal key by key, as a TUI ready for input does; after 5 s at the latest), or
---- "none" (the default: the agent takes no prompt, and conductor never types task text,
---- review comments or check output into it — a shell would run them). Patterns tell the status detector what the agent's screen shows while it
---- works or waits for an answer.
+--- flag such as "-i" (flag then prompt), "send" (typed in once the agent shows its
+--- input: it reads its terminal key by key and its screen has settled; after 10 s at the
+--- latest), or "none" (the default: the agent takes no prompt, and conductor never types
+--- task text, review comments or check output into it — a shell would run them). Each
+--- CLI's own first-prompt argument is used where it has one (opencode drops what is
+--- typed in its first seconds). Patterns tell the status detector what the agent's
+--- screen shows while it works or waits for an answer (menus with a selected numbered
+--- choice, "> 1. …", count as waiting by themselves).
 M.builtin = {
   codex = {
     -- Without --no-daemon codex leaves a shared server running after its TUI exits,
@@ -26,7 +29,7 @@ M.builtin = {
     trust = "codex",
     resume = { "codex", "--no-daemon", "resume", "--last" },
     working = { "esc to interrupt" },
-    waiting = { "Allow command?", "(y/n)" },
+    waiting = { "Allow command?", "(y/n)", "Press enter to continue", "Press enter to confirm" },
   },
   claude = {
     cmd = { "claude" },
@@ -35,7 +38,7 @@ M.builtin = {
     trust = "claude",
     resume = { "claude", "--continue" },
     working = { "esc to interrupt" },
-    waiting = { "Do you want to proceed?", "Do you want to make this edit" },
+    waiting = { "Do you want to proceed?", "Do you want to make this edit", "Enter to confirm" },
     title_idle = { "✳" },
     title_working = { "⠂", "⠐", "✶", "✻", "✽", "✢" },
   },
@@ -46,11 +49,11 @@ M.builtin = {
     trust = "gemini",
     resume = { "gemini", "--resume", "latest" },
     working = { "esc to cancel" },
-    waiting = { "Allow execution", "Apply this change?" },
+    waiting = { "Allow execution", "Apply this change?", "Do you trust", "How would you like to authenticate" },
   },
   opencode = {
     cmd = { "opencode" },
-    prompt = "send",
+    prompt = "--prompt",
     install = "npm install -g opencode-ai",
     resume = { "opencode", "--continue" },
     working = { "esc interrupt", "esc to interrupt" },
@@ -264,7 +267,8 @@ local function attach()
   end)
   engine.on("agent_state", function(d)
     local s = sessions[d.session]
-    if s and s.state ~= "exited" and d.state ~= s.state then
+    -- An exit is announced once, by agent_exited (with its code).
+    if s and s.state ~= "exited" and d.state ~= s.state and d.state ~= "exited" then
       set_state(s, d.state, s.code)
     end
   end)
@@ -281,8 +285,20 @@ local function attach()
   local group = api.nvim_create_augroup("conductor_agents", { clear = true })
   api.nvim_create_autocmd({ "WinResized", "VimResized", "BufWinEnter" }, {
     group = group,
-    callback = function()
+    callback = function(ev)
+      -- A program shown again repaints its screen: that is not work.
+      local id = ev.event == "BufWinEnter" and vim.b[ev.buf].conductor_session
+      if id and sessions[id] and sessions[id].state ~= "exited" then
+        pcall(engine.load().agent_expect_redraw, id)
+      end
       vim.schedule(resize_all)
+    end,
+  })
+  api.nvim_create_autocmd("OptionSet", {
+    group = group,
+    pattern = "background",
+    callback = function()
+      pcall(engine.load().agent_background, vim.o.background)
     end,
   })
   api.nvim_create_autocmd("VimLeavePre", {
@@ -405,11 +421,6 @@ local function show_task(s, task)
   vim.b[s.buf].term_title = "task: " .. (lines[1] or "")
 end
 
---- `text` as one bracketed paste (never fragmented), then Enter when `submit`.
-function M.bracketed(text, submit)
-  return "\27[200~" .. text .. "\27[201~" .. (submit and "\r" or "")
-end
-
 --- Starts agent `name` in workspace `ws` with `prompt` as its first prompt.
 ---@param ws conductor.Workspace
 ---@param name string?
@@ -426,11 +437,11 @@ function M.start(ws, name, prompt, opts)
     show_task(s, prompt)
   end
   local rows, cols = size_of(s.buf)
-  -- A "send" prompt is typed by the engine once the agent reads its terminal key by key:
-  -- sent at its first output, it met a terminal still in line mode and was lost.
+  -- A "send" prompt is typed by the engine once the agent shows its input: sent at its
+  -- first output, it met a terminal still in line mode and was lost.
   local first_input
   if prompt and prompt ~= "" and def.prompt == "send" and not (opts and opts.resume) then
-    first_input = M.bracketed(prompt, true)
+    first_input = prompt
   end
   local ok, started = pcall(engine.ensure().agent_start, {
     first_input = first_input,
@@ -449,6 +460,8 @@ function M.start(ws, name, prompt, opts)
     },
     idle_after_ms = def.idle_after_ms,
     nvim = vim.v.servername,
+    termguicolors = vim.o.termguicolors,
+    background = vim.o.background,
   })
   if not ok then
     pcall(api.nvim_win_close, win, true)
@@ -472,15 +485,15 @@ function M.start(ws, name, prompt, opts)
   return s
 end
 
---- Sends `text` to session `id` as one bracketed paste (never fragmented), then Enter
---- when `submit`.
+--- Sends `text` to session `id` in one piece, then Enter when `submit`: as a bracketed
+--- paste when the program turned bracketed paste on, else as plain text.
 function M.paste(id, text, submit)
   local s = sessions[id]
   -- The last line of defence: text submitted to a shell runs as a command.
   if submit and s and not M.takes_prompts(s.name) then
     error(no_prompts(s.ws, s.label), 0)
   end
-  engine.load().agent_write(id, M.bracketed(text, submit))
+  engine.load().agent_paste(id, text, submit)
 end
 
 --- Agents (and run scripts) of workspace `ws_id`, oldest first.
@@ -617,6 +630,8 @@ function M.run(ws, script)
     rows = rows,
     cols = cols,
     nvim = vim.v.servername,
+    termguicolors = vim.o.termguicolors,
+    background = vim.o.background,
   }, function(err, started)
     if err then
       pcall(api.nvim_win_close, win, true)

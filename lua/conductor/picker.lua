@@ -186,7 +186,9 @@ function M.actions(ws)
         review(ws.id)
       end)
     end
-    if run then
+    -- Only where the repository (or setup()) has a run script to run.
+    local rok, runs = pcall(engine.call, "run_scripts", { workspace = ws.id })
+    if run and rok and type(runs) == "table" and #runs > 0 then
       add("run", "run the run script of", function()
         conductor.open(ws.id)
         run()

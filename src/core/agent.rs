@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::error::{Error, Result};
 use crate::core::process::{group_alive, signal_group};
+use crate::core::queries::{Background, ColorQueries};
 use crate::core::status::{AgentState, Detector, Patterns};
 
 /// Variables of the editor's own process that must not leak into agents.
@@ -32,9 +33,11 @@ const STRIPPED_ENV: &[&str] = &[
 ];
 /// Largest piece of output handed over at once (the UI feeds the terminal in slices).
 const READ_CHUNK: usize = 16 * 1024;
-/// How long a first input waits for the program to read its terminal key by key; a
-/// program that never does (a line-mode one) gets it after this.
-const FIRST_INPUT_WAIT: Duration = Duration::from_secs(5);
+/// How long a first input waits for the program to show its input (reading its terminal
+/// key by key, its screen settled); a program that never does gets it after this.
+const FIRST_INPUT_WAIT: Duration = Duration::from_secs(10);
+/// A screen unchanged for this long, on a terminal read key by key, shows its input.
+const SETTLED: Duration = Duration::from_millis(400);
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -53,9 +56,15 @@ pub struct SpawnRequest {
     pub nvim: Option<String>,
     /// Variables for this agent only (e.g. a trust switch), over the workspace's.
     pub env: std::collections::BTreeMap<String, String>,
-    /// Typed into the terminal once the program reads it key by key (the first prompt of
-    /// an agent that takes it as input, as a bracketed paste). See `wait_until_raw`.
+    /// The first prompt of an agent that has no argument for it: typed in (pasted, then
+    /// Enter) once the program shows its input. See `wait_until_ready`.
     pub first_input: Option<String>,
+    /// Neovim's 'termguicolors': `COLORTERM=truecolor` only while it is on, as
+    /// `:terminal` does (a program that sees truecolor without it draws without colour).
+    /// None: on.
+    pub termguicolors: Option<bool>,
+    /// Neovim's 'background' ("dark" or "light"): the colours colour queries get.
+    pub background: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,6 +87,9 @@ struct Session {
     kind: String,
     master: Mutex<Box<dyn MasterPty + Send>>,
     input: mpsc::Sender<Vec<u8>>,
+    /// The screen the program shows (its state, its modes).
+    detector: Arc<Mutex<Detector>>,
+    background: Arc<Mutex<Background>>,
     pgid: i32,
     /// The program exited and was forgotten, but processes it started still run in its
     /// process group: kept (for stopping only) until they are gone. See `forget`.
@@ -167,7 +179,14 @@ impl Sessions {
             cmd.env_remove(key);
         }
         cmd.env("TERM", "xterm-256color");
-        cmd.env("COLORTERM", "truecolor");
+        if req.termguicolors.unwrap_or(true) {
+            cmd.env("COLORTERM", "truecolor");
+        } else {
+            cmd.env_remove("COLORTERM");
+        }
+        // A shell keeps the PWD it inherits when it names the directory it starts in;
+        // Neovim's own would be stale here.
+        cmd.env("PWD", cwd);
         match &req.nvim {
             Some(addr) => cmd.env("NVIM", addr),
             None => cmd.env_remove("NVIM"),
@@ -197,6 +216,13 @@ impl Sessions {
             *next
         };
         let (input, input_rx) = mpsc::channel::<Vec<u8>>();
+        let detector = Arc::new(Mutex::new(Detector::with_size(
+            req.patterns.clone(),
+            size.rows,
+            size.cols,
+        )));
+        let background = Arc::new(Mutex::new(Background::parse(req.background.as_deref())));
+        let last_output = Arc::new(Mutex::new(std::time::Instant::now()));
         // Our own handle on the terminal, to see its mode while the first input waits.
         let tty = req.first_input.as_ref().and_then(|_| {
             let fd = pair.master.as_raw_fd()?;
@@ -206,16 +232,22 @@ impl Sessions {
             (copy >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
         });
         let first_input = req.first_input.clone();
+        let (ready_detector, ready_output) = (Arc::clone(&detector), Arc::clone(&last_output));
         // The writer lives as long as the child: dropping it would send EOF to the agent.
         std::thread::Builder::new()
             .name(format!("agent-{id}-writer"))
             .spawn(move || {
-                if let Some(text) = first_input {
+                if let Some(prompt) = first_input {
                     if let Some(tty) = tty {
-                        wait_until_raw(&tty, FIRST_INPUT_WAIT);
+                        wait_until_ready(&tty, &ready_detector, &ready_output, FIRST_INPUT_WAIT);
                     }
+                    let bracketed = ready_detector
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .bracketed_paste();
+                    let text = paste_bytes(&prompt, bracketed, true);
                     if writer
-                        .write_all(text.as_bytes())
+                        .write_all(&text)
                         .and_then(|_| writer.flush())
                         .is_err()
                     {
@@ -235,7 +267,6 @@ impl Sessions {
             .map_err(|e| Error::new(e.to_string()))?;
 
         let (activity, activity_rx) = mpsc::channel::<()>();
-        let detector = Arc::new(Mutex::new(Detector::new(req.patterns.clone())));
         let idle_after = Duration::from_millis(req.idle_after_ms.unwrap_or(3000));
         {
             let (detector, sink) = (Arc::clone(&detector), Arc::clone(&sink));
@@ -264,6 +295,8 @@ impl Sessions {
         let (eof_tx, eof_rx) = mpsc::channel::<()>();
         {
             let sink = Arc::clone(&sink);
+            let (detector, background) = (Arc::clone(&detector), Arc::clone(&background));
+            let answers = input.clone();
             std::thread::Builder::new()
                 .name(format!("agent-{id}-reader"))
                 .spawn(move || {
@@ -271,17 +304,25 @@ impl Sessions {
                     // The start of a UTF-8 character cut off by the end of a read, kept
                     // for the next one (at most 3 bytes): see `utf8_complete_len`.
                     let mut carry: Vec<u8> = Vec::new();
+                    let mut queries = ColorQueries::default();
                     loop {
                         match reader.read(&mut buf) {
                             Ok(0) | Err(_) => break,
                             Ok(n) => {
+                                let bg = *background.lock().unwrap_or_else(|e| e.into_inner());
+                                let (shown, replies) = queries.filter(&buf[..n], bg);
+                                if !replies.is_empty() {
+                                    let _ = answers.send(replies);
+                                }
                                 let changed = detector
                                     .lock()
                                     .unwrap_or_else(|e| e.into_inner())
-                                    .feed(&buf[..n]);
+                                    .feed(&shown);
+                                *last_output.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    std::time::Instant::now();
                                 let _ = activity.send(());
                                 let mut bytes = std::mem::take(&mut carry);
-                                bytes.extend_from_slice(&buf[..n]);
+                                bytes.extend_from_slice(&shown);
                                 carry = bytes.split_off(utf8_complete_len(&bytes));
                                 if !bytes.is_empty() {
                                     sink.output(id, bytes);
@@ -292,6 +333,7 @@ impl Sessions {
                             }
                         }
                     }
+                    carry.extend(queries.finish());
                     if !carry.is_empty() {
                         sink.output(id, carry);
                     }
@@ -323,7 +365,8 @@ impl Sessions {
                             signal: Some(e.to_string()),
                         },
                     };
-                    sink.state(id, AgentState::Exited);
+                    // The exit is one event (with its code), not a state change and then
+                    // an exit.
                     sink.exited(id, exit);
                 })
                 .map_err(|e| Error::new(e.to_string()))?;
@@ -334,6 +377,8 @@ impl Sessions {
             kind: kind.to_string(),
             master: Mutex::new(pair.master),
             input,
+            detector,
+            background,
             pgid,
             gone: Default::default(),
         };
@@ -361,8 +406,58 @@ impl Sessions {
             .map_err(|_| Error::new("the agent has exited"))
     }
 
+    /// `text` for the program's input: one bracketed paste when the program turned
+    /// bracketed paste on (it then takes newlines as text), else the plain text; then
+    /// Enter when `submit`. Never fragmented.
+    pub fn paste(&self, id: u64, text: &str, submit: bool) -> Result<()> {
+        let session = self.get(id)?;
+        let bracketed = session
+            .detector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bracketed_paste();
+        session
+            .input
+            .send(paste_bytes(text, bracketed, submit))
+            .map_err(|_| Error::new("the agent has exited"))
+    }
+
+    /// The program is about to redraw what it shows (its window was shown again): that
+    /// output is not work.
+    pub fn expect_redraw(&self, id: u64) -> Result<()> {
+        self.get(id)?
+            .detector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expect_redraw();
+        Ok(())
+    }
+
+    /// The text the program's screen shows now (for tests and diagnostics).
+    pub fn screen_text(&self, id: u64) -> Result<String> {
+        Ok(self
+            .get(id)?
+            .detector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .screen_text())
+    }
+
+    /// Neovim's 'background' changed: colour queries get the other colours.
+    pub fn set_background(&self, background: Option<&str>) {
+        let bg = Background::parse(background);
+        for session in self.map.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            *session.background.lock().unwrap_or_else(|e| e.into_inner()) = bg;
+        }
+    }
+
     pub fn resize(&self, id: u64, rows: u16, cols: u16) -> Result<()> {
         let session = self.get(id)?;
+        session
+            .detector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .resize(rows.max(2), cols.max(10));
         let master = session.master.lock().unwrap_or_else(|e| e.into_inner());
         master
             .resize(PtySize {
@@ -441,13 +536,36 @@ impl Sessions {
     }
 }
 
-/// Waits (bounded) until the program on the terminal reads it key by key (canonical
-/// mode off, as every TUI and line editor does while it waits for input). Input typed
-/// before that meets the terminal in line mode: the kernel echoes it, cuts it at each
-/// newline, and throws it away when the program switches modes (`tcsetattr` with
-/// TCSAFLUSH, which Python's `tty.setraw` and many others use) — a first prompt sent as
-/// soon as the agent printed its banner was lost that way.
-fn wait_until_raw(tty: &std::os::fd::OwnedFd, limit: Duration) {
+/// `text` as the program should get it: inside bracketed-paste markers only when it
+/// turned mode 2004 on (a program that did not shows the markers as `^[[200~`).
+fn paste_bytes(text: &str, bracketed: bool, submit: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 13);
+    if bracketed {
+        out.extend_from_slice(b"\x1b[200~");
+    }
+    out.extend_from_slice(text.as_bytes());
+    if bracketed {
+        out.extend_from_slice(b"\x1b[201~");
+    }
+    if submit {
+        out.push(b'\r');
+    }
+    out
+}
+
+/// Waits (bounded) until the program shows its input: it reads its terminal key by key
+/// (canonical mode off, as every TUI and line editor does while it waits for input), its
+/// screen has stopped changing and its cursor shows (TUIs hide it while they draw). Input typed before that meets the terminal in line
+/// mode: the kernel echoes it, cuts it at each newline, and throws it away when the
+/// program switches modes (`tcsetattr` with TCSAFLUSH, which Python's `tty.setraw` and
+/// many others use) — a first prompt sent as soon as the agent printed its banner was
+/// lost that way; and a TUI still drawing its first screen may drop what arrives.
+fn wait_until_ready(
+    tty: &std::os::fd::OwnedFd,
+    detector: &Mutex<Detector>,
+    last_output: &Mutex<std::time::Instant>,
+    limit: Duration,
+) {
     use std::os::fd::AsRawFd;
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
@@ -456,7 +574,16 @@ fn wait_until_raw(tty: &std::os::fd::OwnedFd, limit: Duration) {
         if unsafe { libc::tcgetattr(tty.as_raw_fd(), &mut t) } != 0 {
             return;
         }
-        if t.c_lflag & libc::ICANON == 0 {
+        let settled = last_output
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= SETTLED;
+        let cursor = !detector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cursor_hidden();
+        if t.c_lflag & libc::ICANON == 0 && settled && cursor {
             return;
         }
         std::thread::sleep(Duration::from_millis(10));

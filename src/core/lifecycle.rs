@@ -17,9 +17,7 @@ use crate::core::error::{Error, Result};
 use crate::core::faults::pause_point;
 use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
 use crate::core::store::{ArchivedHead, SetupState, Workspace, WorkspaceState};
-use crate::core::{
-    after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules,
-};
+use crate::core::{after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]

@@ -19,6 +19,7 @@ pub mod names;
 pub mod platform;
 pub mod ports;
 pub mod process;
+pub mod queries;
 pub mod records;
 pub mod repo;
 pub mod review;

@@ -1,12 +1,24 @@
-//! What an agent is doing, read from its output stream (no polling of the screen).
+//! What an agent is doing, read from the screen it shows (a `vt100` screen model fed
+//! with its output), not from the bytes alone.
 //!
 //! Signals, strongest first: `OSC 7501;state=…` (codex emits it), the window title
-//! (OSC 0/2; claude and gemini change it), screen text patterns ("esc to interrupt"),
-//! then plain activity (output ⇒ working, quiet for a while ⇒ idle). Once a stronger
-//! signal has spoken, weaker ones no longer decide working/idle; "needs input"
-//! patterns always count, since that is what the user most needs to know.
+//! (OSC 0/2; claude and gemini change it), what the screen shows ("esc to interrupt",
+//! a question, a menu waiting for a choice), then activity: the screen changed (⇒
+//! working), and stayed the same for a while (⇒ idle). Once a stronger signal has
+//! spoken, weaker ones no longer decide working/idle; "needs input" always counts,
+//! since that is what the user most needs to know.
+//!
+//! Output that only redraws what was there is not work: a program repaints its whole
+//! screen after a resize or when its window is shown again (opencode does), so output
+//! in a short while after either (see `expect_redraw`) and output that leaves the
+//! screen as it was are not taken as activity.
+
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+/// How long after a resize or a reopen the program's output is taken as a redraw.
+const REDRAW_GRACE: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,120 +69,55 @@ enum Source {
     Osc7501,
 }
 
-/// Feeds on output bytes; `feed` returns the new state when it changed.
-pub struct Detector {
+/// A menu row with its selection marker: `> 1. Sign in` (codex), `● 1. Trust folder`
+/// (gemini), `❯ 2. Yes` — a program waiting for the user to pick, whatever its words.
+fn is_menu_row(row: &str) -> bool {
+    let row = row.trim_start_matches(|c: char| c.is_whitespace() || "│┃║|".contains(c));
+    let Some(rest) = row.strip_prefix(['>', '❯', '●', '›', '▶', '→']) else {
+        return false;
+    };
+    let rest = rest.trim_start();
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && rest[digits..].starts_with(". ")
+}
+
+/// Collects what the program says about itself while the screen model parses.
+struct Signals {
     patterns: Patterns,
-    parser: vte::Parser,
-    state: AgentState,
-    strongest: Source,
-    /// Printable text of the current output chunk (patterns are matched per chunk).
-    text: String,
     found: Vec<(Source, AgentState)>,
 }
 
-impl Detector {
-    pub fn new(patterns: Patterns) -> Detector {
-        Detector {
-            patterns,
-            parser: vte::Parser::new(),
-            state: AgentState::Starting,
-            strongest: Source::Activity,
-            text: String::new(),
-            found: Vec::new(),
-        }
-    }
-
-    pub fn state(&self) -> AgentState {
-        self.state
-    }
-
-    /// Every state the chunk went through, in order (a chunk can hold both the
-    /// "working" and the "idle" signal of a short task).
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<AgentState> {
-        self.text.clear();
-        self.found.clear();
-        let mut sink = Sink {
-            text: &mut self.text,
-            found: &mut self.found,
-            patterns: &self.patterns,
-        };
-        self.parser.advance(&mut sink, bytes);
-        let mut changes = Vec::new();
-        let found = std::mem::take(&mut self.found);
-        for (source, state) in found {
-            let before = self.state;
-            self.apply(source, state);
-            if self.state != before {
-                changes.push(self.state);
-            }
-        }
-        let before = self.state;
-        let text = self.text.to_lowercase();
+impl Signals {
+    fn title(&mut self, title: &str) {
         let has = |list: &[String]| {
             list.iter()
-                .any(|p| !p.is_empty() && text.contains(&p.to_lowercase()))
+                .any(|p| !p.is_empty() && title.contains(p.as_str()))
         };
-        if has(&self.patterns.waiting) {
-            self.state = AgentState::Waiting;
-        } else if has(&self.patterns.working) {
-            self.apply(Source::Screen, AgentState::Working);
-        } else if !self.text.trim().is_empty() {
-            self.apply(Source::Activity, AgentState::Working);
-        }
-        if self.state != before {
-            changes.push(self.state);
-        }
-        changes
-    }
-
-    /// Called when the output has been quiet for the agent's idle delay.
-    pub fn quiet(&mut self) -> Option<AgentState> {
-        if self.strongest <= Source::Screen && self.state == AgentState::Working {
-            self.state = AgentState::Idle;
-            return Some(self.state);
-        }
-        if self.state == AgentState::Starting {
-            self.state = AgentState::Idle;
-            return Some(self.state);
-        }
-        None
-    }
-
-    fn apply(&mut self, source: Source, state: AgentState) {
-        if source >= self.strongest {
-            self.strongest = source;
-            self.state = state;
+        if has(&self.patterns.title_working) {
+            self.found.push((Source::Title, AgentState::Working));
+        } else if has(&self.patterns.title_idle) {
+            self.found.push((Source::Title, AgentState::Idle));
         }
     }
 }
 
-struct Sink<'a> {
-    text: &'a mut String,
-    found: &'a mut Vec<(Source, AgentState)>,
-    patterns: &'a Patterns,
+fn joined(params: &[&[u8]]) -> String {
+    params
+        .iter()
+        .map(|p| String::from_utf8_lossy(p))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
-impl vte::Perform for Sink<'_> {
-    fn print(&mut self, c: char) {
-        if self.text.len() < 64 * 1024 {
-            self.text.push(c);
-        }
+impl vt100::Callbacks for Signals {
+    fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
+        self.title(&String::from_utf8_lossy(title));
     }
 
-    fn execute(&mut self, byte: u8) {
-        if byte == b'\n' {
-            self.text.push('\n');
-        }
-    }
-
-    fn osc_dispatch(&mut self, params: &[&[u8]], _bell_terminated: bool) {
+    fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
         match params {
             [b"7501", rest @ ..] => {
-                let value = rest
-                    .iter()
-                    .map(|p| String::from_utf8_lossy(p))
-                    .collect::<Vec<_>>()
-                    .join(";");
+                let value = joined(rest);
                 let state = value.strip_prefix("state=").unwrap_or(&value);
                 let state = match state
                     .split(|c: char| !c.is_ascii_alphabetic())
@@ -186,23 +133,146 @@ impl vte::Perform for Sink<'_> {
                     self.found.push((Source::Osc7501, state));
                 }
             }
-            [b"0" | b"2", title @ ..] => {
-                let title = title
-                    .iter()
-                    .map(|p| String::from_utf8_lossy(p))
-                    .collect::<Vec<_>>()
-                    .join(";");
-                let has = |list: &[String]| {
-                    list.iter()
-                        .any(|p| !p.is_empty() && title.contains(p.as_str()))
-                };
-                if has(&self.patterns.title_working) {
-                    self.found.push((Source::Title, AgentState::Working));
-                } else if has(&self.patterns.title_idle) {
-                    self.found.push((Source::Title, AgentState::Idle));
-                }
-            }
+            // A title with a `;` in it arrives here in pieces.
+            [b"0" | b"2", title @ ..] => self.title(&joined(title)),
             _ => {}
+        }
+    }
+}
+
+/// Feeds on output bytes; `feed` returns the new state when it changed.
+pub struct Detector {
+    parser: vt100::Parser<Signals>,
+    state: AgentState,
+    strongest: Source,
+    /// The screen's rows after the last output.
+    rows: Vec<String>,
+    /// The screen's rows when the output last went quiet.
+    settled: Vec<String>,
+    /// Output until then redraws the screen (after a resize or a reopen).
+    redraw_until: Option<Instant>,
+}
+
+fn size(n: u16, min: u16) -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(n.max(min)).unwrap_or(std::num::NonZeroU16::MIN)
+}
+
+impl Detector {
+    pub fn new(patterns: Patterns) -> Detector {
+        Detector::with_size(patterns, 24, 80)
+    }
+
+    pub fn with_size(patterns: Patterns, rows: u16, cols: u16) -> Detector {
+        let signals = Signals {
+            patterns,
+            found: Vec::new(),
+        };
+        Detector {
+            parser: vt100::Parser::new_with_callbacks(size(rows, 2), size(cols, 10), 0, signals),
+            state: AgentState::Starting,
+            strongest: Source::Activity,
+            rows: Vec::new(),
+            settled: Vec::new(),
+            redraw_until: None,
+        }
+    }
+
+    pub fn state(&self) -> AgentState {
+        self.state
+    }
+
+    /// The program turned bracketed paste on (mode 2004) and has not turned it off.
+    pub fn bracketed_paste(&self) -> bool {
+        self.parser.screen().bracketed_paste()
+    }
+
+    /// The program hides the cursor (as TUIs do while they draw).
+    pub fn cursor_hidden(&self) -> bool {
+        self.parser.screen().hide_cursor()
+    }
+
+    /// The screen's text, row by row.
+    pub fn screen_text(&self) -> String {
+        self.parser.screen().contents()
+    }
+
+    /// The terminal changed size: the program will redraw.
+    pub fn resize(&mut self, rows: u16, cols: u16) {
+        self.parser.set_size(size(rows, 2), size(cols, 10));
+        self.rows = self.parser.screen().rows(0, u16::MAX).collect();
+        self.expect_redraw();
+    }
+
+    /// The program is about to repaint what it shows (its window was shown again).
+    pub fn expect_redraw(&mut self) {
+        self.redraw_until = Some(Instant::now() + REDRAW_GRACE);
+    }
+
+    /// Every state the chunk went through, in order (a chunk can hold both the
+    /// "working" and the "idle" signal of a short task).
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<AgentState> {
+        self.parser.process(bytes);
+        let mut changes = Vec::new();
+        let found = std::mem::take(&mut self.parser.callbacks_mut().found);
+        for (source, state) in found {
+            let before = self.state;
+            self.apply(source, state);
+            if self.state != before {
+                changes.push(self.state);
+            }
+        }
+        let rows: Vec<String> = self.parser.screen().rows(0, u16::MAX).collect();
+        // What this output changed on the screen, to read patterns in.
+        let changed: Vec<&str> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| self.rows.get(*i) != Some(*r))
+            .map(|(_, r)| r.as_str())
+            .collect();
+        let before = self.state;
+        let patterns = &self.parser.callbacks().patterns;
+        let text = changed.join("\n").to_lowercase();
+        let has = |list: &[String]| {
+            list.iter()
+                .any(|p| !p.is_empty() && text.contains(&p.to_lowercase()))
+        };
+        let asks = has(&patterns.waiting) || changed.iter().any(|r| is_menu_row(r));
+        let works = has(&patterns.working);
+        let redraw = self.redraw_until.is_some_and(|t| Instant::now() < t);
+        let drew = !changed.iter().all(|r| r.trim().is_empty()) && !redraw && rows != self.settled;
+        if asks {
+            self.state = AgentState::Waiting;
+        } else if works {
+            self.apply(Source::Screen, AgentState::Working);
+        } else if drew {
+            self.apply(Source::Activity, AgentState::Working);
+        }
+        self.rows = rows;
+        if self.state != before {
+            changes.push(self.state);
+        }
+        changes
+    }
+
+    /// Called when the output has been quiet for the agent's idle delay.
+    pub fn quiet(&mut self) -> Option<AgentState> {
+        self.settled = self.rows.clone();
+        self.redraw_until = None;
+        if self.strongest <= Source::Screen && self.state == AgentState::Working {
+            self.state = AgentState::Idle;
+            return Some(self.state);
+        }
+        if self.state == AgentState::Starting {
+            self.state = AgentState::Idle;
+            return Some(self.state);
+        }
+        None
+    }
+
+    fn apply(&mut self, source: Source, state: AgentState) {
+        if source >= self.strongest {
+            self.strongest = source;
+            self.state = state;
         }
     }
 }
@@ -262,5 +332,61 @@ mod tests {
             d.feed(b"\x1b[1mEsc to interrupt\x1b[0m"),
             [AgentState::Working]
         );
+    }
+
+    #[test]
+    fn a_redraw_after_a_resize_is_not_work() {
+        let mut d = Detector::with_size(Patterns::default(), 10, 40);
+        let screen = b"\x1b[?1049h\x1b[H\x1b[2Jopencode\r\n> ask anything";
+        assert_eq!(d.feed(screen), [AgentState::Working]);
+        assert_eq!(d.quiet(), Some(AgentState::Idle));
+        // The same screen drawn again (a reopen): nothing changed, nothing to report.
+        assert!(d.feed(screen).is_empty());
+        // After a resize the program repaints at the new size: still not work.
+        d.resize(12, 50);
+        assert!(d
+            .feed(b"\x1b[H\x1b[2Jopencode   \r\n> ask anything  ")
+            .is_empty());
+        assert_eq!(d.state(), AgentState::Idle);
+        // New text once the screen settled is work.
+        assert_eq!(d.quiet(), None);
+        assert_eq!(d.feed(b"\r\nthinking"), [AgentState::Working]);
+    }
+
+    #[test]
+    fn menus_waiting_for_a_choice_are_waiting() {
+        // codex's sign-in menu, drawn with cursor moves and no question mark.
+        let mut d = Detector::with_size(Patterns::default(), 10, 60);
+        let menu = b"\x1b[2;3HChoose how you want to use Codex.\x1b[4;1H> 1. Sign in with ChatGPT\x1b[5;3H2. Sign in with Device Code";
+        assert_eq!(d.feed(menu), [AgentState::Waiting]);
+        assert_eq!(d.quiet(), None, "still waiting once quiet");
+        // gemini's trust question in a box.
+        let mut d = Detector::with_size(Patterns::default(), 10, 60);
+        assert_eq!(
+            d.feed(
+                "│ Do you trust the files in this folder?\r\n│ ● 1. Trust folder (proj)".as_bytes()
+            ),
+            [AgentState::Waiting]
+        );
+        // A prompt with typed text is not a menu.
+        let mut d = Detector::with_size(Patterns::default(), 10, 60);
+        assert_eq!(d.feed(b"> fix 1. the bug"), [AgentState::Working]);
+    }
+
+    #[test]
+    fn patterns_drawn_in_pieces_are_read_from_the_screen() {
+        let mut d = Detector::new(patterns());
+        assert_eq!(d.feed(b"Apply patch? (y"), [AgentState::Working]);
+        assert_eq!(d.feed(b"/n)"), [AgentState::Waiting]);
+    }
+
+    #[test]
+    fn bracketed_paste_mode_follows_the_program() {
+        let mut d = Detector::new(Patterns::default());
+        assert!(!d.bracketed_paste());
+        d.feed(b"\x1b[?2004h");
+        assert!(d.bracketed_paste());
+        d.feed(b"\x1b[?2004l");
+        assert!(!d.bracketed_paste());
     }
 }

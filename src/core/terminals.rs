@@ -33,6 +33,9 @@ pub struct RunStart {
     pub rows: u16,
     pub cols: u16,
     pub nvim: Option<String>,
+    /// As for agents: see `SpawnRequest`.
+    pub termguicolors: Option<bool>,
+    pub background: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,6 +126,8 @@ impl Engine {
             nvim: req.nvim,
             env: Default::default(),
             first_input: None,
+            termguicolors: req.termguicolors,
+            background: req.background,
         };
         let session = self
             .sessions
@@ -135,6 +140,20 @@ impl Engine {
             argv,
             stopped,
         })
+    }
+
+    /// The ids of the run scripts the workspace's repository has (its config files and
+    /// the user's setup()), default first; empty when it has none.
+    pub fn run_scripts(
+        &self,
+        reference: &str,
+        repo: Option<&std::path::Path>,
+    ) -> Result<Vec<String>> {
+        let ws = self.get(reference, repo)?;
+        let config = self.workspace_config(&ws)?;
+        let mut runs: Vec<&crate::core::config::RunScript> = config.run.iter().collect();
+        runs.sort_by_key(|r| !r.default);
+        Ok(runs.into_iter().map(|r| r.id.clone()).collect())
     }
 
     /// Stops a workspace's run scripts (or every session when `all`).

@@ -72,6 +72,48 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     raw.set(
+        "agent_paste",
+        lua.create_function(
+            |_, (session, text, submit): (u64, mlua::String, Option<bool>)| {
+                guarded(|| {
+                    let text = String::from_utf8_lossy(&text.as_bytes()).into_owned();
+                    engine()?
+                        .sessions
+                        .paste(session, &text, submit.unwrap_or(false))
+                        .map(|()| true)
+                        .map_err(lua_err)
+                })
+            },
+        )?,
+    )?;
+    raw.set(
+        "agent_expect_redraw",
+        lua.create_function(|_, session: u64| {
+            guarded(|| {
+                engine()?
+                    .sessions
+                    .expect_redraw(session)
+                    .map(|()| true)
+                    .map_err(lua_err)
+            })
+        })?,
+    )?;
+    raw.set(
+        "agent_screen",
+        lua.create_function(|_, session: u64| {
+            guarded(|| engine()?.sessions.screen_text(session).map_err(lua_err))
+        })?,
+    )?;
+    raw.set(
+        "agent_background",
+        lua.create_function(|_, background: Option<String>| {
+            guarded(|| {
+                engine()?.sessions.set_background(background.as_deref());
+                Ok(true)
+            })
+        })?,
+    )?;
+    raw.set(
         "agent_resize",
         lua.create_function(|_, (session, rows, cols): (u64, u16, u16)| {
             guarded(|| {
@@ -283,6 +325,11 @@ fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
             let p: WorkspaceRequest = params(lua, method, value)?;
             to_json(engine.get(&p.workspace, p.repo.as_deref()))
         }
+        "run_scripts" => {
+            // The names of the workspace's run scripts (none: no run action to offer).
+            let p: WorkspaceRequest = params(lua, method, value)?;
+            to_json(engine.run_scripts(&p.workspace, p.repo.as_deref()))
+        }
         "changes_cached" => {
             let p: WorkspaceRequest = params(lua, method, value)?;
             to_json(engine.changes_cached(&p.workspace, p.repo.as_deref()))
@@ -341,6 +388,12 @@ impl SessionSink for TerminalSink {
     }
 
     fn exited(&self, session: u64, exit: Exit) {
+        // A program that ended has probably changed files too.
+        if let Ok(engine) = engine() {
+            if let Some(ws) = engine.sessions.workspace_of(session) {
+                engine.refresh_changes(&ws);
+            }
+        }
         bridge::post(Message::Event(serde_json::json!({
             "event": "agent_exited", "data": { "session": session, "code": exit.code, "signal": exit.signal }
         })));

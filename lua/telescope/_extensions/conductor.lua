@@ -8,8 +8,9 @@
 --
 -- Options (`:Telescope conductor archived=true`, or in telescope's setup
 -- under `extensions.conductor`): `archived` (start with archived workspaces
--- shown, default false), `preview_lines` (last lines of the agent's screen in
--- the preview, default 30).
+-- shown, default false), `preview_lines` (at most this many last lines of each
+-- agent's screen in the preview, default 30; fewer when the preview window is
+-- smaller, so the bottom of the screen — the agent's input — always shows).
 
 local has_telescope, telescope = pcall(require, "telescope")
 if not has_telescope then
@@ -75,14 +76,21 @@ local function make_finder(list)
     end, { cells[ws].stat, cells[ws].checks, cells[ws].pr, cells[ws].group })
     cells[ws].tail = table.concat(vim.list_extend({ cells[ws].state }, extra), "  ")
   end
+  -- What the user scans for first comes first: name, agents, state. The results window
+  -- is about a third of the screen beside the preview; what does not fit is cut from
+  -- the right, so the repository and port go last.
+  local tail_width = 1
+  for _, c in pairs(cells) do
+    tail_width = math.max(tail_width, vim.fn.strdisplaywidth(c.tail))
+  end
   local displayer = entry_display.create({
     separator = "  ",
     items = {
       { width = width.name },
-      { width = width.repo },
-      { width = width.branch },
       { width = width.agents },
-      { width = width.port },
+      { width = tail_width },
+      { width = width.branch },
+      { width = width.repo },
       { remaining = true },
     },
   })
@@ -98,11 +106,11 @@ local function make_finder(list)
         display = function()
           return displayer({
             { c.name, dim },
-            { c.repo, dim or "Comment" },
-            { c.branch, dim },
             { c.agents, agents_group(c.agent_list) },
-            { c.port, dim or "Comment" },
             { c.tail, dim },
+            { c.branch, dim },
+            { c.repo, dim or "Comment" },
+            { c.port, dim or "Comment" },
           })
         end,
       }
@@ -127,8 +135,9 @@ local function tail(buf, n)
 end
 
 ---@param ws conductor.Workspace
+---@param height integer? lines the preview window shows
 ---@return string[]
-local function details(ws)
+local function details(ws, height)
   local summary = require("conductor.summary")
   local lines = {
     ("%s  (%s)"):format(ws.name, summary.state_text(ws)),
@@ -181,10 +190,16 @@ local function details(ws)
   if #agents == 0 then
     lines[#lines + 1] = "agents      none"
   end
+  -- Each agent's screen gets an equal share of what the window has left (two lines go
+  -- to its heading), so the last one's bottom — its input — is not past the window.
+  local room = height and math.floor((height - #lines) / math.max(1, #agents)) - 2 or math.huge
   for _, agent in ipairs(agents) do
     lines[#lines + 1] = ""
     lines[#lines + 1] = ("── %s ──"):format(summary.agent_text(agent))
-    vim.list_extend(lines, tail(agent.buf, ext_config.preview_lines))
+    local n = math.min(ext_config.preview_lines, room)
+    if n > 0 then
+      vim.list_extend(lines, tail(agent.buf, n))
+    end
   end
   return lines
 end
@@ -192,7 +207,9 @@ end
 local previewer = previewers.new_buffer_previewer({
   title = "Workspace",
   define_preview = function(self, entry)
-    local ok, lines = pcall(details, entry.value)
+    local winid = self.state.winid
+    local height = winid and vim.api.nvim_win_is_valid(winid) and vim.api.nvim_win_get_height(winid) or nil
+    local ok, lines = pcall(details, entry.value, height)
     if not ok then
       lines = { "conductor: " .. tostring(lines) }
     end

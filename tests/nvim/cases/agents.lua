@@ -14,6 +14,9 @@ require("conductor").setup({
   },
   scripts = { run = "echo RUN PORT=$CONDUCTOR_PORT; sleep 60" },
 })
+-- Truecolor is announced only while 'termguicolors' is on (tests/nvim/cases/fidelity.lua
+-- checks it off, against :terminal).
+vim.o.termguicolors = true
 T.record("ConductorWorkspaceCreated")
 local states = {}
 vim.api.nvim_create_autocmd("User", {
@@ -125,6 +128,15 @@ vim.api.nvim_feedkeys(vim.keycode("<Plug>(conductor-send-line)"), "m", false)
 local line7 = "big.txt:7\n```text\n" .. big[7] .. "\n```"
 wait_text(buf, ("PASTE %d BYTES 4 LINES"):format(#line7))
 T.eq(T.read(ws.path .. "/paste.txt"), line7, "line sent through <Plug>(conductor-send-line)")
+-- A program that turned bracketed paste off gets plain text, no markers.
+vim.cmd("wincmd p")
+type_keys("paste off<CR>")
+wait_text(buf, "PASTE MODE OFF")
+vim.cmd("stopinsert")
+vim.cmd("ConductorSend plain words")
+wait_text(buf, "UNKNOWN plain words")
+T.ok(not text(buf):find("200~", 1, true), "no paste markers on screen:\n" .. text(buf):sub(-500))
+vim.cmd("wincmd p")
 vim.cmd("close")
 
 -- A second agent in the same workspace: its own vertical split.
@@ -141,6 +153,10 @@ type_keys("exit 3<CR>")
 T.wait(function() return saw_state(second.id, "exited") end, "exited state")
 wait_text(second.buf, "exited: exit 3")
 T.eq(agents.list(ws.id, "agent")[2].code, 3, "exit code")
+-- One exit, one event, with its code.
+local exits = vim.tbl_filter(function(s) return s.id == second.id and s.state == "exited" end, states)
+T.eq(#exits, 1, "ConductorAgentState events for the exit")
+T.eq(exits[1].code, 3, "the exit event carries the code")
 vim.cmd("stopinsert")
 
 -- Opt-in trust: the worktree is marked trusted where the root already is, only then.

@@ -106,11 +106,20 @@ T.ok(vim.tbl_contains(ids, "archive") and vim.tbl_contains(ids, "delete"), "arch
 T.ok(not vim.tbl_contains(ids, "restore"), "no restore for an active workspace")
 T.contains(acts.rows[1], "open signup", "action rows name the workspace")
 local has_agent_actions, agent_actions = pcall(require, "conductor.agent_actions")
-for _, optional in ipairs({ "review", "run", "agent" }) do
+for _, optional in ipairs({ "review", "agent" }) do
   local exists = type(require("conductor")[optional]) == "function"
     or (optional ~= "review" and has_agent_actions and type(agent_actions[optional]) == "function")
   T.eq(vim.tbl_contains(ids, optional), exists, optional .. " offered exactly when the verb exists")
 end
+-- "run" only where there is a run script: none in this repository, until setup() has one.
+T.ok(not vim.tbl_contains(ids, "run"), "no run action without a run script")
+local function action_ids(ws)
+  return vim.tbl_map(function(a) return a.id end, require("conductor.picker").actions(ws))
+end
+require("conductor").setup({ scripts = { run = "echo serving" } })
+T.ok(vim.tbl_contains(action_ids(login), "run"), "run offered once there is a run script")
+require("conductor").setup({})
+T.ok(not vim.tbl_contains(action_ids(login), "run"), "and not after it is gone")
 local archived = T.wait_event("ConductorWorkspaceArchived")
 T.eq(archived.name, "signup", "the action archived the chosen workspace")
 T.eq(vim.fn.isdirectory(signup.path), 0, "its worktree is gone")

@@ -1,25 +1,70 @@
--- A real agent CLI (codex, claude, gemini or opencode) in a workspace terminal: its first
--- screen renders and it takes a key. No credentials or network are assumed: a sign-in
--- menu, a trust question or the prompt all count as a first screen.
+-- A real agent CLI (codex, claude, gemini or opencode) in a workspace terminal, offline
+-- with a fake key (tests/e2e_real_agents.rs prepares its home): the first prompt is
+-- delivered through the CLI's own argument, the screen renders, keys and a paste arrive,
+-- a resize repaints, and the state after start-up is what the screen shows.
+-- CONDUCTOR_REAL_EXPECT=waiting: no credentials, a sign-in or auth menu must read as
+-- waiting (and nothing else is checked).
 local T = require("harness")
+local api = vim.api
 local name = vim.env.CONDUCTOR_REAL_AGENT
+local expect = vim.env.CONDUCTOR_REAL_EXPECT
+local task = "reply with the word pineapple"
+vim.o.termguicolors = true
+require("conductor").setup({
+  agents = { codex = { trust_worktrees = true }, claude = { trust_worktrees = true } },
+})
 T.record("ConductorWorkspaceCreated")
-vim.cmd("ConductorNew --agent=" .. name .. " --name=real-" .. name .. " say hello")
+vim.cmd("ConductorNew --agent=" .. name .. " --name=real-" .. name .. " " .. task)
 local ws = T.wait_event("ConductorWorkspaceCreated")
 local agents = require("conductor.agents")
 T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
-local buf = agents.list(ws.id, "agent")[1].buf
+local agent = agents.list(ws.id, "agent")[1]
+local buf = agent.buf
 local function screen()
-  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+  return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 end
-local function visible_chars()
-  return #(screen():gsub("%s", ""))
+local function state()
+  return agents.list(ws.id, "agent")[1].state
 end
-T.wait(function() return visible_chars() > 40 end, name .. "'s first screen", 60000)
+local function check(cond, what, ms)
+  local ok = pcall(T.wait, cond, what, ms or 60000)
+  T.ok(ok, ("%s: %s; screen:\n%s"):format(name, what, screen()))
+end
+
+if expect == "waiting" then
+  check(function() return state() == "waiting" end, "its sign-in menu reads as waiting")
+  io.stderr:write(("REAL AGENT %s: menu on screen, state %s\n"):format(name, state()))
+  return
+end
+
+check(function() return screen():find("pineapple", 1, true) end, "the first prompt on its screen")
+check(function() return state() ~= "starting" end, "a state after start-up")
+local after_start = state()
+
+-- Keys reach its input.
 local before = screen()
 vim.cmd("startinsert")
-T.wait(function() return vim.api.nvim_get_mode().mode == "t" end, "terminal mode")
--- A printable key lands in a prompt; on a menu, Down moves the selection.
-vim.api.nvim_input("x<Down>")
-T.wait(function() return screen() ~= before end, name .. " reacting to keys", 30000)
-io.stderr:write(("REAL AGENT %s OK, state %s\n"):format(name, agents.list(ws.id, "agent")[1].state))
+T.wait(function() return api.nvim_get_mode().mode == "t" end, "terminal mode")
+api.nvim_input("zqx")
+check(function() return screen():find("zqx", 1, true) end, "typed keys in its input")
+api.nvim_input("<BS><BS><BS>")
+vim.cmd("stopinsert")
+
+-- A paste (not submitted) arrives whole.
+vim.cmd("ConductorSend! pasted-banana-text")
+check(function() return screen():find("pasted-banana-text", 1, true) end, "the paste in its input")
+
+-- A narrower window: it repaints at the new width.
+before = screen()
+vim.cmd("vsplit")
+vim.cmd("vertical resize 60")
+local win = vim.fn.win_findbuf(buf)[1]
+local cols = api.nvim_win_get_width(win) - vim.fn.getwininfo(win)[1].textoff
+check(function() return screen() ~= before end, "a repaint after the resize")
+local widest = 0
+for _, l in ipairs(vim.split(require("conductor.engine").load().agent_screen(agent.id), "\n")) do
+  widest = math.max(widest, vim.fn.strdisplaywidth(l))
+end
+T.ok(widest <= cols, ("%s: its screen is %d columns wide in a %d-column window"):format(name, widest, cols))
+io.stderr:write(("REAL AGENT %s OK: prompt delivered, keys, paste, resize; state after start-up %s, now %s\n")
+  :format(name, after_start, state()))

@@ -7,7 +7,14 @@ vim.opt.runtimepath:append(vim.env.CONDUCTOR_PLENARY)
 vim.opt.runtimepath:append(vim.env.CONDUCTOR_TELESCOPE)
 vim.cmd("runtime! plugin/plenary.vim plugin/telescope.lua")
 vim.o.columns, vim.o.lines = 200, 50 -- room for the preview (telescope hides it below 120 columns)
-require("conductor").setup({ checks = { "true" } })
+require("conductor").setup({
+  checks = { "true" },
+  -- An agent whose screen is taller than the preview, its input on the last line.
+  default_agent = "tall",
+  agents = {
+    tall = { cmd = { "sh", "-c", "i=1; while [ $i -le 80 ]; do echo screen line $i; i=$((i+1)); done; printf 'INPUT BOTTOM'; exec sleep 600" } },
+  },
+})
 for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived", "ConductorWorkspaceRestored" }) do
   T.record(e)
 end
@@ -20,6 +27,12 @@ vim.cmd("tabfirst")
 vim.cmd("ConductorNew --name=signup add a signup form")
 local signup = T.wait_event("ConductorWorkspaceCreated", function(d)
   return d.name == "signup"
+end)
+vim.cmd("tabfirst")
+-- A realistic long name and branch (the rows must still show the state at 200 columns).
+vim.cmd("ConductorNew --name=fix-the-flaky-oauth-test-on-ci-runner make the oauth test pass on CI")
+T.wait_event("ConductorWorkspaceCreated", function(d)
+  return d.name == "fix-the-flaky-oauth-test-on-ci-runner"
 end)
 vim.cmd("tabfirst")
 
@@ -62,6 +75,16 @@ T.contains(rows, "conductor/login", "branch column")
 T.contains(rows, ":" .. login.port, "port column")
 T.contains(rows, vim.fs.basename(repo), "repository column")
 T.contains(rows, "active", "state column")
+-- Every row shows its state inside the results window (at 200 columns).
+local res_buf, res_win = telescope_buf("TelescopeResults")
+local res_width = api.nvim_win_get_width(res_win)
+for _, line in ipairs(api.nvim_buf_get_lines(res_buf, 0, -1, false)) do
+  local _, e = line:find("active", 1, true)
+  if e then
+    T.ok(vim.fn.strdisplaywidth(line:sub(1, e)) <= res_width,
+      ("the state is cut off at %d columns: %q"):format(res_width, line))
+  end
+end
 
 -- While the picker is open, rows refresh in place: the checks of login finish (run in
 -- the background) and its row shows them without reopening the picker.
@@ -84,6 +107,20 @@ T.wait(function()
     end
   end
 end, "the preview of signup")
+-- The agent's screen fits the preview: its bottom line (the agent's input) is shown.
+local preview_win
+for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
+  if lines(api.nvim_win_get_buf(win)):find("worktree    " .. signup.path, 1, true) then
+    preview_win = win
+  end
+end
+T.wait(function()
+  return lines(api.nvim_win_get_buf(preview_win)):find("INPUT BOTTOM", 1, true)
+end, "the agent's screen in the preview")
+local preview = api.nvim_buf_get_lines(api.nvim_win_get_buf(preview_win), 0, -1, false)
+T.ok(#preview <= api.nvim_win_get_height(preview_win),
+  ("the preview has %d lines, its window %d"):format(#preview, api.nvim_win_get_height(preview_win)))
+T.contains(preview[#preview], "INPUT BOTTOM", "the last line of the preview")
 
 -- Default action: open the workspace's tab.
 press("<CR>")
