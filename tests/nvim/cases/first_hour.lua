@@ -66,9 +66,10 @@ vim.cmd("ConductorAgents")
 T.wait(function() return shown end, ":ConductorAgents")
 T.ok(shown[1]:find(" fake ", 1, true) and shown[2]:find(" fake-2 ", 1, true), ":ConductorAgents: " .. vim.inspect(shown))
 
--- No checks anywhere: the message names the root checkout's settings file in full.
+-- No checks anywhere: the message names, in full, the root checkout's file that takes
+-- effect for this workspace at once (its committed settings.toml is read from the base).
 vim.cmd("ConductorCheck")
-T.wait_error("in " .. repo .. "/.conductor/settings.toml")
+T.wait_error("in " .. repo .. "/.conductor/settings.local.toml")
 
 -- Review opens on the first file of its panel, also when the engine's cached list
 -- (from an earlier review) lacks a file added since.
