@@ -13,6 +13,7 @@ pub mod faults;
 pub mod include;
 pub mod lifecycle;
 pub mod names;
+pub mod platform;
 pub mod ports;
 pub mod process;
 pub mod repo;

@@ -62,16 +62,4 @@ impl ProcessTable {
     }
 }
 
-pub fn signal_group(pgid: i32, signal: i32) {
-    if pgid > 1 {
-        // SAFETY: kill(2) with a negative pid signals a process group; no memory involved.
-        unsafe {
-            libc::kill(-pgid, signal);
-        }
-    }
-}
-
-pub fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission.
-    pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
-}
+pub use crate::core::platform::groups::{group_alive, signal_group};
