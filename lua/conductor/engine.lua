@@ -36,20 +36,41 @@ function M.root()
   return vim.fn.fnamemodify(source, ":p:h:h:h")
 end
 
---- Where the library is looked for, in order.
+--- Where the library is looked for, in order. Cargo names it `libconductor_core.so` on
+--- Linux and `libconductor_core.dylib` on macOS; on macOS a copy renamed to `.so` (the
+--- name Lua's own loader looks for) is accepted too.
+---@param mac boolean? whether to look for macOS names (default: this system)
 ---@return string[]
-function M.candidates()
+function M.candidates(mac)
+  if mac == nil then
+    mac = vim.fn.has("mac") == 1
+  end
   local root = M.root()
-  local ext = vim.fn.has("mac") == 1 and "dylib" or "so"
+  local exts = mac and { "dylib", "so" } or { "so" }
   local paths = {}
   local env = os.getenv("CONDUCTOR_LIB")
   if env and env ~= "" then
     paths[#paths + 1] = env
   end
-  paths[#paths + 1] = root .. "/lua/conductor_core.so"
-  paths[#paths + 1] = root .. "/target/release/libconductor_core." .. ext
-  paths[#paths + 1] = root .. "/target/debug/libconductor_core." .. ext
+  for _, ext in ipairs(exts) do
+    paths[#paths + 1] = root .. "/lua/conductor_core." .. ext
+  end
+  for _, profile in ipairs({ "release", "debug" }) do
+    for _, ext in ipairs(exts) do
+      paths[#paths + 1] = root .. "/target/" .. profile .. "/libconductor_core." .. ext
+    end
+  end
   return paths
+end
+
+-- Candidates that exist but did not load, with the loader's (dlopen's) own message.
+---@type { path: string, error: string }[]
+local failures = {}
+
+--- Libraries that were found but failed to load, each with dlopen's exact error.
+---@return { path: string, error: string }[]
+function M.failures()
+  return failures
 end
 
 --- Loads the library (once). Raises one line listing every path tried and
@@ -67,6 +88,7 @@ function M.load()
     return core
   end
   local tried = {}
+  failures = {}
   for _, path in ipairs(M.candidates()) do
     if not uv.fs_stat(path) then
       tried[#tried + 1] = path .. " (missing)"
@@ -85,6 +107,7 @@ function M.load()
         end
         return mod
       end
+      failures[#failures + 1] = { path = path, error = tostring(mod) }
       tried[#tried + 1] = ("%s (%s)"):format(path, require("conductor.notify").clean(mod))
     end
   end

@@ -46,7 +46,15 @@ end
 
 local function check_library()
   local engine = require("conductor.engine")
+  local uname = vim.uv.os_uname()
+  health.info(("platform: %s %s (%s)"):format(uname.sysname, uname.release, uname.machine))
   local ok, core = pcall(engine.load)
+  -- The loader's exact message for every library that exists but did not load
+  -- (wrong architecture, missing symbols, not a library at all).
+  local report = ok and health.warn or health.error
+  for _, f in ipairs(engine.failures()) do
+    report(("dlopen error for %s: %s"):format(f.path, f.error))
+  end
   if not ok then
     health.error(tostring(core), { "or point $CONDUCTOR_LIB at a built libconductor_core" })
     return false
