@@ -20,7 +20,7 @@ local M = {}
 ---@field shell? string
 ---@field default_agent? string
 ---@field agents? table<string, table>
----@field scripts? { setup?: string, run?: string|table<string, {command: string, default?: boolean}>, archive?: string, run_mode?: "concurrent"|"nonconcurrent" }
+---@field scripts? { setup?: string, run?: string|table<string, {command: string, default?: boolean}>, archive?: string, archive_timeout?: integer, run_mode?: "concurrent"|"nonconcurrent" }
 ---@field file_include_globs? string[]
 ---@field environment_variables? table<string, string>
 ---@field open_on_create? boolean
@@ -152,6 +152,19 @@ M.schema = {
     type = "string|nil",
     default = nil,
     desc = "Script run in a workspace before it is archived.",
+  },
+  {
+    name = "scripts.archive_timeout",
+    type = "number",
+    default = 120,
+    check = function(v)
+      if v < 0 or v ~= math.floor(v) then
+        return "must be a non-negative integer (seconds)"
+      end
+    end,
+    desc = "Seconds an archive script may run. Past that its process group is"
+      .. " stopped (SIGHUP, then SIGKILL after `stop_grace_ms`) and the archive goes"
+      .. " on, saying so. 0 means no limit.",
   },
   {
     name = "scripts.run_mode",
@@ -464,6 +477,7 @@ function M.engine_opts()
     port_first = o.ports.first,
     port_last = o.ports.last,
     stop_grace_ms = o.stop_grace_ms,
+    archive_timeout_ms = scripts.archive_timeout * 1000,
     fetch = o.fetch,
     shell = o.shell,
     gh = o.gh,

@@ -224,6 +224,14 @@ function M.ensure()
   if not started then
     protect(c.start, require("conductor.config").engine_opts(), handle)
     started = true
+    -- Nothing the engine started (agents, terminals, setup and archive scripts) may
+    -- outlive this Neovim.
+    vim.api.nvim_create_autocmd("VimLeavePre", {
+      group = vim.api.nvim_create_augroup("conductor_engine", { clear = true }),
+      callback = function()
+        pcall(c.agent_stop_all)
+      end,
+    })
     -- Reconcile once per session: say so when the state file disagrees with git
     -- (a crash, a worktree removed by hand); :ConductorDoctor shows and repairs.
     vim.schedule(function()

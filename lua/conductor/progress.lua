@@ -174,7 +174,8 @@ local function report_finished(ev)
     end
     return
   end
-  local why = ev.signal and ("killed by signal " .. ev.signal)
+  local why = ev.timed_out and "ran past scripts.archive_timeout and was stopped"
+    or ev.signal and ("killed by signal " .. ev.signal)
     or ev.code and ("exit " .. ev.code)
     or "failed"
   local hint = ("see :ConductorLog %s"):format(ev.workspace)

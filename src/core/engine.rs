@@ -28,6 +28,8 @@ pub struct Options {
     pub port_first: u16,
     pub port_last: u16,
     pub stop_grace_ms: u64,
+    /// How long an archive script may run before it is stopped (0: no limit).
+    pub archive_timeout_ms: u64,
     pub fetch: bool,
     pub fetch_timeout_ms: u64,
     pub shell: String,
@@ -54,6 +56,7 @@ impl Default for Options {
             port_first: 55000,
             port_last: 64999,
             stop_grace_ms: 2000,
+            archive_timeout_ms: 120_000,
             fetch: true,
             fetch_timeout_ms: 30_000,
             shell: "/bin/sh".into(),
@@ -102,6 +105,8 @@ pub enum Event {
         signal: Option<i32>,
         /// Ended because conductor stopped it (archive, delete, rerun), not by itself.
         stopped: bool,
+        /// Stopped because it ran longer than its timeout.
+        timed_out: bool,
         log: PathBuf,
         elapsed_ms: u64,
     },

@@ -263,16 +263,21 @@ impl Engine {
         });
     }
 
-    /// Runs a script to its end, reporting through events. Returns whether it succeeded.
+    /// Runs a script to its end (or its timeout), reporting through events. Returns how
+    /// it ended, None when it could not start.
     fn run_script(
         &self,
         ws: &Workspace,
         config: &RepoConfig,
         script: &Script,
         kind: ScriptKind,
-    ) -> bool {
+    ) -> Option<scripts::Finished> {
         let opts = self.options();
         let env = workspace_env(ws, config);
+        let timeout_ms = match kind {
+            ScriptKind::Archive => opts.archive_timeout_ms,
+            _ => 0,
+        };
         let spec = ScriptSpec {
             kind,
             shell: &opts.shell,
@@ -280,6 +285,8 @@ impl Engine {
             cwd: &ws.path,
             env: &env,
             log: &ws.log,
+            timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
+            grace: self.grace(),
         };
         let kind_name = kind.as_str().to_string();
         self.emit(Event::ScriptStarted {
@@ -308,6 +315,7 @@ impl Engine {
         self.processes.remove(&ws.id, pgid);
         let stopped = self.processes.take_stopped(pgid);
         let ok = result.as_ref().is_ok_and(|d| d.ok);
+        let timed_out = result.as_ref().is_ok_and(|d| d.timed_out);
         if kind == ScriptKind::Setup && !stopped {
             // Recorded before the event, so listeners that look the workspace up see it.
             let state = if ok {
@@ -330,10 +338,11 @@ impl Engine {
                     code: done.code,
                     signal: done.signal,
                     stopped,
-                    log: done.log,
+                    timed_out,
+                    log: done.log.clone(),
                     elapsed_ms: done.elapsed_ms,
                 });
-                done.ok
+                Some(done)
             }
             Err(e) => {
                 self.emit(Event::ScriptFinished {
@@ -344,6 +353,7 @@ impl Engine {
                     code: None,
                     signal: None,
                     stopped,
+                    timed_out: false,
                     log: ws.log.clone(),
                     elapsed_ms: 0,
                 });
@@ -352,7 +362,7 @@ impl Engine {
                     workspace: Some(ws.name.clone()),
                     message: e.to_string(),
                 });
-                false
+                None
             }
         }
     }
@@ -393,6 +403,16 @@ impl Engine {
         });
     }
 
+    /// Stops every agent, terminal and script this engine started, within one grace
+    /// period (Neovim is exiting: nothing it started may outlive it).
+    pub fn stop_all_processes(&self, grace: Duration) {
+        let sessions = self.sessions.matching(None, None);
+        std::thread::scope(|s| {
+            s.spawn(|| self.sessions.stop_many(&sessions, grace));
+            self.processes.stop_every(grace);
+        });
+    }
+
     pub fn status(&self, req: WorkspaceRequest) -> Result<Status> {
         let ws = self.active(&req)?;
         let changes = repo::count_changes(&ws.path)?;
@@ -411,14 +431,25 @@ impl Engine {
             if !ws.path.is_dir() {
                 // Nothing to run it in; the directory is already gone.
             } else {
-                if !self.run_script(&ws, &config, &script, ScriptKind::Archive) {
+                let done = self.run_script(&ws, &config, &script, ScriptKind::Archive);
+                let message = match done {
+                    Some(d) if d.timed_out => Some(format!(
+                        "archive script of {} ran longer than {:?} (scripts.archive_timeout) and was stopped (see :ConductorLog {}); archiving anyway",
+                        ws.name,
+                        Duration::from_millis(self.options().archive_timeout_ms),
+                        ws.name
+                    )),
+                    Some(d) if d.ok => None,
+                    _ => Some(format!(
+                        "archive script of {} failed (see :ConductorLog {}); archiving anyway",
+                        ws.name, ws.name
+                    )),
+                };
+                if let Some(message) = message {
                     self.emit(Event::Warning {
                         request: None,
                         workspace: Some(ws.name.clone()),
-                        message: format!(
-                            "archive script of {} failed (see :ConductorLog {}); archiving anyway",
-                            ws.name, ws.name
-                        ),
+                        message,
                     });
                 }
             }

@@ -41,6 +41,20 @@ impl ProcessTable {
             let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
             groups.remove(workspace).unwrap_or_default()
         };
+        self.stop_groups(list, grace)
+    }
+
+    /// Stops the process groups of every workspace (Neovim is exiting: no script it
+    /// started may outlive it). Returns how many were running.
+    pub fn stop_every(&self, grace: Duration) -> usize {
+        let list: Vec<i32> = {
+            let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            groups.drain().flat_map(|(_, l)| l).collect()
+        };
+        self.stop_groups(list, grace)
+    }
+
+    fn stop_groups(&self, list: Vec<i32>, grace: Duration) -> usize {
         let running: Vec<i32> = list.into_iter().filter(|p| group_alive(*p)).collect();
         self.stopped
             .lock()

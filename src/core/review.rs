@@ -203,6 +203,8 @@ impl Engine {
                 cwd: &ws.path,
                 env: &env,
                 log: &log,
+                timeout: None,
+                grace: self.grace(),
             };
             let mut pgid = 0;
             let done = scripts::run(

@@ -37,6 +37,10 @@ pub struct ScriptSpec<'a> {
     pub cwd: &'a Path,
     pub env: &'a [(String, String)],
     pub log: &'a Path,
+    /// How long the script may run before its process group is stopped (None: no limit).
+    pub timeout: Option<Duration>,
+    /// Between SIGHUP and SIGKILL when it is stopped for running too long.
+    pub grace: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +50,8 @@ pub struct Finished {
     pub signal: Option<i32>,
     pub elapsed_ms: u64,
     pub log: PathBuf,
+    /// Stopped because it ran longer than its timeout.
+    pub timed_out: bool,
 }
 
 /// How often the last output line is reported while a script runs.
@@ -92,24 +98,60 @@ pub fn run(
                 spec.shell
             )
         })?;
-    started(child.id() as i32);
+    let pgid = child.id() as i32;
+    started(pgid);
 
+    // Lines are read on their own thread, so that a script that never ends (or a daemon it
+    // left holding the pipe) cannot keep this one from enforcing the timeout.
+    let (lines, received) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).split(b'\n') {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = spec.timeout.map(|t| start + t);
+    let mut timed_out = false;
+    let mut exited_at: Option<Instant> = None;
     let mut last_report = Instant::now() - OUTPUT_EVERY;
     let mut pending: Option<String> = None;
-    for line in BufReader::new(reader).split(b'\n') {
-        let Ok(line) = line else { break };
-        log.write_all(&line)?;
-        log.write_all(b"\n")?;
-        let text = String::from_utf8_lossy(&line).trim_end().to_string();
-        if text.is_empty() {
-            continue;
+    loop {
+        match received.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => {
+                log.write_all(&line)?;
+                log.write_all(b"\n")?;
+                let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                if text.is_empty() {
+                } else if last_report.elapsed() >= OUTPUT_EVERY {
+                    output(&text, start.elapsed().as_millis() as u64);
+                    last_report = Instant::now();
+                    pending = None;
+                } else {
+                    pending = Some(text);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if last_report.elapsed() >= OUTPUT_EVERY {
-            output(&text, start.elapsed().as_millis() as u64);
-            last_report = Instant::now();
-            pending = None;
-        } else {
-            pending = Some(text);
+        if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            writeln!(
+                log,
+                "==> {} ran longer than {:?}: stopping its process group",
+                spec.kind.as_str(),
+                spec.timeout.unwrap_or_default()
+            )?;
+            crate::core::agent::stop_group(pgid, spec.grace);
+        }
+        // The script has ended but something it started still holds the output pipe:
+        // keep what arrives for a moment, then stop waiting for it.
+        if exited_at.is_none() && child.try_wait()?.is_some() {
+            exited_at = Some(Instant::now());
+        }
+        if exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+            break;
         }
     }
     if let Some(text) = pending {
@@ -118,11 +160,12 @@ pub fn run(
     let status = child.wait()?;
     let elapsed = start.elapsed();
     let finished = Finished {
-        ok: status.success(),
+        ok: status.success() && !timed_out,
         code: status.code(),
         signal: status.signal(),
         elapsed_ms: elapsed.as_millis() as u64,
         log: spec.log.to_path_buf(),
+        timed_out,
     };
     let how = match (finished.code, finished.signal) {
         (Some(c), _) => format!("exit {c}"),

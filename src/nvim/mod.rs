@@ -100,10 +100,11 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             guarded(|| {
                 // Called as Neovim exits: wait here, or the SIGKILL after the grace period
                 // would die with this process and leave agents that ignore SIGHUP behind.
+                // Scripts (setup, archive, checks) stop too: none may survive :qa.
                 let engine = engine()?;
                 let ids = engine.sessions.matching(None, None);
                 let grace = engine_grace(&engine).min(std::time::Duration::from_secs(1));
-                engine.sessions.stop_many(&ids, grace);
+                engine.stop_all_processes(grace);
                 Ok(ids.len())
             })
         })?,

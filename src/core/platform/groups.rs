@@ -37,6 +37,11 @@ pub fn members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Whether `pid` exists and is not a zombie.
+pub fn running(pid: i32) -> bool {
+    alive(pid)
+}
+
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence and permission.
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid)

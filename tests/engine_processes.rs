@@ -1,0 +1,126 @@
+//! What a workspace's processes leave behind: scripts that never end, process groups
+//! after a crash, daemons that left their group, agents of a workspace archived by
+//! another Neovim. Real processes, real repositories.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Fixture;
+use conductor_core::core::engine::Event;
+use conductor_core::core::lifecycle::{CreateRequest, WorkspaceRequest};
+use conductor_core::core::platform::groups::running;
+use conductor_core::core::store::{Workspace, WorkspaceState};
+
+fn set_scripts(
+    f: &Fixture,
+    scripts: serde_json::Value,
+    change: impl FnOnce(&mut conductor_core::core::engine::Options),
+) {
+    let mut opts = common::options(&f.base());
+    opts.defaults.scripts = Some(serde_json::from_value(scripts).unwrap());
+    change(&mut opts);
+    f.engine.set_options(opts);
+}
+
+fn create(f: &Fixture, name: &str) -> Workspace {
+    f.engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap()
+}
+
+fn req(name: &str) -> WorkspaceRequest {
+    WorkspaceRequest {
+        workspace: name.into(),
+        ..Default::default()
+    }
+}
+
+/// Runs `op` on a thread; panics when it does not end within `limit`.
+fn bounded<T: Send + 'static>(limit: Duration, op: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(op());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("did not finish within {limit:?}"))
+}
+
+/// Waits (bounded) until the pid written to `file` exists; returns it.
+fn pid_in(file: &Path) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_gone(pid: i32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(pid) {
+        if Instant::now() > deadline {
+            // SAFETY: our own test process; do not leave it behind.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+#[test]
+fn an_archive_script_that_never_ends_is_stopped_at_its_timeout() {
+    let f = Fixture::new();
+    let pidfile = f.base().join("archive.pid");
+    set_scripts(
+        &f,
+        serde_json::json!({
+            "archive": format!("echo $$ > {}; trap '' HUP; while :; do sleep 1; done", pidfile.display())
+        }),
+        |o| o.archive_timeout_ms = 500,
+    );
+    let ws = create(&f, "stuck");
+    let engine = Arc::clone(&f.engine);
+    let archived = bounded(Duration::from_secs(30), move || {
+        engine.archive(req("stuck"))
+    });
+    let archived = archived.unwrap();
+    assert_eq!(archived.state, WorkspaceState::Archived);
+    assert!(!ws.path.exists());
+    let pid = pid_in(&pidfile);
+    assert!(wait_gone(pid), "the archive script {pid} is still running");
+    let warning = f.wait_event("warning", |e| matches!(e, Event::Warning { .. }));
+    let Event::Warning { message, .. } = warning else {
+        unreachable!()
+    };
+    assert!(
+        message.contains("ran longer than 500ms (scripts.archive_timeout) and was stopped"),
+        "{message}"
+    );
+    assert!(message.contains("archiving anyway"), "{message}");
+    assert!(f.events().iter().any(|e| matches!(
+        e,
+        Event::ScriptFinished { kind, timed_out: true, ok: false, .. } if kind == "archive"
+    )));
+    let log = std::fs::read_to_string(&ws.log).unwrap();
+    assert!(log.contains("==> archive ran longer than 500ms"), "{log}");
+}
