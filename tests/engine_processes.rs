@@ -124,3 +124,114 @@ fn an_archive_script_that_never_ends_is_stopped_at_its_timeout() {
     let log = std::fs::read_to_string(&ws.log).unwrap();
     assert!(log.contains("==> archive ran longer than 500ms"), "{log}");
 }
+
+/// A shell line that starts `sleep 1000` as a daemon in a session of its own (what
+/// `setsid` or a daemonizing dev server does) and writes its pid to `file`.
+fn daemon_line(file: &Path) -> String {
+    format!(
+        "perl -MPOSIX -e 'setsid(); exec @ARGV' sh -c 'echo $$ > {}; exec sleep 1000' </dev/null >/dev/null 2>&1 &",
+        file.display()
+    )
+}
+
+#[test]
+fn archive_stops_a_daemon_that_left_its_process_group() {
+    let f = Fixture::new();
+    let pidfile = f.base().join("daemon.pid");
+    set_scripts(
+        &f,
+        serde_json::json!({ "setup": daemon_line(&pidfile) }),
+        |_| {},
+    );
+    let ws = create(&f, "daemonic");
+    let pid = pid_in(&pidfile);
+    f.wait_event(
+        "setup finished",
+        |e| matches!(e, Event::ScriptFinished { kind, ok: true, .. } if kind == "setup"),
+    );
+    // It left the setup's group: stopping that group does not reach it.
+    // SAFETY: getpgid only reads.
+    assert_eq!(
+        unsafe { libc::getpgid(pid) },
+        pid,
+        "the daemon leads its own group"
+    );
+    assert!(running(pid));
+    f.engine.archive(req("daemonic")).unwrap();
+    assert!(!ws.path.exists());
+    assert!(wait_gone(pid), "the daemon {pid} survived the archive");
+}
+
+/// Child side of the crash test: creates a workspace whose setup never ends, then waits
+/// to be killed (as Neovim is, with kill -9).
+#[test]
+#[ignore = "helper: run as a child process by setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor"]
+fn setup_forever_child() {
+    let Some(base) = std::env::var_os("CONDUCTOR_TEST_BASE") else {
+        return;
+    };
+    let base = std::path::PathBuf::from(base);
+    let mut opts = common::options(&base);
+    let script = format!(
+        "echo $$ > {}; trap '' HUP; while :; do sleep 1; done",
+        base.join("setup.pid").display()
+    );
+    opts.defaults.scripts =
+        Some(serde_json::from_value(serde_json::json!({ "setup": script })).unwrap());
+    let engine = conductor_core::core::engine::Engine::new(opts, Arc::new(|_| {}));
+    engine
+        .create(
+            CreateRequest {
+                path: base.join("repo"),
+                name: Some("killed".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3600));
+}
+
+#[test]
+fn setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor() {
+    use conductor_core::core::doctor::DoctorRequest;
+    let f = Fixture::new();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "setup_forever_child", "--nocapture"])
+        .env("CONDUCTOR_TEST_BASE", f.base())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = pid_in(&f.base().join("setup.pid"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(running(pid), "the setup script outlives its killed engine");
+
+    let findings = f.engine.doctor(&DoctorRequest { repair: false }).unwrap();
+    let leftover = findings
+        .iter()
+        .find(|x| x.kind == "leftover-processes")
+        .unwrap_or_else(|| panic!("no leftover finding in {findings:#?}"));
+    assert_eq!(leftover.workspace.as_deref(), Some("killed"));
+    assert!(
+        leftover.problem.contains(&pid.to_string()),
+        "{}",
+        leftover.problem
+    );
+    assert!(running(pid), "nothing is stopped without repair");
+    let repaired = f.engine.doctor(&DoctorRequest { repair: true }).unwrap();
+    assert!(repaired
+        .iter()
+        .any(|x| x.kind == "leftover-processes" && x.repaired));
+    assert!(
+        wait_gone(pid),
+        "the doctor left the setup script {pid} running"
+    );
+    // Nothing left to say afterwards.
+    let again = f.engine.doctor(&DoctorRequest { repair: false }).unwrap();
+    assert!(
+        again.iter().all(|x| x.kind != "leftover-processes"),
+        "{again:#?}"
+    );
+}

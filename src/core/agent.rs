@@ -396,6 +396,11 @@ impl Sessions {
         map.retain(|_, s| !s.finished());
     }
 
+    /// The process group a session's program leads.
+    pub fn pgid(&self, id: u64) -> Option<i32> {
+        self.get(id).ok().map(|s| s.pgid).filter(|p| *p > 1)
+    }
+
     pub fn workspace_of(&self, id: u64) -> Option<String> {
         self.get(id).ok().map(|s| s.workspace.clone())
     }

@@ -4,7 +4,7 @@
 //! work: nothing holding uncommitted changes is removed, uncommitted work recorded at
 //! archive time stays on its ref, orphan worktrees are adopted, not deleted.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use git2::Repository;
@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::engine::Engine;
 use crate::core::error::Result;
+use crate::core::leftovers::processes_by_workspace;
 use crate::core::lifecycle::snapshot_ref;
+use crate::core::platform::groups;
+use crate::core::records::{self, Groups, PROCESS_GROUPS};
 use crate::core::scripts::now_secs;
 use crate::core::store::{SetupState, State, Workspace, WorkspaceState};
 use crate::core::{names, ports, repo, snapshot};
@@ -20,7 +23,7 @@ use crate::core::{names, ports, repo, snapshot};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
     /// "unfinished", "missing-directory", "orphan-worktree", "stale-worktree-entry",
-    /// "missing-branch".
+    /// "missing-branch", "leftover-processes".
     pub kind: String,
     pub workspace: Option<String>,
     pub path: Option<PathBuf>,
@@ -121,7 +124,66 @@ impl Engine {
                 findings.push(f);
             }
         }
+        findings.extend(self.leftover_findings(&state, req.repair));
         Ok(findings)
+    }
+
+    /// Processes a workspace left running: those of a Neovim that is gone (killed during a
+    /// setup, say), and any of an archived workspace (a daemon that survived its archive).
+    /// Only workspaces of this state directory: another one's processes are not ours.
+    fn leftover_findings(&self, state: &State, repair: bool) -> Vec<Finding> {
+        let by_env = processes_by_workspace();
+        let recorded: Groups = self
+            .store()
+            .map(|s| records::read(s.dir(), PROCESS_GROUPS))
+            .unwrap_or_default();
+        let mut ids: BTreeSet<String> = recorded.keys().cloned().collect();
+        ids.extend(by_env.keys().filter(|id| state.find(id).is_some()).cloned());
+        let mut findings = Vec::new();
+        for id in ids {
+            let ws = state.find(&id);
+            let archived = ws.is_none_or(|w| w.state == WorkspaceState::Archived);
+            let pids = self.leftover_processes(&id, !archived, &by_env);
+            if pids.is_empty() {
+                continue;
+            }
+            let name = ws.map_or_else(|| id.clone(), |w| w.name.clone());
+            let list = pids
+                .iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut f = Finding {
+                kind: "leftover-processes".into(),
+                workspace: Some(name.clone()),
+                path: ws.map(|w| w.path.clone()),
+                problem: format!(
+                    "{} process(es) of {name} still run (pid {list}) though {}",
+                    pids.len(),
+                    if archived {
+                        "it is archived"
+                    } else {
+                        "the Neovim that started them is gone"
+                    }
+                ),
+                repair: "stop them (SIGHUP, then SIGKILL)".into(),
+                repaired: false,
+            };
+            if repair {
+                groups::stop_pids(&pids, self.grace());
+                if let Ok(store) = self.store() {
+                    let _ = records::update(store.dir(), PROCESS_GROUPS, |g: &mut Groups| {
+                        if let Some(list) = g.get_mut(&id) {
+                            list.retain(|e| groups::group_alive(e.pgid));
+                        }
+                        g.retain(|_, list| !list.is_empty());
+                    });
+                }
+                f.repaired = true;
+            }
+            findings.push(f);
+        }
+        findings
     }
 
     fn check_workspace(&self, ws: &Workspace, do_repair: bool) -> Result<Option<Finding>> {

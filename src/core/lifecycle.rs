@@ -300,7 +300,7 @@ impl Engine {
             &spec,
             |p| {
                 pgid = p;
-                self.processes.add(&ws.id, p);
+                self.record_group(&ws.id, p);
             },
             |line, elapsed_ms| {
                 self.emit(Event::ScriptOutput {
@@ -312,7 +312,7 @@ impl Engine {
                 })
             },
         );
-        self.processes.remove(&ws.id, pgid);
+        self.forget_group(&ws.id, pgid);
         let stopped = self.processes.take_stopped(pgid);
         let ok = result.as_ref().is_ok_and(|d| d.ok);
         let timed_out = result.as_ref().is_ok_and(|d| d.timed_out);
@@ -394,13 +394,16 @@ impl Engine {
         Ok(ws)
     }
 
-    /// Stops scripts, agents and run scripts of a workspace, all within one grace period.
+    /// Stops scripts, agents and run scripts of a workspace, all within one grace period,
+    /// then whatever they left (daemons, groups of a Neovim that was killed, agents another
+    /// Neovim runs for it).
     fn stop_everything(&self, id: &str) {
         let sessions = self.sessions.matching(Some(id), None);
         std::thread::scope(|s| {
             s.spawn(|| self.sessions.stop_many(&sessions, self.grace()));
             self.processes.stop_all(id, self.grace());
         });
+        self.stop_leftovers(id);
     }
 
     /// Stops every agent, terminal and script this engine started, within one grace
@@ -461,6 +464,8 @@ impl Engine {
                 reason: format!("{} is not trusted", config::describe(file)),
             });
         }
+        // What the archive script started in the background.
+        self.stop_leftovers(&ws.id);
         let snapshot = if ws.path.is_dir() {
             let refname = snapshot_ref(&ws.id);
             snapshot::record(

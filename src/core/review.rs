@@ -211,11 +211,11 @@ impl Engine {
                 &spec,
                 |p| {
                     pgid = p;
-                    self.processes.add(&ws.id, p)
+                    self.record_group(&ws.id, p)
                 },
                 |_, _| {},
             );
-            self.processes.remove(&ws.id, pgid);
+            self.forget_group(&ws.id, pgid);
             let d = done?;
             let result = CheckResult {
                 command: command.clone(),

@@ -70,6 +70,7 @@ impl Engine {
         let session = self
             .sessions
             .spawn(&ws.id, "agent", &ws.path, &env, req.spawn, sink)?;
+        self.record_session_group(&ws.id, session);
         Ok(Started {
             session,
             workspace: ws,
@@ -126,6 +127,7 @@ impl Engine {
         let session = self
             .sessions
             .spawn(&ws.id, "run", &ws.path, &env, spawn, sink)?;
+        self.record_session_group(&ws.id, session);
         Ok(Started {
             session,
             workspace: ws,
