@@ -235,3 +235,143 @@ fn setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor() {
         "{again:#?}"
     );
 }
+
+#[derive(Default)]
+struct Exits(std::sync::Mutex<Vec<u64>>);
+
+impl conductor_core::core::agent::SessionSink for Exits {
+    fn output(&self, _: u64, _: Vec<u8>) {}
+    fn state(&self, _: u64, _: conductor_core::core::status::AgentState) {}
+    fn exited(&self, session: u64, _: conductor_core::core::agent::Exit) {
+        self.0.lock().unwrap().push(session);
+    }
+}
+
+#[test]
+fn an_archive_by_another_neovim_stops_the_agents_here_first() {
+    use conductor_core::core::agent::SpawnRequest;
+    use conductor_core::core::terminals::AgentStart;
+    let f = Fixture::new();
+    let ws = create(&f, "shared");
+    // This Neovim's agent: writes into the worktree until it is stopped (ignoring
+    // SIGHUP, as a busy agent may), so it would recreate the directory after an archive.
+    let pidfile = f.base().join("agent.pid");
+    let exits = Arc::new(Exits::default());
+    let started = f
+        .engine
+        .agent_start(
+            AgentStart {
+                workspace: "shared".into(),
+                repo: None,
+                spawn: SpawnRequest {
+                    argv: vec![
+                        "/bin/sh".into(),
+                        "-c".into(),
+                        format!(
+                            "echo $$ > {}; trap '' HUP; while :; do mkdir -p {dir} && date > {dir}/agent-notes.txt; sleep 0.05; done",
+                            pidfile.display(),
+                            dir = ws.path.display()
+                        ),
+                    ],
+                    rows: 24,
+                    cols: 80,
+                    name: "busy".into(),
+                    ..Default::default()
+                },
+            },
+            exits.clone(),
+        )
+        .unwrap();
+    let agent = pid_in(&pidfile);
+
+    // Another Neovim: its own engine on the same state file.
+    let other =
+        conductor_core::core::engine::Engine::new(common::options(&f.base()), Arc::new(|_| {}));
+    let archived = other.archive(req("shared")).unwrap();
+    assert_eq!(archived.state, WorkspaceState::Archived);
+    assert!(
+        wait_gone(agent),
+        "the agent {agent} kept running after the archive"
+    );
+    assert!(!ws.path.exists(), "nothing recreated the directory");
+    // This engine noticed and says so.
+    let warning = f.wait_event("archived elsewhere", |e| {
+        matches!(e, Event::Warning { message, .. } if message.contains("archived by another Neovim"))
+    });
+    let Event::Warning { workspace, .. } = warning else {
+        unreachable!()
+    };
+    assert_eq!(workspace.as_deref(), Some("shared"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !exits.0.lock().unwrap().contains(&started.session) {
+        assert!(Instant::now() < deadline, "no exit for the agent's session");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Nothing in the way of a restore.
+    let restored = other.restore(req("shared"), None).unwrap();
+    assert_eq!(restored.state, WorkspaceState::Active);
+}
+
+#[test]
+fn restore_moves_files_written_after_the_archive_aside() {
+    let f = Fixture::new();
+    let ws = create(&f, "late");
+    std::fs::write(ws.path.join("work.txt"), "uncommitted\n").unwrap();
+    f.engine.archive(req("late")).unwrap();
+    // An agent that kept running elsewhere recreated the directory and wrote into it.
+    std::fs::create_dir_all(ws.path.join("notes")).unwrap();
+    std::fs::write(ws.path.join("notes/late.md"), "written after the archive\n").unwrap();
+
+    let restored = f.engine.restore(req("late"), None).unwrap();
+    assert_eq!(restored.state, WorkspaceState::Active);
+    assert_eq!(
+        std::fs::read_to_string(ws.path.join("work.txt")).unwrap(),
+        "uncommitted\n"
+    );
+    assert!(
+        !ws.path.join("notes").exists(),
+        "restored exactly as archived"
+    );
+    let warning = f.wait_event("kept aside", |e| {
+        matches!(e, Event::Warning { message, .. } if message.contains("after late was archived"))
+    });
+    let Event::Warning { message, .. } = warning else {
+        unreachable!()
+    };
+    let refname = message
+        .split_whitespace()
+        .find(|w| w.starts_with("refs/conductor/"))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        common::git(&f.repo, &["show", &format!("{refname}:notes/late.md")]),
+        "written after the archive"
+    );
+}
+
+#[test]
+fn restore_refuses_a_directory_holding_older_files_and_changes_nothing() {
+    let f = Fixture::new();
+    let ws = create(&f, "old");
+    f.engine.archive(req("old")).unwrap();
+    std::fs::create_dir_all(&ws.path).unwrap();
+    let file = ws.path.join("mine.txt");
+    std::fs::write(&file, "someone's own\n").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let e = f.engine.restore(req("old"), None).unwrap_err().to_string();
+    assert!(
+        e.contains("already exists") && e.contains("move it away"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "someone's own\n");
+    assert_eq!(
+        f.engine.get("old", None).unwrap().state,
+        WorkspaceState::Archived
+    );
+}

@@ -158,17 +158,21 @@ pub struct Engine {
     pub(crate) processes: ProcessTable,
     pub sessions: Sessions,
     pub(crate) change_cache: crate::core::review::ChangeCache,
+    pub(crate) watch: crate::core::watch::Watch,
 }
 
 impl Engine {
     pub fn new(options: Options, events: EventSink) -> Arc<Engine> {
-        Arc::new(Engine {
+        let engine = Arc::new(Engine {
             options: RwLock::new(options),
             events,
             processes: ProcessTable::default(),
             sessions: Sessions::default(),
             change_cache: Default::default(),
-        })
+            watch: Default::default(),
+        });
+        crate::core::watch::start(&engine);
+        engine
     }
 
     pub fn options(&self) -> Options {

@@ -71,6 +71,7 @@ impl Engine {
     /// Records the process group of a session (agent or run terminal) just started. Not
     /// in the in-memory table: sessions are stopped through their own handles.
     pub(crate) fn record_session_group(&self, id: &str, session: u64) {
+        self.watch.ran(id);
         let (Some(pgid), Ok(store)) = (self.sessions.pgid(session), self.store()) else {
             return;
         };

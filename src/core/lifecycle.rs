@@ -398,6 +398,8 @@ impl Engine {
     /// then whatever they left (daemons, groups of a Neovim that was killed, agents another
     /// Neovim runs for it).
     fn stop_everything(&self, id: &str) {
+        // Stopped by us: not something another Neovim did (see `watch`).
+        self.watch.forget(id);
         let sessions = self.sessions.matching(Some(id), None);
         std::thread::scope(|s| {
             s.spawn(|| self.sessions.stop_many(&sessions, self.grace()));
@@ -509,6 +511,9 @@ impl Engine {
         let git = repo::open_main(&ws.repo_root)?;
         let config = self.workspace_config(&ws)?;
         let opts = self.options();
+        if ws.path.exists() {
+            self.move_late_files_aside(&git, &ws, request)?;
+        }
         let worktree = repo::free_worktree_name(&git, &ws.name, &ws.id);
         self.store()?.update(|s| {
             let port = ports::allocate(s, opts.port_first, opts.port_last)?;
@@ -558,6 +563,41 @@ impl Engine {
         })?;
         self.start_setup(&ws, &config);
         self.get(&ws.id, None)
+    }
+
+    /// The directory of an archived workspace exists again (an agent that kept running
+    /// elsewhere wrote into it): keeps what it holds on a ref and clears the way, or
+    /// fails when it holds anything from before the archive.
+    fn move_late_files_aside(
+        &self,
+        git: &Repository,
+        ws: &Workspace,
+        request: Option<u64>,
+    ) -> Result<()> {
+        let refname = format!("refs/conductor/{}/after-archive-{}", ws.id, now_secs());
+        let parent = ws
+            .snapshot_ref
+            .as_deref()
+            .and_then(|r| git.refname_to_id(r).ok())
+            .or_else(|| {
+                git.find_branch(&ws.branch, git2::BranchType::Local)
+                    .ok()
+                    .and_then(|b| b.get().target())
+            });
+        let since = ws.archived_at.unwrap_or(u64::MAX);
+        let kept = crate::core::aside::keep_late_files(git, &ws.path, since, &refname, parent)?;
+        if kept > 0 {
+            self.emit(Event::Warning {
+                request,
+                workspace: Some(ws.name.clone()),
+                message: format!(
+                    "{kept} file(s) written in {} after {} was archived are kept on {refname} (`git checkout {refname} -- .` in the workspace brings them back)",
+                    ws.path.display(),
+                    ws.name
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Deletes a workspace and its branch. What it held stays reachable from

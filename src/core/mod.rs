@@ -2,6 +2,7 @@
 //! could be served by a standalone process later.
 
 pub mod agent;
+pub mod aside;
 pub mod changes;
 pub mod checkout;
 pub mod checkpoints;
@@ -28,3 +29,4 @@ pub mod status;
 pub mod store;
 pub mod terminals;
 pub mod trust;
+pub mod watch;
