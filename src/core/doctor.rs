@@ -23,7 +23,7 @@ use crate::core::{names, ports, repo, snapshot};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
     /// "unfinished", "missing-directory", "orphan-worktree", "stale-worktree-entry",
-    /// "missing-branch", "leftover-processes".
+    /// "missing-branch", "leftover-processes", "lost-record".
     pub kind: String,
     pub workspace: Option<String>,
     pub path: Option<PathBuf>,
@@ -58,6 +58,12 @@ impl Engine {
             .iter()
             .map(|w| w.repo_root.clone())
             .collect();
+        // Every repository a workspace was ever made in (kept apart from the state file,
+        // so it survives the state file's loss).
+        roots.extend(records::read::<Vec<PathBuf>>(
+            store.dir(),
+            records::REPOSITORIES,
+        ));
         roots.sort();
         roots.dedup();
 
@@ -123,6 +129,9 @@ impl Engine {
                 }
                 findings.push(f);
             }
+        }
+        for root in &roots {
+            findings.extend(self.lost_records(root, req.repair)?);
         }
         findings.extend(self.leftover_findings(&state, req.repair));
         Ok(findings)
@@ -359,6 +368,163 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Archived workspaces git still holds but the state file does not (it was lost, or
+    /// moved away because it was corrupt): a branch under `branch_prefix` checked out
+    /// nowhere, with or without uncommitted work on `refs/conductor/<id>/snapshot`.
+    fn lost_records(&self, root: &Path, repair: bool) -> Result<Vec<Finding>> {
+        let Ok(git) = Repository::open(root) else {
+            return Ok(Vec::new());
+        };
+        let opts = self.options();
+        let state = self.store()?.read()?;
+        let ours = |f: &dyn Fn(&Workspace) -> bool| {
+            state
+                .workspaces
+                .iter()
+                .any(|w| repo::canonical(&w.repo_root) == repo::canonical(root) && f(w))
+        };
+        // Branches checked out in a worktree are the orphan-worktree check's business.
+        let mut checked_out: HashSet<String> = HashSet::new();
+        if let Ok(names) = git.worktrees() {
+            for name in names.iter().flatten() {
+                let branch = git
+                    .find_worktree(name)
+                    .and_then(|wt| Repository::open_from_worktree(&wt))
+                    .ok()
+                    .and_then(|r| r.head().ok()?.shorthand().map(str::to_string));
+                if let Some(b) = branch {
+                    checked_out.insert(b);
+                }
+            }
+        }
+        if let Ok(head) = git.head() {
+            if let Some(b) = head.shorthand() {
+                checked_out.insert(b.to_string());
+            }
+        }
+        // Snapshots by the workspace name their message carries.
+        let mut snapshots: Vec<(String, String, String)> = Vec::new(); // (id, refname, name)
+        for r in git.references_glob("refs/conductor/*/snapshot")?.flatten() {
+            let Some(refname) = r.name().map(str::to_string) else {
+                continue;
+            };
+            let id = refname
+                .trim_start_matches("refs/conductor/")
+                .trim_end_matches("/snapshot")
+                .to_string();
+            if id.contains('/') || ours(&|w| w.id == id) {
+                continue;
+            }
+            let name = r
+                .peel_to_commit()
+                .ok()
+                .and_then(|c| {
+                    c.summary()
+                        .and_then(|m| m.strip_prefix("conductor: uncommitted work of "))
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            snapshots.push((id, refname, name));
+        }
+        let mut findings = Vec::new();
+        for b in git.branches(Some(git2::BranchType::Local))?.flatten() {
+            let Some(branch) = b.0.name().ok().flatten().map(str::to_string) else {
+                continue;
+            };
+            let Some(name) = branch.strip_prefix(&opts.branch_prefix).map(str::to_string) else {
+                continue;
+            };
+            if name.is_empty() || checked_out.contains(&branch) || ours(&|w| w.branch == branch) {
+                continue;
+            }
+            let snapshot = snapshots.iter().find(|s| s.2 == name).cloned();
+            let mut f = Finding {
+                kind: "lost-record".into(),
+                workspace: Some(name.clone()),
+                path: None,
+                problem: format!(
+                    "branch {branch} of {} is a workspace the state file does not know{}",
+                    root.display(),
+                    snapshot
+                        .as_ref()
+                        .map(|s| format!(" (its uncommitted work is on {})", s.1))
+                        .unwrap_or_default()
+                ),
+                repair: "record it as an archived workspace (:ConductorRestore brings it back)"
+                    .into(),
+                repaired: false,
+            };
+            if repair {
+                self.record_archived(root, &git, &branch, &name, snapshot.map(|s| (s.0, s.1)))?;
+                f.repaired = true;
+            }
+            findings.push(f);
+        }
+        Ok(findings)
+    }
+
+    fn record_archived(
+        &self,
+        root: &Path,
+        git: &Repository,
+        branch: &str,
+        name: &str,
+        snapshot: Option<(String, String)>,
+    ) -> Result<()> {
+        let info = repo::resolve(root)?;
+        let opts = self.options();
+        let tip = git.refname_to_id(&format!("refs/heads/{branch}"))?;
+        let base_commit = git
+            .refname_to_id(&format!("refs/heads/{}", info.default_branch))
+            .ok()
+            .and_then(|base| git.merge_base(base, tip).ok())
+            .unwrap_or(tip);
+        let log_dir = self.store()?.dir().join("logs");
+        let (id, snapshot_ref) = match snapshot {
+            Some((id, r)) => (id, Some(r)),
+            None => (
+                format!(
+                    "{:08x}",
+                    now_secs() as u32 ^ tip.as_bytes()[0] as u32 ^ std::process::id()
+                ),
+                None,
+            ),
+        };
+        self.store()?.update(|s: &mut State| {
+            let name = names::first_free(name, |n| {
+                s.workspaces
+                    .iter()
+                    .any(|w| w.repo_root == info.root && w.name == n)
+            });
+            s.workspaces.push(Workspace {
+                log: log_dir.join(format!("{id}.log")),
+                path: opts.workspaces_root.join(&info.name).join(&name),
+                worktree: name.clone(),
+                id,
+                name,
+                repo_root: info.root.clone(),
+                repo_name: info.name.clone(),
+                branch: branch.to_string(),
+                base_branch: info.default_branch.clone(),
+                base_commit: base_commit.to_string(),
+                task: None,
+                agent: None,
+                port: None,
+                state: WorkspaceState::Archived,
+                created_at: now_secs(),
+                archived_at: Some(now_secs()),
+                snapshot_ref,
+                setup: SetupState::None,
+                viewed: Vec::new(),
+                pr_url: None,
+                checks: None,
+                owner_pid: None,
+                setup_pid: None,
+            });
+            Ok(())
+        })
     }
 
     /// Records an unknown worktree under the workspaces root as a workspace.

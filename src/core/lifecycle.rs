@@ -166,6 +166,8 @@ impl Engine {
             Ok(ws)
         })?;
 
+        // Remembered apart from the state file, for the doctor to rebuild from git.
+        let _ = crate::core::records::remember_repository(self.store()?.dir(), &info.root);
         pause_point("create:reserved");
         let progress = |message: String| self.progress(request, &ws.name, message);
         let built = (|| {

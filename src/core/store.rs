@@ -151,7 +151,7 @@ impl Store {
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(format!(
-                    "the state file {} is corrupt ({e}); move it away and restart Neovim",
+                    "the state file {} is corrupt ({e}); move it away, restart Neovim and run :ConductorDoctor to rebuild the workspaces from git",
                     path.display()
                 ))
             }),
