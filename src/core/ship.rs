@@ -223,6 +223,20 @@ pub fn merge(ws: &Workspace, strategy: Strategy, message: Option<&str>) -> Resul
         }
         Strategy::Auto => unreachable!("resolved above"),
     };
+    let old_tree = repo.find_commit(base_tip)?.tree()?;
+    let merged_tree = repo.find_commit(new_tip)?.tree()?;
+    for dir in &checkouts {
+        let paths = untracked_in_the_way(dir, &old_tree, &merged_tree)?;
+        if !paths.is_empty() {
+            return Err(Error::new(format!(
+                "merging {} would overwrite {} in {} that git does not track: {}; move it away (or commit it), then merge again; nothing was changed",
+                ws.branch,
+                if paths.len() == 1 { "a file" } else { "files" },
+                dir.display(),
+                paths.join(", ")
+            )));
+        }
+    }
     let backup_ref = format!("refs/conductor/backup/{}/{}", ws.base_branch, now_secs());
     repo.reference(&backup_ref, base_tip, true, "conductor: before merge")?;
     crate::core::faults::pause_point("merge:backup");
@@ -311,6 +325,52 @@ fn run(cmd: &mut Command, what: &str, timeout: Duration) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A pull request is pushed to `origin`: without one, say so and how to add it (git's own
+/// message, "…and the repository exists.", names neither).
+fn no_origin_hint(repo: &Repository, root: &Path) -> Result<()> {
+    if repo.find_remote("origin").is_ok() {
+        return Ok(());
+    }
+    let others: Vec<String> = repo
+        .remotes()
+        .map(|r| r.iter().flatten().map(str::to_string).collect())
+        .unwrap_or_default();
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (it has {}; pull requests go to origin)",
+            others.join(", ")
+        )
+    };
+    Err(Error::new(format!(
+        "{} has no remote named origin{also}: add it with `git remote add origin <url>` in {}, then :ConductorPR again",
+        root.display(),
+        root.display()
+    )))
+}
+
+/// Paths the merge would write in `dir` where a file that git does not track (untracked or
+/// ignored) already is: a checkout would refuse with only a count of conflicts.
+fn untracked_in_the_way(dir: &Path, old: &git2::Tree, new: &git2::Tree) -> Result<Vec<String>> {
+    let r = Repository::open(dir)?;
+    let index = r.index()?;
+    let diff = r.diff_tree_to_tree(Some(old), Some(new), None)?;
+    let mut paths = Vec::new();
+    for delta in diff.deltas() {
+        let Some(path) = delta.new_file().path() else {
+            continue;
+        };
+        if delta.status() == git2::Delta::Deleted || index.get_path(path, 0).is_some() {
+            continue;
+        }
+        if dir.join(path).symlink_metadata().is_ok() {
+            paths.push(path.display().to_string());
+        }
+    }
+    Ok(paths)
+}
+
 /// `https://host/owner/repo/compare/base...branch` from a GitHub-style remote URL.
 pub fn compare_url(remote: &str, base: &str, branch: &str) -> Option<String> {
     let r = remote.trim().trim_end_matches(".git");
@@ -338,6 +398,7 @@ pub fn pull_request(
     } else {
         ws.repo_root.clone()
     };
+    no_origin_hint(&repo::open_main(&ws.repo_root)?, &ws.repo_root)?;
     run(
         Command::new("git")
             .arg("-C")
