@@ -375,3 +375,26 @@ fn restore_refuses_a_directory_holding_older_files_and_changes_nothing() {
         WorkspaceState::Archived
     );
 }
+
+#[test]
+fn a_setup_script_past_its_timeout_is_stopped_and_marked_failed() {
+    let f = Fixture::new();
+    let pidfile = f.base().join("setup.pid");
+    set_scripts(
+        &f,
+        serde_json::json!({
+            "setup": format!("echo $$ > {}; trap '' HUP; while :; do sleep 1; done", pidfile.display())
+        }),
+        |o| o.setup_timeout_ms = 300,
+    );
+    create(&f, "slow");
+    let pid = pid_in(&pidfile);
+    f.wait_event("setup timed out", |e| {
+        matches!(e, Event::ScriptFinished { kind, timed_out: true, ok: false, .. } if kind == "setup")
+    });
+    assert!(wait_gone(pid), "the setup script {pid} is still running");
+    assert_eq!(
+        f.engine.get("slow", None).unwrap().setup,
+        conductor_core::core::store::SetupState::Failed
+    );
+}

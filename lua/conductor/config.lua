@@ -20,7 +20,7 @@ local M = {}
 ---@field shell? string
 ---@field default_agent? string
 ---@field agents? table<string, table>
----@field scripts? { setup?: string, run?: string|table<string, {command: string, default?: boolean}>, archive?: string, archive_timeout?: integer, run_mode?: "concurrent"|"nonconcurrent" }
+---@field scripts? { setup?: string, run?: string|table<string, {command: string, default?: boolean}>, archive?: string, archive_timeout?: integer, setup_timeout?: integer, run_mode?: "concurrent"|"nonconcurrent" }
 ---@field file_include_globs? string[]
 ---@field environment_variables? table<string, string>
 ---@field open_on_create? boolean
@@ -165,6 +165,19 @@ M.schema = {
     desc = "Seconds an archive script may run. Past that its process group is"
       .. " stopped (SIGHUP, then SIGKILL after `stop_grace_ms`) and the archive goes"
       .. " on, saying so. 0 means no limit.",
+  },
+  {
+    name = "scripts.setup_timeout",
+    type = "number",
+    default = 0,
+    check = function(v)
+      if v < 0 or v ~= math.floor(v) then
+        return "must be a non-negative integer (seconds)"
+      end
+    end,
+    desc = "Seconds a setup script may run before its process group is stopped and"
+      .. " the setup marked failed (|:ConductorSetup| reruns it). 0, the default,"
+      .. " means no limit: setup runs in the background and may be long.",
   },
   {
     name = "scripts.run_mode",
@@ -478,6 +491,7 @@ function M.engine_opts()
     port_last = o.ports.last,
     stop_grace_ms = o.stop_grace_ms,
     archive_timeout_ms = scripts.archive_timeout * 1000,
+    setup_timeout_ms = scripts.setup_timeout * 1000,
     fetch = o.fetch,
     shell = o.shell,
     gh = o.gh,

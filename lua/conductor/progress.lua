@@ -174,7 +174,7 @@ local function report_finished(ev)
     end
     return
   end
-  local why = ev.timed_out and "ran past scripts.archive_timeout and was stopped"
+  local why = ev.timed_out and ("ran past scripts.%s_timeout and was stopped"):format(ev.kind)
     or ev.signal and ("killed by signal " .. ev.signal)
     or ev.code and ("exit " .. ev.code)
     or "failed"

@@ -30,6 +30,8 @@ pub struct Options {
     pub stop_grace_ms: u64,
     /// How long an archive script may run before it is stopped (0: no limit).
     pub archive_timeout_ms: u64,
+    /// The same for setup scripts; they run in the background, so none by default.
+    pub setup_timeout_ms: u64,
     pub fetch: bool,
     pub fetch_timeout_ms: u64,
     pub shell: String,
@@ -57,6 +59,7 @@ impl Default for Options {
             port_last: 64999,
             stop_grace_ms: 2000,
             archive_timeout_ms: 120_000,
+            setup_timeout_ms: 0,
             fetch: true,
             fetch_timeout_ms: 30_000,
             shell: "/bin/sh".into(),

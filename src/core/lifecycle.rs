@@ -278,7 +278,8 @@ impl Engine {
         let env = workspace_env(ws, config);
         let timeout_ms = match kind {
             ScriptKind::Archive => opts.archive_timeout_ms,
-            _ => 0,
+            ScriptKind::Setup => opts.setup_timeout_ms,
+            ScriptKind::Check => 0,
         };
         let spec = ScriptSpec {
             kind,
