@@ -88,3 +88,31 @@ fn doctor_rebuilds_the_records_after_the_state_file_is_lost() {
     let again = f.engine.doctor(&DoctorRequest { repair: false }).unwrap();
     assert!(again.is_empty(), "{again:#?}");
 }
+
+#[test]
+fn repositories_known_only_to_the_state_file_are_remembered_by_the_doctor() {
+    let f = Fixture::new();
+    f.engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some("older".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    f.engine.archive(req("older")).unwrap();
+    // A state file from before repositories.json existed.
+    let list = f.base().join("state/repositories.json");
+    std::fs::remove_file(&list).unwrap();
+    f.engine.doctor(&DoctorRequest { repair: false }).unwrap();
+    assert!(read(&f.base(), "state/repositories.json").contains(&*f.repo.to_string_lossy()));
+    // So that losing the state file afterwards loses nothing.
+    std::fs::remove_file(f.base().join("state/state.json")).unwrap();
+    f.engine.doctor(&DoctorRequest { repair: true }).unwrap();
+    assert_eq!(
+        f.engine.get("older", None).unwrap().state,
+        WorkspaceState::Archived
+    );
+}

@@ -59,7 +59,11 @@ impl Engine {
             .map(|w| w.repo_root.clone())
             .collect();
         // Every repository a workspace was ever made in (kept apart from the state file,
-        // so it survives the state file's loss).
+        // so it survives the state file's loss). Those the state file names are added to
+        // that list here too, for workspaces made before it existed.
+        for root in &roots {
+            let _ = records::remember_repository(store.dir(), root);
+        }
         roots.extend(records::read::<Vec<PathBuf>>(
             store.dir(),
             records::REPOSITORIES,
