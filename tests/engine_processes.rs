@@ -398,3 +398,30 @@ fn a_setup_script_past_its_timeout_is_stopped_and_marked_failed() {
         conductor_core::core::store::SetupState::Failed
     );
 }
+
+#[test]
+fn a_setup_that_leaves_a_background_process_on_its_output_still_finishes() {
+    let f = Fixture::new();
+    let pidfile = f.base().join("bg.pid");
+    // `sleep` inherits the script's stdout and keeps the pipe open after the shell exits.
+    set_scripts(
+        &f,
+        serde_json::json!({
+            "setup": format!("sleep 1000 & echo $! > {}; echo ready", pidfile.display())
+        }),
+        |_| {},
+    );
+    create(&f, "bg");
+    let pid = pid_in(&pidfile);
+    let done = f.wait_event(
+        "setup finished",
+        |e| matches!(e, Event::ScriptFinished { kind, .. } if kind == "setup"),
+    );
+    assert!(
+        matches!(done, Event::ScriptFinished { ok: true, .. }),
+        "{done:?}"
+    );
+    assert!(running(pid), "the background process is the user's to keep");
+    f.engine.archive(req("bg")).unwrap();
+    assert!(wait_gone(pid), "archive left {pid} running");
+}
