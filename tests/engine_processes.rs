@@ -425,3 +425,24 @@ fn a_setup_that_leaves_a_background_process_on_its_output_still_finishes() {
     f.engine.archive(req("bg")).unwrap();
     assert!(wait_gone(pid), "archive left {pid} running");
 }
+
+#[test]
+fn an_archive_script_that_closes_its_output_still_times_out() {
+    let f = Fixture::new();
+    let pidfile = f.base().join("quiet.pid");
+    set_scripts(
+        &f,
+        serde_json::json!({
+            "archive": format!("echo $$ > {}; exec >/dev/null 2>&1; trap '' HUP; while :; do sleep 1; done", pidfile.display())
+        }),
+        |o| o.archive_timeout_ms = 500,
+    );
+    create(&f, "quiet");
+    let engine = Arc::clone(&f.engine);
+    let archived = bounded(Duration::from_secs(30), move || {
+        engine.archive(req("quiet"))
+    });
+    assert_eq!(archived.unwrap().state, WorkspaceState::Archived);
+    let pid = pid_in(&pidfile);
+    assert!(wait_gone(pid), "the archive script {pid} is still running");
+}

@@ -117,8 +117,17 @@ pub fn run(
     let mut exited_at: Option<Instant> = None;
     let mut last_report = Instant::now() - OUTPUT_EVERY;
     let mut pending: Option<String> = None;
+    let mut eof = false;
     loop {
-        match received.recv_timeout(Duration::from_millis(50)) {
+        let next = if eof {
+            // The script closed its output but may still run: only its end or the
+            // timeout matters now.
+            std::thread::sleep(Duration::from_millis(10));
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        } else {
+            received.recv_timeout(Duration::from_millis(50))
+        };
+        match next {
             Ok(line) => {
                 log.write_all(&line)?;
                 log.write_all(b"\n")?;
@@ -132,7 +141,7 @@ pub fn run(
                     pending = Some(text);
                 }
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => eof = true,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
         if !timed_out && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -150,7 +159,7 @@ pub fn run(
         if exited_at.is_none() && child.try_wait()?.is_some() {
             exited_at = Some(Instant::now());
         }
-        if exited_at.is_some_and(|t| t.elapsed() > Duration::from_millis(500)) {
+        if exited_at.is_some_and(|t| eof || t.elapsed() > Duration::from_millis(500)) {
             break;
         }
     }
