@@ -174,7 +174,11 @@ local function report_finished(ev)
     end
     return
   end
-  local why = ev.timed_out and ("ran past scripts.%s_timeout and was stopped"):format(ev.kind)
+  if ev.kind == "archive" then
+    -- The engine's own warning says it, with what happened next ("archiving anyway").
+    return
+  end
+  local why = ev.timed_out and "ran past scripts.setup_timeout and was stopped"
     or ev.signal and ("killed by signal " .. ev.signal)
     or ev.code and ("exit " .. ev.code)
     or "failed"
