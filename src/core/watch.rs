@@ -84,9 +84,9 @@ impl Engine {
             };
             self.emit(Event::Warning {
                 request: None,
-                workspace: Some(name.clone()),
+                workspace: Some(name),
                 message: format!(
-                    "{name} was {what} by another Neovim: its agents and terminals here are stopped"
+                    "{what} by another Neovim: its agents and terminals here are stopped"
                 ),
             });
         }
