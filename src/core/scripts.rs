@@ -57,7 +57,8 @@ pub struct Finished {
 /// How often the last output line is reported while a script runs.
 const OUTPUT_EVERY: Duration = Duration::from_millis(100);
 
-/// Runs the script to the end. `started` receives the process group id (so the caller can
+/// Runs the script to the end, or until `spec.timeout`, when its process group is stopped
+/// (`Finished::timed_out`). `started` receives the process group id (so the caller can
 /// stop it); `output` receives the last line, at most every 100 ms.
 pub fn run(
     spec: &ScriptSpec,

@@ -154,25 +154,32 @@ mod imp {
         if rc != 0 || argmax <= 0 {
             return None;
         }
-        let mut buf = vec![0u8; argmax as usize];
-        let mut len = buf.len();
-        let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, pid];
-        // SAFETY: sysctl writes at most `len` bytes into `buf` and sets `len` to the count.
-        let rc = unsafe {
-            libc::sysctl(
-                mib.as_mut_ptr(),
-                3,
-                buf.as_mut_ptr().cast(),
-                &mut len,
-                std::ptr::null_mut(),
-                0,
-            )
-        };
-        if rc != 0 {
-            return None;
+        // ARG_MAX is 1 MB on macOS: one buffer per thread, reused for every process of a
+        // scan, instead of a fresh megabyte each.
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        buf.truncate(len);
-        super::parse_procargs2(&buf)
+        BUF.with_borrow_mut(|buf| {
+            buf.resize(argmax as usize, 0);
+            let mut len = buf.len();
+            let mut mib = [libc::CTL_KERN, libc::KERN_PROCARGS2, pid];
+            // SAFETY: sysctl writes at most `len` bytes into `buf` and sets `len` to the
+            // count it wrote.
+            let rc = unsafe {
+                libc::sysctl(
+                    mib.as_mut_ptr(),
+                    3,
+                    buf.as_mut_ptr().cast(),
+                    &mut len,
+                    std::ptr::null_mut(),
+                    0,
+                )
+            };
+            if rc != 0 {
+                return None;
+            }
+            super::parse_procargs2(&buf[..len.min(buf.len())])
+        })
     }
 }
 
