@@ -17,6 +17,9 @@ vim.o.lines = 40
 require("conductor").setup({
   default_agent = "fake",
   stop_grace_ms = 300,
+  -- Terminal mode follows every line of a flood on screen: slower, and not what this
+  -- case measures (BENCHMARKS.md has the terminal figures).
+  start_insert = false,
   agents = {
     fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, waiting = { "(y/n)" }, idle_after_ms = 300 },
   },
@@ -209,10 +212,16 @@ elseif part == "flood" then
   start = uv.hrtime()
   vim.cmd("ConductorArchive! flood")
   T.wait_event("ConductorWorkspaceArchived", function(w) return w.name == "flood" end)
-  T.wait(function() return agents.list(nil, "agent")[1].state == "exited" end, "the flooding agent stopped", 10000)
+  -- Archive forgets the workspace's agents once they are stopped (no "exited" rows left).
+  T.wait(function()
+    local a = agents.list(nil, "agent")[1]
+    return a == nil or a.state == "exited"
+  end, "the flooding agent stopped", 10000)
   figure("archive_during_flood_ms", ("%.0f"):format((uv.hrtime() - start) / 1e6))
   p.stop("archive_during_flood")
-  T.ok(not tail(buf):find("BIGFLOOD DONE 1024", 1, true), "the flood was cut short")
+  -- (Archive wipes the agent's terminal with the workspace; when it is still there, it
+  -- must not show the end of the flood.)
+  T.ok(not (vim.api.nvim_buf_is_valid(buf) and tail(buf):find("BIGFLOOD DONE 1024", 1, true)), "the flood was cut short")
   no_internal_errors()
 elseif part == "processes" then
   local ws, a = new_workspace("procs")
@@ -286,7 +295,10 @@ elseif part == "processes" then
   end
   pcall(T.wait, function() return #left() == 0 end, "", 5000)
   T.eq(left(), {}, "processes left after archive (of " .. table.concat(all, ", ") .. ")")
-  T.wait(function() return state_of(ws, b.id) == "exited" and state_of(ws, d.id) == "exited" end, "all agents exited")
+  T.wait(function()
+    local gone = function(id) return state_of(ws, id) == nil or state_of(ws, id) == "exited" end
+    return gone(b.id) and gone(d.id)
+  end, "all agents exited (or forgotten with the archived workspace)")
   no_internal_errors()
 else
   error("CONDUCTOR_HOSTILE_PART must be output, flood or processes; got " .. tostring(part))
