@@ -103,14 +103,38 @@ fn turns_are_recorded_listed_and_reverted_without_loss() {
     assert_eq!(fingerprint(&ws.path), after_one);
     assert_eq!(read(&ws.path, ".env.local"), "IGNORED=1\n");
 
+    // The revert is a turn of its own (3), so what comes next diffs against it.
+    let list = f.engine.checkpoints(&req("turns", None)).unwrap();
+    assert_eq!(
+        list.last().map(|c| (c.turn, c.agent.as_str())),
+        Some((3, "revert to 1"))
+    );
+
     // Edits after the revert are kept as a new checkpoint by the next revert.
     write(&ws.path, "notes.md", "plan, revised\n");
     let before = fingerprint(&ws.path);
     let r = f.engine.revert_to(&req("turns", Some(2))).unwrap();
-    assert_eq!(r.saved_as, Some(3));
+    assert_eq!(r.saved_as, Some(4));
     assert_eq!(fingerprint(&ws.path), after_two);
-    f.engine.revert_to(&req("turns", Some(3))).unwrap();
+    f.engine.revert_to(&req("turns", Some(4))).unwrap();
     assert_eq!(fingerprint(&ws.path), before, "a revert is never a loss");
+
+    // HEAD goes back to the branch it was on, whatever branch the agent switched to.
+    git(&ws.path, &["switch", "-q", "-c", "experiment"]);
+    write(&ws.path, "exp.txt", "x\n");
+    git(&ws.path, &["add", "exp.txt"]);
+    git(&ws.path, &["commit", "-qm", "experiment"]);
+    let experiment = git(&ws.path, &["rev-parse", "experiment"]);
+    f.engine.revert_to(&req("turns", Some(2))).unwrap();
+    assert_eq!(
+        git(&ws.path, &["symbolic-ref", "HEAD"]),
+        "refs/heads/conductor/turns"
+    );
+    assert_eq!(
+        git(&ws.path, &["rev-parse", "experiment"]),
+        experiment,
+        "the other branch is untouched"
+    );
 
     let e = f.engine.revert_to(&req("turns", Some(42))).unwrap_err();
     assert!(e.to_string().contains("no checkpoint 42"), "{e}");
@@ -122,6 +146,16 @@ fn turns_are_recorded_listed_and_reverted_without_loss() {
             ..Default::default()
         })
         .unwrap();
+    // The states from before each revert survive it.
+    let kept = git(
+        &f.repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            &format!("refs/conductor/{}/before-revert", ws.id),
+        ],
+    );
+    assert_eq!(kept.lines().count(), 4, "one per revert: {kept}");
     let refs = git(
         &f.repo,
         &[
@@ -317,4 +351,67 @@ fn spotlight_never_overwrites_root_edits_and_refuses_conflicts() {
         "edited in the root"
     );
     assert_eq!(root_fingerprint(&f), clean);
+}
+
+/// A workspace that commits a path the root ignores (its `.env`), or that spotlight would
+/// reach through a symlinked directory: refused before anything is written.
+#[test]
+fn spotlight_never_overwrites_what_the_root_ignores() {
+    let f = Fixture::new();
+    let ws = f
+        .engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some("forced".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    write(&f.repo, ".env", "ROOT_SECRET=1\n");
+    write(&ws.path, ".env", "WS=1\n");
+    git(&ws.path, &["add", "-f", ".env"]);
+    git(&ws.path, &["commit", "-qm", "force-add .env"]);
+    let before = root_fingerprint(&f);
+    let e = f.engine.spotlight_on(&spot("forced")).unwrap_err();
+    assert!(e.to_string().contains(".env"), "{e}");
+    assert_eq!(root_fingerprint(&f), before, "nothing written");
+    assert_eq!(read(&f.repo, ".env"), "ROOT_SECRET=1\n");
+    assert!(f.engine.spotlight_of(&f.repo).unwrap().is_none());
+}
+
+/// Turning spotlight off puts back what spotlight changed; an edit the user made in the
+/// root meanwhile to another file stays (and is kept on a ref too).
+#[test]
+fn spotlight_off_leaves_the_users_own_root_edits() {
+    let f = Fixture::new();
+    write(&f.repo, "notes.txt", "root notes\n");
+    f.commit_all("notes");
+    let ws = f
+        .engine
+        .create(
+            CreateRequest {
+                path: f.repo.clone(),
+                name: Some("side".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    write(&ws.path, "feature.txt", "feature\n");
+    f.engine.spotlight_on(&spot("side")).unwrap();
+    assert_eq!(read(&f.repo, "feature.txt"), "feature\n");
+    write(&f.repo, "notes.txt", "edited while spotlighted\n");
+    let off = f.engine.spotlight_off(&spot("side")).unwrap();
+    assert!(off.edits_ref.is_some());
+    assert!(
+        !f.repo.join("feature.txt").exists(),
+        "spotlight's file goes"
+    );
+    assert_eq!(
+        read(&f.repo, "notes.txt"),
+        "edited while spotlighted\n",
+        "the user's edit stays"
+    );
 }

@@ -34,11 +34,17 @@ function M.on_state(data)
   if not require("conductor.config").get().notify_terminal or (agent.kind and agent.kind ~= "agent") then
     return
   end
+  -- A shell (an agent that takes no prompts) "finishes a turn" at every command.
+  local ok, prompts = pcall(require("conductor.agents").takes_prompts, agent.name)
+  if ok and not prompts then
+    return
+  end
+  local who = ("%s/%s"):format(data.workspace.name, agent.label or agent.name)
   local text
   if agent.state == "waiting" and data.previous ~= "waiting" then
-    text = ("%s/%s needs input"):format(data.workspace.name, agent.name)
+    text = who .. " needs input"
   elseif agent.state == "idle" and data.previous == "working" then
-    text = ("%s/%s finished"):format(data.workspace.name, agent.name)
+    text = who .. " finished"
   end
   if text and not shown(agent) then
     -- Channel 2 is the terminal Neovim's UI runs in (as for OSC 52 in vim.ui.clipboard).

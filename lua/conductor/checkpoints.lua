@@ -60,6 +60,13 @@ end
 ---@param turn integer
 ---@param done? fun()
 function M.revert(ws, turn, done)
+  for _, a in ipairs(require("conductor.agents").list(ws.id, "agent")) do
+    if a.state == "working" then
+      return notify.error(
+        ("%s/%s is working: wait for its turn to end (or stop it) before reverting"):format(ws.name, a.label or a.name)
+      )
+    end
+  end
   engine.request("revert_to", { workspace = ws.id, turn = turn }, function(err, res)
     if err then
       return notify.error(err)

@@ -61,7 +61,7 @@ end
 ---@param jobs conductor.FanoutJob[]
 ---@param opts conductor.FanoutOpts
 function M.run(jobs, opts)
-  local repo = engine.call("resolve_repo", { path = opts.path })
+  local repo = engine.call("resolve_repo", { path = opts.path, base = jobs[1] and jobs[1].base })
   require("conductor.trust").read(repo)
   local limit = math.max(1, config.get().fanout.concurrency)
   groups.create(opts.group, opts.kind, opts.task)

@@ -15,6 +15,8 @@ local M = {}
 local on = {}
 local loaded = false
 
+local watch
+
 local function load()
   if loaded then
     return
@@ -23,6 +25,9 @@ local function load()
   local ok, list = pcall(engine.call, "spotlights", {})
   for _, s in ipairs(ok and list or {}) do
     on[s.repo_root] = s
+  end
+  if next(on) then
+    watch() -- a spotlight left on by an earlier session follows writes here too
   end
 end
 
@@ -36,7 +41,8 @@ function M.of(ws)
 end
 
 local group = vim.api.nvim_create_augroup("conductor_spotlight", { clear = true })
-local syncing, again = false, false
+-- One sync at a time per repository; a request meanwhile runs once more after it.
+local syncing, again = {}, {}
 
 local function changed(ws, s)
   on[ws.repo_root] = s
@@ -49,13 +55,14 @@ function M.sync(ws)
   if not M.of(ws) then
     return
   end
-  if syncing then
-    again = true
+  local root = ws.repo_root
+  if syncing[root] then
+    again[root] = true
     return
   end
-  syncing = true
+  syncing[root] = true
   engine.request("spotlight_sync", { workspace = ws.id }, function(err, s)
-    syncing = false
+    syncing[root] = nil
     local was = on[ws.repo_root]
     if err then
       notify.error(err)
@@ -65,15 +72,15 @@ function M.sync(ws)
       end
       changed(ws, s)
     end
-    if again then
-      again = false
+    if again[root] then
+      again[root] = nil
       M.sync(ws)
     end
   end)
 end
 
 -- Writes of a spotlighted workspace's files sync the root.
-local function watch()
+function watch()
   vim.api.nvim_clear_autocmds({ group = group })
   vim.api.nvim_create_autocmd("BufWritePost", {
     group = group,
@@ -113,7 +120,7 @@ function M.command(name, off)
       local root = ws and ws.repo_root or workspace.repo_root()
       on[root or ""] = nil
       for r, s in pairs(on) do
-        if s.workspace == res.workspace then
+        if s.workspace_id == res.workspace_id then
           on[r] = nil
         end
       end

@@ -62,7 +62,11 @@ end
 ---@param file conductor.ConfigFile
 ---@return "allow"|"deny"|"ignore"
 function M.ask(file)
-  local what = file.trust == "changed" and "has changed since you trusted it" or "is not trusted"
+  local what = ({
+    changed = "has changed since you trusted it",
+    trusted = "is trusted",
+    denied = "is denied",
+  })[file.trust] or "is not trusted"
   local msg = ("conductor: %s %s; its scripts, environment and prompts apply only if you allow it"):format(
     M.describe(file),
     what

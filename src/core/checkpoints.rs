@@ -117,7 +117,12 @@ fn record_locked(
     }
     let turn = existing.last().map_or(1, |(n, _)| n + 1);
     let sig = Signature::now("conductor.nvim", "conductor@localhost")?;
-    let message = format!("turn {turn}\n\nAgent: {agent}\n");
+    // Where HEAD is (a branch, or detached), so a revert puts it back on the same one.
+    let on = match repo.head() {
+        Ok(h) if h.is_branch() => h.name().unwrap_or("detached").to_string(),
+        _ => "detached".to_string(),
+    };
+    let message = format!("turn {turn}\n\nAgent: {agent}\nHead: {on}\n");
     let commit = repo.commit(
         None,
         &sig,
@@ -126,7 +131,13 @@ fn record_locked(
         &repo.find_tree(tree)?,
         &[&previous, &head, &staged],
     )?;
-    repo.reference(&format!("{}{turn}", prefix(id)), commit, true, "checkpoint")?;
+    // Not forced: a checkpoint is never overwritten (another process may record too).
+    repo.reference(
+        &format!("{}{turn}", prefix(id)),
+        commit,
+        false,
+        "checkpoint",
+    )?;
     let all = turns(&repo, id)?;
     if all.len() > keep {
         for (n, _) in &all[..all.len() - keep] {
@@ -208,6 +219,19 @@ pub fn revert(worktree: &Path, id: &str, turn: u32) -> Result<()> {
     let head = target.parent(1)?;
     let staged = target.parent(2)?.tree()?;
     let tree = target.tree()?;
+    // HEAD back on the branch it was on (or detached), then that branch to its commit.
+    let on = target
+        .message()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Head: "))
+        .unwrap_or("")
+        .to_string();
+    if on == "detached" {
+        repo.set_head_detached(head.id())?;
+    } else if on.starts_with("refs/heads/") && repo.find_reference(&on).is_ok() {
+        repo.set_head(&on)?;
+    }
     repo.reset(head.as_object(), ResetType::Hard, None)?;
     // Untracked files the turn did not have.
     let mut opts = StatusOptions::new();
@@ -280,7 +304,34 @@ impl Engine {
         let _one = TURNS.lock().unwrap_or_else(|e| e.into_inner());
         let saved_as = record_locked(&ws.path, &ws.id, base, "before revert", keep)?
             .or_else(|| known.last().map(|c| c.turn));
-        revert(&ws.path, &ws.id, turn)?;
+        // The state before the revert also outside the turns, which archive drops: a
+        // revert is never a loss, whatever comes after it.
+        if let Some(n) = saved_as {
+            let repo = Repository::open(&ws.path)?;
+            let saved = repo
+                .find_reference(&format!("{}{n}", prefix(&ws.id)))
+                .ok()
+                .and_then(|r| r.target());
+            if let Some(oid) = saved {
+                repo.reference(
+                    &format!("refs/conductor/{}/before-revert/{n}", ws.id),
+                    oid,
+                    true,
+                    "state before a revert",
+                )?;
+            }
+        }
+        revert(&ws.path, &ws.id, turn).map_err(|e| {
+            e.context(format!(
+                "the revert of {} to turn {turn} stopped halfway; the state before is checkpoint {} (:ConductorRevert {})",
+                ws.name,
+                saved_as.unwrap_or(0),
+                saved_as.unwrap_or(0)
+            ))
+        })?;
+        // The reverted state as a turn of its own, so the next turn's diff is the agent's
+        // work since the revert, not the revert undone.
+        let _ = record_locked(&ws.path, &ws.id, base, &format!("revert to {turn}"), keep);
         Ok(Reverted { saved_as, turn })
     }
 }

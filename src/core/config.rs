@@ -311,13 +311,28 @@ pub fn read(root: &Path, base: &Base, user_settings: Option<&Path>) -> Result<Ve
         }
     }
     if let Some((origin, text)) = committed(CONFIG_FILES[2])? {
-        let mut f = config_file(root.join(CONFIG_FILES[2]), FileKind::Legacy, origin, text)?;
+        let path = root.join(CONFIG_FILES[2]);
         if has_repo_settings {
-            f.note = Some(
-                "not read: the repository has .conductor/settings.toml, which replaces it".into(),
-            );
+            // Not parsed either: an old or unrelated conductor.json must not block anything.
+            files.push(ConfigFile {
+                sha256: crate::core::trust::sha256_hex(text.as_bytes()),
+                path,
+                kind: FileKind::Legacy,
+                origin,
+                contents: text,
+                trust: TrustStatus::Unknown,
+                applied: false,
+                has_scripts: false,
+                ignored_keys: Vec::new(),
+                note: Some(
+                    "not read: the repository has .conductor/settings.toml, which replaces it"
+                        .into(),
+                ),
+                layer: Layer::default(),
+            });
+        } else {
+            files.push(config_file(path, FileKind::Legacy, origin, text)?);
         }
-        files.push(f);
     }
     Ok(files)
 }
@@ -812,6 +827,9 @@ mod tests {
         let json = c.files.iter().find(|f| f.kind == FileKind::Legacy).unwrap();
         assert!(!json.applied);
         assert!(json.note.as_deref().unwrap().contains("settings.toml"));
+        // Shadowed, it is not even parsed: an unrelated conductor.json blocks nothing.
+        write(root, "conductor.json", r#"{"scripts": ["not", "ours"]"#);
+        assert!(load(root, &Layer::default()).is_ok());
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub struct SpotlightRequest {
 #[derive(Debug, Clone, Serialize)]
 pub struct SpotlightOff {
     pub workspace: String,
+    pub workspace_id: String,
     /// Where edits made in the root while spotlighted were kept, if there were any.
     pub edits_ref: Option<String>,
 }
@@ -57,10 +58,30 @@ const WRITTEN_REF: &str = "refs/conductor/spotlight/written";
 /// byte for byte what they were.
 fn check_no_filters(root: &Repository, dir: &Path) -> Result<()> {
     let cfg = root.config()?;
-    let autocrlf = cfg.get_string("core.autocrlf").unwrap_or_default();
-    if autocrlf == "true" || autocrlf == "input" || dir.join(".gitattributes").exists() {
+    let autocrlf = cfg.get_bool("core.autocrlf").unwrap_or(false)
+        || cfg.get_string("core.autocrlf").is_ok_and(|v| v == "input");
+    let attributes_in_tree = root
+        .head()
+        .and_then(|h| h.peel_to_tree())
+        .map(|t| {
+            let mut found = false;
+            let _ = t.walk(git2::TreeWalkMode::PreOrder, |_, e| {
+                if e.name() == Some(".gitattributes") {
+                    found = true;
+                    return git2::TreeWalkResult::Abort;
+                }
+                git2::TreeWalkResult::Ok
+            });
+            found
+        })
+        .unwrap_or(false);
+    let attributes = attributes_in_tree
+        || dir.join(".gitattributes").exists()
+        || root.path().join("info/attributes").exists()
+        || cfg.get_path("core.attributesFile").is_ok();
+    if autocrlf || attributes {
         return Err(Error::new(
-            "spotlight needs a root checkout without line-ending or filter conversion (core.autocrlf, .gitattributes); run the workspace from its own worktree instead",
+            "spotlight needs a root checkout without line-ending or filter conversion (core.autocrlf, .gitattributes, core.attributesFile); run the workspace from its own worktree instead",
         ));
     }
     Ok(())
@@ -100,15 +121,87 @@ fn merged(root: &Repository, ws: &Workspace, root_tree: Oid) -> Result<Oid> {
     Ok(index.write_tree_to(root)?)
 }
 
-/// Changes the files of `dir` from tree `from` (what they are) to tree `to`.
-fn write_diff(repo: &Repository, dir: &Path, from: &Tree, to: &Tree) -> Result<()> {
+/// One file change between two trees: the path, and what to write there (None: remove).
+struct Change {
+    path: std::path::PathBuf,
+    write: Option<(Oid, u32)>,
+    /// Whether the path is new in the target (nothing of the source tree is there).
+    added: bool,
+}
+
+/// The file changes from tree `from` to tree `to`, limited to `only` when given.
+fn changes(
+    repo: &Repository,
+    from: &Tree,
+    to: &Tree,
+    only: Option<&std::collections::HashSet<std::path::PathBuf>>,
+) -> Result<Vec<Change>> {
     let diff = repo.diff_tree_to_tree(Some(from), Some(to), None)?;
+    let mut out = Vec::new();
     for delta in diff.deltas() {
-        let old = delta.old_file();
-        let new = delta.new_file();
+        let (old, new) = (delta.old_file(), delta.new_file());
+        let keep = |p: &Path| only.is_none_or(|o| o.contains(p));
         if matches!(delta.status(), Delta::Deleted | Delta::Typechange) {
-            if let Some(p) = old.path() {
-                let full = dir.join(p);
+            if let Some(p) = old.path().filter(|p| keep(p)) {
+                out.push(Change {
+                    path: p.to_path_buf(),
+                    write: None,
+                    added: false,
+                });
+            }
+        }
+        if matches!(
+            delta.status(),
+            Delta::Added | Delta::Modified | Delta::Typechange
+        ) {
+            let mode = u32::from(new.mode());
+            if mode == 0o160000 {
+                continue; // a submodule: not files of this checkout
+            }
+            if let Some(p) = new.path().filter(|p| keep(p)) {
+                out.push(Change {
+                    path: p.to_path_buf(),
+                    write: Some((new.id(), mode)),
+                    added: delta.status() == Delta::Added,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What on disk the changes would overwrite without it being in the tree they start
+/// from (an ignored `.env`, a file the user made) or reach through a symlinked
+/// directory: writing would lose or escape, so nothing is written.
+fn unsafe_paths(dir: &Path, changes: &[Change]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in changes {
+        let through_link = c.path.ancestors().skip(1).any(|a| {
+            !a.as_os_str().is_empty()
+                && std::fs::symlink_metadata(dir.join(a)).is_ok_and(|m| m.file_type().is_symlink())
+        });
+        let occupied =
+            c.added && c.write.is_some() && std::fs::symlink_metadata(dir.join(&c.path)).is_ok();
+        if through_link || occupied {
+            out.push(c.path.display().to_string());
+        }
+    }
+    out
+}
+
+/// Applies `changes` to the files of `dir`: every removal first (deepest first), then
+/// every write, so a path that turns from a directory into a file (or back) works.
+fn apply(repo: &Repository, dir: &Path, mut changes: Vec<Change>) -> Result<()> {
+    changes.sort_by_key(|c| {
+        (
+            c.write.is_some(),
+            std::cmp::Reverse(c.path.components().count()),
+        )
+    });
+    for c in &changes {
+        let full = dir.join(&c.path);
+        match c.write {
+            None => {
                 let _ = std::fs::remove_file(&full);
                 // Leave no empty directories behind (as git does).
                 let mut parent = full.parent();
@@ -119,34 +212,39 @@ fn write_diff(repo: &Repository, dir: &Path, from: &Tree, to: &Tree) -> Result<(
                     parent = d.parent();
                 }
             }
-        }
-        if matches!(
-            delta.status(),
-            Delta::Added | Delta::Modified | Delta::Typechange
-        ) {
-            let Some(p) = new.path() else { continue };
-            let mode = u32::from(new.mode());
-            if mode == 0o160000 {
-                continue; // a submodule: not files of this checkout
-            }
-            let full = dir.join(p);
-            if let Some(parent) = full.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let blob = repo.find_blob(new.id())?;
-            let _ = std::fs::remove_file(&full);
-            if mode == 0o120000 {
-                let target = String::from_utf8_lossy(blob.content()).into_owned();
-                std::os::unix::fs::symlink(target, &full)?;
-            } else {
-                std::fs::write(&full, blob.content())?;
-                use std::os::unix::fs::PermissionsExt;
-                let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
-                std::fs::set_permissions(&full, std::fs::Permissions::from_mode(perm))?;
+            Some((id, mode)) => {
+                if let Some(parent) = full.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let blob = repo.find_blob(id)?;
+                let _ = std::fs::remove_file(&full);
+                if mode == 0o120000 {
+                    let target = String::from_utf8_lossy(blob.content()).into_owned();
+                    std::os::unix::fs::symlink(target, &full)?;
+                } else {
+                    std::fs::write(&full, blob.content())?;
+                    use std::os::unix::fs::PermissionsExt;
+                    let perm = if mode == 0o100755 { 0o755 } else { 0o644 };
+                    std::fs::set_permissions(&full, std::fs::Permissions::from_mode(perm))?;
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Changes the files of `dir` from tree `from` (what they are) to tree `to`, refusing,
+/// before writing anything, what would overwrite a file the trees do not know.
+fn write_diff(repo: &Repository, dir: &Path, from: Oid, to: Oid) -> Result<()> {
+    let list = changes(repo, &repo.find_tree(from)?, &repo.find_tree(to)?, None)?;
+    let blocked = unsafe_paths(dir, &list);
+    if !blocked.is_empty() {
+        return Err(Error::new(format!(
+            "spotlight would overwrite files of the root that git does not track or that lie behind a symlink: {}; move them away first",
+            blocked.join(", ")
+        )));
+    }
+    apply(repo, dir, list)
 }
 
 fn pin(repo: &Repository, name: &str, tree: Oid) -> Result<()> {
@@ -158,6 +256,10 @@ fn pin(repo: &Repository, name: &str, tree: Oid) -> Result<()> {
     Ok(())
 }
 
+/// One spotlight operation at a time in this process: a sync must not write after an
+/// off, nor two syncs interleave.
+static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Engine {
     /// The spotlight of a repository, if one is on.
     pub fn spotlight_of(&self, root: &Path) -> Result<Option<Spotlight>> {
@@ -168,6 +270,15 @@ impl Engine {
             .spotlights
             .into_iter()
             .find(|s| s.repo_root == root))
+    }
+
+    fn save_spotlight(&self, spot: &Spotlight) -> Result<()> {
+        let saved = spot.clone();
+        self.store()?.update(move |s| {
+            s.spotlights.retain(|x| x.repo_root != saved.repo_root);
+            s.spotlights.push(saved);
+            Ok(())
+        })
     }
 
     /// Puts a workspace's changes into its repository's root checkout.
@@ -184,10 +295,25 @@ impl Engine {
                 repo: Some(on.repo_root),
             })?;
         }
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let root = Repository::open(&ws.repo_root)?;
         check_no_filters(&root, &ws.repo_root)?;
         let (root_tree, _) = worktree_trees(&root, &ws.repo_root, "spotlight")?;
         let target = merged(&root, &ws, root_tree)?;
+        let list = changes(
+            &root,
+            &root.find_tree(root_tree)?,
+            &root.find_tree(target)?,
+            None,
+        )?;
+        let blocked = unsafe_paths(&ws.repo_root, &list);
+        if !blocked.is_empty() {
+            return Err(Error::new(format!(
+                "the root checkout has files git does not track (or reaches through a symlink) where {} would write: {}; move them away first",
+                ws.name,
+                blocked.join(", ")
+            )));
+        }
         pin(&root, SAVED_REF, root_tree)?;
         // The saved work also as a stash-shaped commit, the form `git stash apply` takes.
         let _ = snapshot::record(
@@ -195,27 +321,25 @@ impl Engine {
             &format!("{SAVED_REF}-stash"),
             "conductor: the root's work before spotlight",
         );
-        write_diff(
-            &root,
-            &ws.repo_root,
-            &root.find_tree(root_tree)?,
-            &root.find_tree(target)?,
-        )?;
-        pin(&root, WRITTEN_REF, target)?;
-        let spot = Spotlight {
+        // Recorded before any file is written, so an off after a failure puts it back.
+        let mut spot = Spotlight {
             repo_root: ws.repo_root.clone(),
             workspace_id: ws.id.clone(),
             workspace: ws.name.clone(),
             root_tree: root_tree.to_string(),
-            written_tree: target.to_string(),
+            written_tree: root_tree.to_string(),
             paused: None,
         };
-        let saved = spot.clone();
-        self.store()?.update(move |s| {
-            s.spotlights.retain(|x| x.repo_root != saved.repo_root);
-            s.spotlights.push(saved);
-            Ok(())
+        self.save_spotlight(&spot)?;
+        apply(&root, &ws.repo_root, list).map_err(|e| {
+            e.context(format!(
+                "spotlight of {} stopped halfway; :ConductorSpotlight! puts the root back",
+                ws.name
+            ))
         })?;
+        pin(&root, WRITTEN_REF, target)?;
+        spot.written_tree = target.to_string();
+        self.save_spotlight(&spot)?;
         Ok(spot)
     }
 
@@ -225,6 +349,8 @@ impl Engine {
     pub fn spotlight_sync(&self, req: &SpotlightRequest) -> Result<Option<Spotlight>> {
         let name = req.workspace.as_deref().unwrap_or_default();
         let ws = self.get(name, req.repo.as_deref())?;
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        // Read again under the lock: an off may have come first.
         let Some(mut spot) = self.spotlight_of(&ws.repo_root)? else {
             return Ok(None);
         };
@@ -237,45 +363,45 @@ impl Engine {
         let outcome = if now != written {
             Err("the root's files were edited while spotlighted".to_string())
         } else {
-            merged(&root, &ws, Oid::from_str(&spot.root_tree)?).map_err(|e| e.to_string())
+            merged(&root, &ws, Oid::from_str(&spot.root_tree)?)
+                .and_then(|target| {
+                    if target != written {
+                        write_diff(&root, &ws.repo_root, written, target)?;
+                    }
+                    Ok(target)
+                })
+                .map_err(|e| e.to_string())
         };
         match outcome {
             Ok(target) if target == written => return Ok(Some(spot)),
             Ok(target) => {
-                write_diff(
-                    &root,
-                    &ws.repo_root,
-                    &root.find_tree(written)?,
-                    &root.find_tree(target)?,
-                )?;
                 pin(&root, WRITTEN_REF, target)?;
                 spot.written_tree = target.to_string();
             }
             Err(why) => spot.paused = Some(format!("{why}; sync paused, nothing overwritten")),
         }
-        let saved = spot.clone();
-        self.store()?.update(move |s| {
-            s.spotlights.retain(|x| x.repo_root != saved.repo_root);
-            s.spotlights.push(saved);
-            Ok(())
-        })?;
+        self.save_spotlight(&spot)?;
         Ok(Some(spot))
     }
 
-    /// Turns the spotlight of the workspace's repository (or `repo`'s) off and puts the
-    /// root's files back exactly as they were.
+    /// Turns the spotlight of the workspace's repository (or `repo`'s) off and puts back
+    /// the root's files that spotlight changed exactly as they were. Files the user
+    /// edited in the root meanwhile are kept on a ref first, and those spotlight never
+    /// touched are left as the user made them.
     pub fn spotlight_off(&self, req: &SpotlightRequest) -> Result<SpotlightOff> {
         let root_path = match (&req.workspace, &req.repo) {
             (Some(w), repo) => self.get(w, repo.as_deref())?.repo_root,
             (None, Some(repo)) => crate::core::repo::resolve(repo)?.root,
             (None, None) => return Err(Error::new("name a workspace: :ConductorSpotlight! {ws}")),
         };
+        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let spot = self
             .spotlight_of(&root_path)?
             .ok_or_else(|| Error::new(format!("no spotlight is on in {}", root_path.display())))?;
         let root = Repository::open(&spot.repo_root)?;
         let (now, _) = worktree_trees(&root, &spot.repo_root, "spotlight")?;
         let written = Oid::from_str(&spot.written_tree)?;
+        let before = Oid::from_str(&spot.root_tree)?;
         let mut edits_ref = None;
         if now != written {
             let name = format!(
@@ -292,8 +418,23 @@ impl Engine {
                 edits_ref = Some(name);
             }
         }
-        let before = root.find_tree(Oid::from_str(&spot.root_tree)?)?;
-        write_diff(&root, &spot.repo_root, &root.find_tree(now)?, &before)?;
+        // The paths spotlight changed, back to what they were.
+        let touched: std::collections::HashSet<std::path::PathBuf> = changes(
+            &root,
+            &root.find_tree(before)?,
+            &root.find_tree(written)?,
+            None,
+        )?
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+        let list = changes(
+            &root,
+            &root.find_tree(now)?,
+            &root.find_tree(before)?,
+            Some(&touched),
+        )?;
+        apply(&root, &spot.repo_root, list)?;
         for name in [SAVED_REF, WRITTEN_REF, &format!("{SAVED_REF}-stash")] {
             if let Ok(mut r) = root.find_reference(name) {
                 let _ = r.delete();
@@ -306,6 +447,7 @@ impl Engine {
         })?;
         Ok(SpotlightOff {
             workspace: spot.workspace,
+            workspace_id: spot.workspace_id,
             edits_ref,
         })
     }

@@ -88,6 +88,12 @@ impl Engine {
         let config = self.workspace_config(&ws)?;
         let script = match &req.script {
             Some(id) => config.run.iter().find(|r| &r.id == id).ok_or_else(|| {
+                if let Some(f) = config.untrusted_script("run") {
+                    return Error::new(format!(
+                        "the run scripts come from {}, which you have not trusted: run :ConductorRun again to be asked",
+                        config::describe(f)
+                    ));
+                }
                 let known: Vec<&str> = config.run.iter().map(|r| r.id.as_str()).collect();
                 Error::new(format!(
                     "no run script named {id:?} (known: {})",

@@ -106,11 +106,12 @@ pub fn record(store: &Store, path: &Path, sha256: &str, decision: Decision) -> R
     store.update(|state| {
         let known = state.trust.entry(path.to_path_buf()).or_default();
         known.insert(sha256.to_string(), decision);
+        // Forget others, never the decision just made.
         while known.len() > KEEP_PER_FILE {
-            let oldest = known.keys().next().cloned();
-            if let Some(k) = oldest {
-                known.remove(&k);
-            }
+            match known.keys().find(|k| k.as_str() != sha256).cloned() {
+                Some(k) => known.remove(&k),
+                None => break,
+            };
         }
         Ok(())
     })
@@ -135,6 +136,20 @@ mod tests {
         record(&store, a, &h, Decision::Deny).unwrap();
         let d = store.read().unwrap().trust;
         assert_eq!(status(&d, None, a, &h), TrustStatus::Denied);
+    }
+
+    #[test]
+    fn the_decision_just_made_is_never_the_one_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = Path::new("/r/a/conductor.json");
+        for i in 0..KEEP_PER_FILE + 5 {
+            let h = sha256_hex(format!("v{i}").as_bytes());
+            record(&store, a, &h, Decision::Allow).unwrap();
+            let d = store.read().unwrap().trust;
+            assert_eq!(status(&d, None, a, &h), TrustStatus::Trusted, "version {i}");
+            assert!(d[a].len() <= KEEP_PER_FILE);
+        }
     }
 
     #[test]
