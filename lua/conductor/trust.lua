@@ -48,14 +48,17 @@ end
 ---@param file conductor.ConfigFile
 local function view(file)
   vim.cmd("tabnew")
+  local tab = vim.api.nvim_get_current_tabpage()
   local buf = vim.api.nvim_get_current_buf()
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(file.contents, "\n", { plain = true }))
   vim.bo[buf].buftype = "nofile"
   vim.bo[buf].bufhidden = "wipe"
   vim.bo[buf].modifiable = false
   vim.bo[buf].filetype = file.path:match("%.json$") and "json" or "toml"
-  pcall(vim.api.nvim_buf_set_name, buf, "conductor-trust://" .. M.describe(file))
+  local where = file.origin == "working tree" and "" or (" (" .. file.origin .. ")")
+  pcall(vim.api.nvim_buf_set_name, buf, ("conductor-trust://%s%s"):format(vim.fs.basename(file.path), where))
   vim.cmd("redraw")
+  return tab
 end
 
 --- Asks about one file until the user allows, denies or ignores it (for now).
@@ -71,11 +74,16 @@ function M.ask(file)
     M.describe(file),
     what
   )
+  local shown
   while true do
     local choice = vim.fn.confirm(msg, "&ignore\n&view\n&deny\n&allow", 1)
     if choice == 2 then
-      view(file)
+      shown = shown or view(file)
     else
+      -- The text was shown for the question only: the answer closes it.
+      if shown and vim.api.nvim_tabpage_is_valid(shown) and #vim.api.nvim_list_tabpages() > 1 then
+        vim.cmd("tabclose " .. vim.api.nvim_tabpage_get_number(shown))
+      end
       return ({ "ignore", nil, "deny", "allow" })[choice] or "ignore"
     end
   end
