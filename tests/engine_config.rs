@@ -221,19 +221,7 @@ fn untrusted_environment_variables_never_apply() {
     }))
     .unwrap();
     f.engine.set_options(opts);
-    let make = |name: &str| {
-        f.engine
-            .create(
-                CreateRequest {
-                    path: f.repo.clone(),
-                    name: Some(name.into()),
-                    ..Default::default()
-                },
-                None,
-            )
-            .unwrap()
-    };
-    let ws = make("untrusted");
+    let ws = f.create("untrusted");
     f.wait_event("setup finished", |e| {
         matches!(e, Event::ScriptFinished { .. })
     });
@@ -249,7 +237,7 @@ fn untrusted_environment_variables_never_apply() {
     );
 
     f.trust(".conductor/settings.toml");
-    let ws = make("trusted");
+    let ws = f.create("trusted");
     f.wait_event(
         "second setup finished",
         |e| matches!(e, Event::ScriptFinished { workspace, .. } if workspace == "trusted"),
@@ -334,17 +322,7 @@ fn trust_is_bound_to_the_repository_not_the_symlink_target() {
         view.config_files[0].trust,
         conductor_core::core::trust::TrustStatus::Unknown
     );
-    let ws = f
-        .engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some("local-link".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let ws = f.create("local-link");
     f.wait_event("skipped", |e| matches!(e, Event::ScriptSkipped { .. }));
     assert!(!ws.path.join("pwned").exists());
 }
@@ -358,17 +336,7 @@ fn a_setup_from_untrusted_file_marks_the_workspace_and_names_the_file() {
         "[scripts]\nsetup = \"touch ran\"\n",
     );
     f.commit_all("settings");
-    let ws = f
-        .engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some("asks".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let ws = f.create("asks");
     let skipped = f.wait_event("skipped", |e| matches!(e, Event::ScriptSkipped { .. }));
     let text = format!("{skipped:?}");
     assert!(

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{git, read, write, Fixture};
 use conductor_core::core::checkpoints::CheckpointRequest;
-use conductor_core::core::lifecycle::{CreateRequest, WorkspaceRequest};
+use conductor_core::core::lifecycle::WorkspaceRequest;
 
 /// Every file under `dir` (but .git) with its bytes, plus HEAD and the index's view.
 fn fingerprint(dir: &Path) -> (BTreeMap<String, Vec<u8>>, String, String) {
@@ -48,17 +48,7 @@ fn turns_are_recorded_listed_and_reverted_without_loss() {
     let f = Fixture::new();
     write(&f.repo, "src/lib.rs", "fn a() {}\n");
     f.commit_all("code");
-    let ws = f
-        .engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some("turns".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let ws = f.create("turns");
     // Nothing changed yet: no checkpoint.
     assert_eq!(f.engine.checkpoint(&req("turns", None)).unwrap(), None);
 
@@ -172,17 +162,7 @@ fn old_checkpoints_are_pruned_by_count() {
     let mut opts = common::options(&f.base());
     opts.checkpoints_keep = 3;
     f.engine.set_options(opts);
-    let ws = f
-        .engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some("prune".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let ws = f.create("prune");
     for i in 1..=5 {
         write(&ws.path, "file.txt", &format!("{i}\n"));
         assert_eq!(f.engine.checkpoint(&req("prune", None)).unwrap(), Some(i));
@@ -216,17 +196,7 @@ fn spotlight_puts_changes_in_the_root_keeps_them_in_sync_and_puts_the_root_back(
     write(&f.repo, "app/main.txt", "main v1\n");
     write(&f.repo, "app/other.txt", "other\n");
     f.commit_all("app");
-    let ws = f
-        .engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some("lit".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let ws = f.create("lit");
     // The root's own uncommitted work: a staged edit, an unstaged one, an untracked file,
     // an ignored one.
     write(&f.repo, "README.md", "root edit, staged\n");
@@ -287,20 +257,8 @@ fn spotlight_never_overwrites_root_edits_and_refuses_conflicts() {
     let f = Fixture::new();
     write(&f.repo, "shared.txt", "base\n");
     f.commit_all("shared");
-    let mk = |name: &str| {
-        f.engine
-            .create(
-                CreateRequest {
-                    path: f.repo.clone(),
-                    name: Some(name.into()),
-                    ..Default::default()
-                },
-                None,
-            )
-            .unwrap()
-    };
-    let a = mk("a");
-    let b = mk("b");
+    let a = f.create("a");
+    let b = f.create("b");
     write(&a.path, "shared.txt", "from a\n");
     write(&b.path, "b.txt", "from b\n");
 
@@ -358,17 +316,7 @@ fn spotlight_never_overwrites_root_edits_and_refuses_conflicts() {
 #[test]
 fn spotlight_never_overwrites_what_the_root_ignores() {
     let f = Fixture::new();
-    let ws = f
-        .engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some("forced".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let ws = f.create("forced");
     write(&f.repo, ".env", "ROOT_SECRET=1\n");
     write(&ws.path, ".env", "WS=1\n");
     git(&ws.path, &["add", "-f", ".env"]);
@@ -388,17 +336,7 @@ fn spotlight_off_leaves_the_users_own_root_edits() {
     let f = Fixture::new();
     write(&f.repo, "notes.txt", "root notes\n");
     f.commit_all("notes");
-    let ws = f
-        .engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some("side".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let ws = f.create("side");
     write(&ws.path, "feature.txt", "feature\n");
     f.engine.spotlight_on(&spot("side")).unwrap();
     assert_eq!(read(&f.repo, "feature.txt"), "feature\n");

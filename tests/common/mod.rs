@@ -114,6 +114,20 @@ impl Fixture {
         self.engine.trust_file(&path, &sha, allow).unwrap();
     }
 
+    /// Creates workspace `name` of the fixture's repository from its default branch.
+    pub fn create(&self, name: &str) -> conductor_core::core::store::Workspace {
+        self.engine
+            .create(
+                conductor_core::core::lifecycle::CreateRequest {
+                    path: self.repo.clone(),
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+                None,
+            )
+            .unwrap_or_else(|e| panic!("creating {name}: {e}"))
+    }
+
     pub fn commit_all(&self, msg: &str) {
         git(&self.repo, &["add", "-A"]);
         git(&self.repo, &["commit", "-qm", msg]);
