@@ -446,3 +446,50 @@ fn an_archive_script_that_closes_its_output_still_times_out() {
     let pid = pid_in(&pidfile);
     assert!(wait_gone(pid), "the archive script {pid} is still running");
 }
+
+/// The state file moved away (as the message for a corrupt one says to do): that says
+/// nothing about any workspace, so the agents running here keep running.
+#[test]
+fn a_state_file_moved_away_stops_no_agent() {
+    use conductor_core::core::agent::SpawnRequest;
+    use conductor_core::core::terminals::AgentStart;
+    let f = Fixture::new();
+    let _ws = create(&f, "kept");
+    let pidfile = f.base().join("agent.pid");
+    let exits = Arc::new(Exits::default());
+    f.engine
+        .agent_start(
+            AgentStart {
+                workspace: "kept".into(),
+                repo: None,
+                spawn: SpawnRequest {
+                    argv: vec![
+                        "/bin/sh".into(),
+                        "-c".into(),
+                        format!("echo $$ > {}; exec sleep 60", pidfile.display()),
+                    ],
+                    rows: 24,
+                    cols: 80,
+                    name: "sleeper".into(),
+                    ..Default::default()
+                },
+            },
+            exits.clone(),
+        )
+        .unwrap();
+    let agent = pid_in(&pidfile);
+    // The watcher looks every 300 ms: let it see the file once, as it has in any Neovim
+    // that ran for a while.
+    std::thread::sleep(Duration::from_millis(700));
+    let state = f.base().join("state/state.json");
+    std::fs::rename(&state, f.base().join("state/state.json.corrupt")).unwrap();
+    // The watcher looks every 300 ms: give it several looks.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(
+        running(agent),
+        "the agent was stopped because the state file was moved away"
+    );
+    assert!(exits.0.lock().unwrap().is_empty());
+    // SAFETY: our own test process; do not leave it behind.
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+}

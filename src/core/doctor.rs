@@ -155,7 +155,9 @@ impl Engine {
         let mut findings = Vec::new();
         for id in ids {
             let ws = state.find(&id);
-            let archived = ws.is_none_or(|w| w.state == WorkspaceState::Archived);
+            // A workspace the state file does not know (it was lost and rebuilt, say) may
+            // still have agents in a live Neovim: only a dead owner's processes go.
+            let archived = ws.is_some_and(|w| w.state == WorkspaceState::Archived);
             let pids = self.leftover_processes(&id, !archived, &by_env);
             if pids.is_empty() {
                 continue;

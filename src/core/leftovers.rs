@@ -12,10 +12,10 @@ use crate::core::records::{self, Group, Groups, PROCESS_GROUPS};
 
 const ID_VAR: &str = "CONDUCTOR_WORKSPACE_ID";
 
-/// Processes carrying a workspace id in their environment, by id. This process and its
-/// ancestors are left out: a Neovim started inside a workspace's terminal carries that
-/// workspace's id, and must not stop itself.
-pub fn processes_by_workspace() -> HashMap<String, Vec<i32>> {
+/// This process and its ancestors: a Neovim started inside a workspace's terminal carries
+/// that workspace's id (and its shell is in the workspace's group), and must not stop
+/// itself.
+fn this_and_ancestors() -> HashSet<i32> {
     let mut spared = HashSet::new();
     let mut pid = std::process::id() as i32;
     while pid > 1 && spared.insert(pid) {
@@ -24,6 +24,27 @@ pub fn processes_by_workspace() -> HashMap<String, Vec<i32>> {
             None => break,
         }
     }
+    spared
+}
+
+/// Whether `pid` descends from this process (walking up at most 64 parents).
+fn descends_from_us(pid: i32) -> bool {
+    let me = std::process::id() as i32;
+    let mut p = pid;
+    for _ in 0..64 {
+        match procs::parent(p) {
+            Some(parent) if parent == me => return true,
+            Some(parent) if parent > 1 => p = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Processes carrying a workspace id in their environment, by id; this process and its
+/// ancestors left out.
+pub fn processes_by_workspace() -> HashMap<String, Vec<i32>> {
+    let spared = this_and_ancestors();
     let prefix = format!("{ID_VAR}=");
     let mut found: HashMap<String, Vec<i32>> = HashMap::new();
     for pid in procs::pids() {
@@ -133,12 +154,13 @@ impl Engine {
         }
         // Processes found only by their environment: the doctor leaves them to a live
         // Neovim that still runs this workspace's processes.
+        // Not our own children outside the recorded groups: a Neovim started in a
+        // workspace terminal passes the id on to its language servers and jobs.
         if !(dead_owners_only && live_owner) {
-            out.extend(carrying);
+            out.extend(carrying.into_iter().filter(|p| !descends_from_us(*p)));
         }
-        out.into_iter()
-            .filter(|p| *p != std::process::id() as i32)
-            .collect()
+        let spared = this_and_ancestors();
+        out.into_iter().filter(|p| !spared.contains(p)).collect()
     }
 
     /// Stops whatever workspace `id` left running (see `leftover_processes`); returns how

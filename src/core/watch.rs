@@ -65,7 +65,15 @@ impl Engine {
             return;
         }
         *last = stamp;
+        // No state file (moved away after it was corrupt, say) says nothing about any
+        // workspace: never a reason to stop agents.
+        if stamp.is_none() {
+            return;
+        }
         let Ok(state) = store.read() else { return };
+        if state.workspaces.is_empty() {
+            return;
+        }
         let ran: Vec<String> = self.watch.lock().iter().cloned().collect();
         for id in ran {
             let ws = state.find(&id);

@@ -70,6 +70,10 @@ fn is_zombie(pid: i32) -> bool {
 /// for what is left. Returns how many were running.
 pub fn stop_pids(pids: &[i32], grace: Duration) -> usize {
     let running: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+    // Who each one is (its group and parent), so that SIGKILL never reaches a process that
+    // took a freed pid during the grace period.
+    let identity = |p: i32| (group_of(p), super::procs::parent(p));
+    let known: Vec<_> = running.iter().map(|p| identity(*p)).collect();
     for pid in &running {
         // SAFETY: kill(2) on a pid; no memory involved.
         unsafe {
@@ -80,8 +84,8 @@ pub fn stop_pids(pids: &[i32], grace: Duration) -> usize {
     while running.iter().any(|p| alive(*p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    for pid in &running {
-        if alive(*pid) {
+    for (pid, was) in running.iter().zip(&known) {
+        if alive(*pid) && identity(*pid) == *was {
             // SAFETY: as above.
             unsafe {
                 libc::kill(*pid, libc::SIGKILL);
