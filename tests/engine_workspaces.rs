@@ -740,3 +740,54 @@ fn gitattributes_filters_apply_in_new_worktrees() {
     );
     assert_eq!(git(&ws.path, &["status", "--porcelain"]), "");
 }
+
+/// Two repositories with the same folder name share `workspaces_root/<name>`: a workspace
+/// of the second never takes the directory of the first's archived one, so restoring
+/// the first cannot touch the second's live worktree.
+#[test]
+fn same_named_repositories_never_share_a_workspace_directory() {
+    let f = Fixture::new();
+    let other_parent = f.base().join("elsewhere");
+    std::fs::create_dir_all(&other_parent).unwrap();
+    let other = other_parent.join("repo"); // the same folder name as f.repo
+    std::fs::create_dir(&other).unwrap();
+    git(&other, &["init", "-q", "-b", "main"]);
+    write(&other, "README.md", "other\n");
+    git(&other, &["add", "."]);
+    git(&other, &["commit", "-qm", "other"]);
+
+    let a = f.create("fix");
+    write(&a.path, "work.txt", "a's work\n");
+    f.engine.archive(ws_req("fix")).unwrap();
+    let b = f
+        .engine
+        .create(
+            CreateRequest {
+                path: other.clone(),
+                name: Some("fix".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert_ne!(
+        b.path, a.path,
+        "the archived workspace's directory is taken"
+    );
+    write(&b.path, "live.txt", "b's live work\n");
+    f.engine
+        .restore(
+            WorkspaceRequest {
+                workspace: a.id.clone(),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(read(&a.path, "work.txt"), "a's work\n");
+    assert_eq!(
+        read(&b.path, "live.txt"),
+        "b's live work\n",
+        "the other repository's workspace is untouched"
+    );
+}

@@ -133,11 +133,13 @@ impl Engine {
         let repo_dir = opts.workspaces_root.join(&info.name);
         let log = self.store()?.dir().join("logs").join(format!("{id}.log"));
         let ws = self.store()?.update(|state| {
+            // Taken: the name in this repository, or the directory by any workspace (two
+            // repositories with the same folder name share a workspaces folder, and an
+            // archived workspace's directory comes back on restore).
             let ours = |n: &str| {
-                state
-                    .workspaces
-                    .iter()
-                    .any(|w| w.repo_root == info.root && w.name == n)
+                state.workspaces.iter().any(|w| {
+                    (w.repo_root == info.root && w.name == n) || w.path == repo_dir.join(n)
+                })
             };
             let branch_of = |n: &str| format!("{}{n}", opts.branch_prefix);
             let name = match &req.name {
