@@ -791,3 +791,26 @@ fn same_named_repositories_never_share_a_workspace_directory() {
         "the other repository's workspace is untouched"
     );
 }
+
+/// An edit to a tracked file kept hidden with `git update-index --skip-worktree` (or
+/// `--assume-unchanged`), a common way to keep local config: archive records it and
+/// restore gives it back (review finding).
+#[test]
+fn edits_hidden_by_skip_worktree_or_assume_unchanged_survive_archive() {
+    let f = Fixture::new();
+    write(&f.repo, "config.yml", "shared: true\n");
+    write(&f.repo, "local.yml", "shared: true\n");
+    f.commit_all("config");
+    let ws = f.create("hidden");
+    write(&ws.path, "config.yml", "mine: local\n");
+    write(&ws.path, "local.yml", "also mine\n");
+    git(&ws.path, &["update-index", "--skip-worktree", "config.yml"]);
+    git(
+        &ws.path,
+        &["update-index", "--assume-unchanged", "local.yml"],
+    );
+    f.engine.archive(ws_req("hidden")).unwrap();
+    f.engine.restore(ws_req("hidden"), None).unwrap();
+    assert_eq!(read(&ws.path, "config.yml"), "mine: local\n");
+    assert_eq!(read(&ws.path, "local.yml"), "also mine\n");
+}

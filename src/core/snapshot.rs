@@ -67,6 +67,32 @@ pub fn check(worktree: &Path, keep_ignored: &[PathBuf]) -> Result<()> {
     build(&repo, worktree, "conductor: archive check", keep_ignored).map(|_| ())
 }
 
+/// Entries marked `assume-unchanged` or `skip-worktree` (`git update-index`) are never
+/// compared with their files, so an edit kept that way would be neither recorded nor
+/// seen. In the scratch index, every such entry whose file is there is unmarked; files a
+/// sparse checkout left out (not on disk) stay marked.
+fn see_hidden_changes(index: &mut git2::Index, worktree: &Path) -> Result<()> {
+    let valid = git2::IndexEntryFlag::VALID.bits();
+    let skip = IndexEntryExtendedFlag::SKIP_WORKTREE.bits();
+    let hidden: Vec<IndexEntry> = index
+        .iter()
+        .filter(|e| e.flags & valid != 0 || e.flags_extended & skip != 0)
+        .filter(|e| {
+            let path = Path::new(std::str::from_utf8(&e.path).unwrap_or(""));
+            std::fs::symlink_metadata(worktree.join(path)).is_ok()
+        })
+        .collect();
+    for mut e in hidden {
+        e.flags &= !valid;
+        e.flags_extended &= !skip;
+        // Zero stat data: the file is read and hashed, whatever its times say.
+        e.mtime = IndexTime::new(0, 0);
+        e.file_size = 0;
+        index.add(&e)?;
+    }
+    Ok(())
+}
+
 fn build(
     repo: &Repository,
     worktree: &Path,
@@ -97,6 +123,7 @@ fn build(
     // The real index as it is on disk (once `set_index` runs, `repo.index()` is the copy).
     let real = repo.index()?;
     let mut index = git2::Index::open(&scratch_index)?;
+    see_hidden_changes(&mut index, worktree)?;
     repo.set_index(&mut index)?;
     index
         .add_all(["*"], IndexAddOption::DEFAULT, None)
