@@ -625,11 +625,13 @@ impl Engine {
             (None, None)
         };
         pause_point("archive:snapshot");
-        repo::remove_worktree(&git, &ws.worktree, &ws.path)?;
+        // The directory leaves its path in one rename; the archive is recorded; only then
+        // are its files deleted. A deletion that fails halfway (files of another owner, a
+        // read-only cache) leaves an archived workspace and a folder to delete by hand,
+        // never an active workspace with half its files (review finding).
+        let aside = repo::move_aside(&ws.path)?;
         pause_point("archive:removed");
-        // The snapshot keeps the final state; the turns before it go.
-        checkpoints::drop_all(&git, &ws.id);
-        self.set_state(&ws.id, |w| {
+        let archived = self.set_state(&ws.id, |w| {
             w.state = WorkspaceState::Archived;
             w.archived_at = Some(now_secs());
             w.port = None;
@@ -637,7 +639,33 @@ impl Engine {
             w.setup = SetupState::None;
             w.head = head;
             w.agents = req.agents.clone();
-        })
+        });
+        let archived = match archived {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(aside) = &aside {
+                    let _ = std::fs::rename(aside, &ws.path);
+                }
+                return Err(e);
+            }
+        };
+        repo::prune_admin(&git, &ws.worktree);
+        // The snapshot keeps the final state; the turns before it go.
+        checkpoints::drop_all(&git, &ws.id);
+        if let Some(aside) = aside {
+            if let Err(e) = std::fs::remove_dir_all(&aside) {
+                self.emit(Event::Warning {
+                    request: None,
+                    workspace: Some(ws.name.clone()),
+                    message: format!(
+                        "archived {}, but not all of its files could be deleted ({e}): delete {} by hand",
+                        ws.name,
+                        aside.display()
+                    ),
+                });
+            }
+        }
+        Ok(archived)
     }
 
     pub fn restore(

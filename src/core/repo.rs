@@ -286,7 +286,24 @@ pub fn remove_worktree(repo: &Repository, worktree_name: &str, path: &Path) -> R
     Ok(())
 }
 
-fn prune_admin(repo: &Repository, worktree_name: &str) {
+/// Moves a worktree's directory out of the way in one rename (same folder, a hidden name),
+/// so that it is gone from its path at once, whole, whatever deleting it takes later.
+/// None when there was no directory.
+pub fn move_aside(path: &Path) -> Result<Option<PathBuf>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aside = path.with_file_name(format!(".{name}.removing-{}", std::process::id()));
+    std::fs::rename(path, &aside)
+        .with_context(|| format!("cannot move {} out of the way", path.display()))?;
+    Ok(Some(aside))
+}
+
+pub(crate) fn prune_admin(repo: &Repository, worktree_name: &str) {
     if let Ok(wt) = repo.find_worktree(worktree_name) {
         let _ = wt.prune(Some(
             WorktreePruneOptions::new().valid(true).working_tree(false),
