@@ -188,7 +188,7 @@ fn no_command_leaves_a_hit_enter_prompt() {
     let root = f.repo.display().to_string();
     run(
         "ConductorRun",
-        &format!("has no run script: set scripts.run in {root}/.conductor/settings.toml"),
+        &format!("has no run script: set scripts.run in {root}/.conductor/settings.local.toml"),
     );
     run("ConductorStop", "conductor: all has no running script");
     run("ConductorNext", "conductor: no agent needs attention");
