@@ -39,7 +39,8 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     screen.keys("a");
     screen.wait_message("conductor: created fix-the-greeting on branch conductor/fix-the-greeting");
     screen.wait_message("conductor: fix-the-greeting: setup script finished");
-    screen.normal(); // the agent's terminal took the keys so far
+    screen.wait_mode("t"); // a new agent terminal starts in Terminal mode
+    screen.normal();
 
     // A failed check: its outcome, then its two choices; "show its log" shows the log.
     screen.command("ConductorCheck");
@@ -65,6 +66,7 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     // The other choice sends the failure to the agent that takes prompts (not the shell).
     screen.command("ConductorAgent fake");
     screen.wait("the fake agent", |s| s.contains("FAKE AGENT READY"));
+    screen.wait_mode("t");
     screen.normal();
     screen.command("ConductorCheck");
     screen.wait("the failed check's choices", |s| {
@@ -103,6 +105,7 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     screen.keys("1");
     screen.press("Enter");
     screen.wait_message("conductor: restored fix-the-greeting on branch");
+    screen.wait_mode("t");
     screen.normal();
     screen.wait_message("conductor: fix-the-greeting: setup script finished");
 }
@@ -127,11 +130,13 @@ fn tabs_labels_insert_mode_and_quit_as_seen() {
     screen.wait("the typed command's output", |s| s.contains("typed-25"));
 
     // A second agent of the same kind is shell-2 in :ConductorAgents.
+    screen.wait_mode("t");
     screen.normal();
     screen.command("ConductorAgent");
     screen.wait("the second shell's window", |s| {
         s.contains("conductor://tabs/shell-2")
     });
+    screen.wait_mode("t");
     screen.normal();
     screen.command("ConductorAgents");
     let list = screen.wait("the agents list", |s| s.contains("2: tabs"));
@@ -179,6 +184,7 @@ fn no_command_leaves_a_hit_enter_prompt() {
     screen.wait("the trust question", |s| s.contains("is not trusted"));
     screen.keys("a");
     screen.wait_message("conductor: all: setup script finished");
+    screen.wait_mode("t");
     screen.normal();
 
     screen.command("ConductorLog");
