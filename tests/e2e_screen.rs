@@ -92,7 +92,9 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     // Archive, then restore through the picker of archived workspaces.
     // (The fake agent saved the paste in the worktree: archive asks first.)
     screen.command("ConductorArchive");
-    screen.wait("the archive question", |s| s.contains("Archive it?"));
+    screen.wait("the archive question", |s| {
+        s.contains("(A)rchive, [C]ancel")
+    });
     screen.keys("a");
     screen.wait_message("conductor: archived fix-the-greeting");
     screen.command("Conductor!");
