@@ -26,7 +26,12 @@ fn repo_with_failing_check() -> Fixture {
 fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     let f = repo_with_failing_check();
     let home = f.base().join("home");
-    let screen = Screen::start(&home, &f.repo, r#"{"default_agent":"shell"}"#, &[]);
+    let fake = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent");
+    let setup = format!(
+        r#"{{"default_agent":"shell","agents":{{"fake":{{"cmd":[{:?}],"prompt":"arg"}}}}}}"#,
+        fake.display().to_string()
+    );
+    let screen = Screen::start(&home, &f.repo, &setup, &[]);
 
     // Create: the trust question, then "created …" and the setup's outcome stay visible.
     screen.command("ConductorNew fix the greeting");
@@ -34,7 +39,8 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     screen.keys("a");
     screen.wait_message("conductor: created fix-the-greeting on branch conductor/fix-the-greeting");
     screen.wait_message("conductor: fix-the-greeting: setup script finished");
-    screen.normal(); // the agent's terminal took the keys so far
+    screen.wait_mode("t"); // a new agent terminal starts in Terminal mode
+    screen.normal();
 
     // A failed check: its outcome, then its two choices; "show its log" shows the log.
     screen.command("ConductorCheck");
@@ -57,6 +63,22 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     );
     screen.command("close");
 
+    // The other choice sends the failure to the agent that takes prompts (not the shell).
+    screen.command("ConductorAgent fake");
+    screen.wait("the fake agent", |s| s.contains("FAKE AGENT READY"));
+    screen.wait_mode("t");
+    screen.normal();
+    screen.command("ConductorCheck");
+    screen.wait("the failed check's choices", |s| {
+        s.contains("2: show its log")
+    });
+    screen.keys("1");
+    screen.press("Enter");
+    screen.wait_message(
+        "conductor: sent the failure of `echo checking; false` to fix-the-greeting/fake",
+    );
+    screen.wait("the paste in the agent", |s| s.contains("PASTE "));
+
     // Merging a branch with nothing committed: refused first, in one line, left visible.
     screen.command("ConductorMerge");
     screen.wait_message(
@@ -68,7 +90,12 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     );
 
     // Archive, then restore through the picker of archived workspaces.
+    // (The fake agent saved the paste in the worktree: archive asks first.)
     screen.command("ConductorArchive");
+    screen.wait("the archive question", |s| {
+        s.contains("(A)rchive, [C]ancel")
+    });
+    screen.keys("a");
     screen.wait_message("conductor: archived fix-the-greeting");
     screen.command("Conductor!");
     screen.wait("the archived workspaces", |s| {
@@ -80,6 +107,7 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
     screen.keys("1");
     screen.press("Enter");
     screen.wait_message("conductor: restored fix-the-greeting on branch");
+    screen.wait_mode("t");
     screen.normal();
     screen.wait_message("conductor: fix-the-greeting: setup script finished");
 }
@@ -104,11 +132,13 @@ fn tabs_labels_insert_mode_and_quit_as_seen() {
     screen.wait("the typed command's output", |s| s.contains("typed-25"));
 
     // A second agent of the same kind is shell-2 in :ConductorAgents.
+    screen.wait_mode("t");
     screen.normal();
     screen.command("ConductorAgent");
     screen.wait("the second shell's window", |s| {
         s.contains("conductor://tabs/shell-2")
     });
+    screen.wait_mode("t");
     screen.normal();
     screen.command("ConductorAgents");
     let list = screen.wait("the agents list", |s| s.contains("2: tabs"));
@@ -135,4 +165,76 @@ fn tabs_labels_insert_mode_and_quit_as_seen() {
     screen.wait("the quit question again", |s| s.contains("Quit?"));
     screen.keys("q");
     screen.wait_exit();
+}
+
+#[test]
+fn no_command_leaves_a_hit_enter_prompt() {
+    let f = repo_with_failing_check();
+    let home = f.base().join("home");
+    let screen = Screen::start(&home, &f.repo, r#"{"default_agent":"shell"}"#, &[]);
+    // Clears the message line, runs `cmd`, waits for `outcome` on the message line.
+    let run = |cmd: &str, outcome: &str| {
+        screen.command("echo");
+        screen.wait("a clear message line", |s| {
+            s.lines().last().unwrap_or("").trim().is_empty()
+        });
+        screen.command(cmd);
+        screen.wait_message(outcome)
+    };
+
+    screen.command("ConductorNew --name=all try every command");
+    screen.wait("the trust question", |s| s.contains("is not trusted"));
+    screen.keys("a");
+    screen.wait_message("conductor: all: setup script finished");
+    screen.wait_mode("t");
+    screen.normal();
+
+    screen.command("ConductorLog");
+    screen.wait("the log", |s| s.contains("setting up"));
+    screen.command("close");
+    run("ConductorSetup", "conductor: all: setup script finished");
+    let root = f.repo.display().to_string();
+    run(
+        "ConductorRun",
+        &format!("has no run script: set scripts.run in {root}/.conductor/settings.local.toml"),
+    );
+    run("ConductorStop", "conductor: all has no running script");
+    run("ConductorNext", "conductor: no agent needs attention");
+    run(
+        "ConductorSendComments",
+        "conductor: all has no unsent review comments",
+    );
+    run(
+        "ConductorPR",
+        "conductor: conductor/all has no commits that main does not have",
+    );
+    run("ConductorCompare", "conductor: no groups yet");
+    run("ConductorDoctor", "conductor: everything agrees");
+    run("ConductorSend hi", "conductor: all/shell takes no prompts");
+    screen.command("ConductorReview");
+    screen.wait("the review", |s| s.contains("all · branch changes"));
+    screen.keys("q");
+    screen.wait("the review closed", |s| !s.contains("branch changes"));
+    screen.command("ConductorOpen all");
+    screen.wait("the workspace's tab", |s| {
+        s.contains("conductor://all/shell")
+    });
+    screen.command("ConductorAgentKill");
+    screen.wait("the agent stopped", |s| {
+        s.contains("[conductor: shell exited")
+    });
+    screen.command("ConductorAgentRestart");
+    screen.wait("the agent again", |s| {
+        s.matches("conductor: no AI CLI").count() >= 1
+    });
+    screen.normal();
+    screen.command("ConductorFanout");
+    screen.wait("the fanout buffer", |s| s.contains("conductor://fanout"));
+    screen.command("bwipeout!");
+    screen.command("ConductorDelete! all");
+    screen.wait("the delete question", |s| {
+        s.contains("Delete workspace all?")
+    });
+    screen.keys("d");
+    screen.wait_message("conductor: deleted all and branch conductor/all");
 }

@@ -368,13 +368,13 @@ local function quiet_mode_line(buf)
   api.nvim_create_autocmd("TermLeave", { buffer = buf, callback = showmode_back })
 end
 
-local function new_terminal(ws, kind, name)
+local function new_terminal(ws, kind, name, label)
   local win = window_for(ws, kind)
   local buf = api.nvim_create_buf(false, true)
   api.nvim_win_set_buf(win, buf)
   vim.bo[buf].bufhidden = "hide"
   quiet_mode_line(buf)
-  local s = { kind = kind, name = name, label = kind == "agent" and label_for(ws, name) or name, ws = ws, buf = buf, state = "starting" }
+  local s = { kind = kind, name = name, label = label or (kind == "agent" and label_for(ws, name) or name), ws = ws, buf = buf, state = "starting" }
   s.chan = api.nvim_open_term(buf, {
     on_input = function(_, _, _, data)
       if s.id and s.state ~= "exited" then
@@ -425,14 +425,14 @@ end
 ---@param ws conductor.Workspace
 ---@param name string?
 ---@param prompt string?
----@param opts { resume?: boolean }?
+---@param opts { resume?: boolean, label?: string }?
 ---@return conductor.Agent
 function M.start(ws, name, prompt, opts)
   attach()
   name = name or ws.agent or M.default_name()
   local def = M.check(name)
   local extra_env = require("conductor.agent_trust").apply(def, ws)
-  local s, win = new_terminal(ws, "agent", name)
+  local s, win = new_terminal(ws, "agent", name, opts and opts.label)
   if prompt and prompt ~= "" and not M.takes_prompts(name) and not (opts and opts.resume) then
     show_task(s, prompt)
   end
@@ -550,7 +550,8 @@ function M.restart(id)
   if s.state ~= "exited" then
     M.kill(id)
   end
-  return M.start(s.ws, s.name, nil, { resume = true })
+  -- Same label: the one stopped may not have exited yet.
+  return M.start(s.ws, s.name, nil, { resume = true, label = s.label })
 end
 
 --- The agent the user means: the current terminal's, else the workspace's only agent,

@@ -65,6 +65,14 @@ local function drain()
   draining = false
   local batch = queue
   queue = {}
+  -- One line shows only the last of several messages said at once: make it the most
+  -- severe (a failure, not the "created" said with it); the rest are in :messages.
+  for i, m in ipairs(batch) do
+    m.order = i
+  end
+  table.sort(batch, function(a, b)
+    return a.level < b.level or (a.level == b.level and a.order < b.order)
+  end)
   local builtin = builtin_notify()
   for _, m in ipairs(batch) do
     if builtin then

@@ -14,6 +14,8 @@ pub const HEIGHT: u16 = 45;
 
 pub struct Screen {
     socket: PathBuf,
+    /// Neovim's own server address, to ask which mode it is in.
+    server: PathBuf,
 }
 
 impl Screen {
@@ -22,6 +24,7 @@ impl Screen {
     pub fn start(home: &Path, cwd: &Path, setup: &str, env: &[(&str, String)]) -> Screen {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let socket = home.join("tmux.sock");
+        let server = home.join("nvim.sock");
         std::fs::create_dir_all(home).unwrap();
         let mut vars: Vec<(String, String)> = vec![
             ("HOME".into(), home.display().to_string()),
@@ -65,6 +68,8 @@ impl Screen {
             cmd.arg(format!("{k}={v}"));
         }
         cmd.arg(nvim())
+            .arg("--listen")
+            .arg(&server)
             .args(["-i", "NONE", "-u"])
             .arg(root.join("tests/nvim/init.lua"));
         let out = cmd
@@ -75,7 +80,7 @@ impl Screen {
             "tmux new-session: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let screen = Screen { socket };
+        let screen = Screen { socket, server };
         screen.wait("Neovim to draw its first screen", |s| s.contains('~'));
         screen
     }
@@ -103,6 +108,31 @@ impl Screen {
     /// Presses a named key ("Enter", "Escape", "C-\\").
     pub fn press(&self, key: &str) {
         self.tmux(&["send-keys", key]);
+    }
+
+    /// Waits (bounded) until Neovim is in `mode` (as `mode()` says): a terminal enters
+    /// Terminal mode a moment after its window shows, and keys typed before that would
+    /// go to the wrong mode.
+    pub fn wait_mode(&self, mode: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = Command::new(nvim())
+                .arg("--server")
+                .arg(&self.server)
+                .args(["--remote-expr", "mode()"])
+                .output()
+                .expect("nvim --remote-expr runs");
+            let now = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if now == mode {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Neovim stayed in mode {now:?}, not {mode:?}; the screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Leaves Terminal mode (or anything else) for Normal mode, as a user would.

@@ -18,6 +18,14 @@ local function text(buf)
   return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 end
 
+-- Of messages said at once, the most severe is said last: the one left on screen.
+local notify = require("conductor.notify")
+notify.warn("first-hour: skipped")
+notify.info("first-hour: created")
+T.wait(function() return #T.notes >= 2 end, "both messages")
+T.eq({ T.notes[1].msg, T.notes[2].msg }, { "conductor: first-hour: created", "conductor: first-hour: skipped" },
+  "the warning comes last")
+
 T.eq(vim.o.tabline, "", "no tabline before a workspace opens")
 vim.cmd("ConductorNew --name=labels try labels")
 local ws = T.wait_event("ConductorWorkspaceCreated")
