@@ -211,6 +211,17 @@ fn no_command_leaves_a_hit_enter_prompt() {
     run("ConductorCompare", "conductor: no groups yet");
     run("ConductorDoctor", "conductor: everything agrees");
     run("ConductorSend hi", "conductor: all/shell takes no prompts");
+    // Turns, spotlight and trust (issues 16, 10, 11).
+    screen.command("ConductorCheckpoints");
+    screen.wait("the checkpoints list", |s| s.contains("Checkpoints of all"));
+    screen.keys("q");
+    run("ConductorRevert 9", "conductor: all has no checkpoint 9");
+    run("ConductorSpotlight", "conductor: spotlight: all's changes are in");
+    run("ConductorSpotlight!", "conductor: spotlight of all off");
+    screen.command("ConductorTrust");
+    screen.wait("the trust question", |s| s.contains("is trusted"));
+    screen.keys("a");
+    screen.wait("the question gone", |s| !s.contains("(a)llow"));
     screen.command("ConductorReview");
     screen.wait("the review", |s| s.contains("all · branch changes"));
     screen.keys("q");
