@@ -70,9 +70,10 @@ fn is_zombie(pid: i32) -> bool {
 /// for what is left. Returns how many were running.
 pub fn stop_pids(pids: &[i32], grace: Duration) -> usize {
     let running: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-    // Who each one is (its group and parent), so that SIGKILL never reaches a process that
-    // took a freed pid during the grace period.
-    let identity = |p: i32| (group_of(p), super::procs::parent(p));
+    // Who each one is (its group and session, which outlive a parent that dies in the
+    // grace period), so that SIGKILL never reaches a process that took a freed pid.
+    // SAFETY: getsid(2) on a pid; no memory involved.
+    let identity = |p: i32| (group_of(p), unsafe { libc::getsid(p) });
     let known: Vec<_> = running.iter().map(|p| identity(*p)).collect();
     for pid in &running {
         // SAFETY: kill(2) on a pid; no memory involved.
