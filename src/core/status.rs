@@ -191,9 +191,13 @@ impl Detector {
         self.parser.screen().hide_cursor()
     }
 
-    /// The screen's text, row by row.
+    /// The screen's text, one line per row (a wrapped row is not joined to the next).
     pub fn screen_text(&self) -> String {
-        self.parser.screen().contents()
+        self.parser
+            .screen()
+            .rows(0, u16::MAX)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The terminal changed size: the program will redraw.

@@ -58,8 +58,11 @@ check(function() return screen():find("pasted-banana-text", 1, true) end, "the p
 before = screen()
 vim.cmd("vsplit")
 vim.cmd("vertical resize 60")
-local win = vim.fn.win_findbuf(buf)[1]
-local cols = api.nvim_win_get_width(win) - vim.fn.getwininfo(win)[1].textoff
+-- The terminal takes the size of the smallest window showing it.
+local cols = math.huge
+for _, w in ipairs(vim.fn.win_findbuf(buf)) do
+  cols = math.min(cols, api.nvim_win_get_width(w) - vim.fn.getwininfo(w)[1].textoff)
+end
 local function widest()
   local w = 0
   for _, l in ipairs(vim.split(require("conductor.engine").load().agent_screen(agent.id), "\n")) do
@@ -67,6 +70,7 @@ local function widest()
   end
   return w
 end
-check(function() return screen() ~= before and widest() <= cols end, "a repaint at the new width")
+check(function() return screen() ~= before and widest() <= cols end,
+  ("a repaint at the new width (%d columns)"):format(cols))
 io.stderr:write(("REAL AGENT %s OK: prompt delivered, keys, paste, resize; state after start-up %s, now %s\n")
   :format(name, after_start, state()))
