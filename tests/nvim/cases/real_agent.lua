@@ -33,6 +33,10 @@ end
 
 if expect == "waiting" then
   check(function() return state() == "waiting" end, "its sign-in menu reads as waiting")
+  -- And stays so while the menu waits (past the 3 s after which quiet output reads as idle).
+  local t0 = vim.uv.now()
+  T.wait(function() return vim.uv.now() - t0 > 4000 end, "four seconds")
+  T.eq(state(), "waiting", name .. " still waiting on its menu")
   io.stderr:write(("REAL AGENT %s: menu on screen, state %s\n"):format(name, state()))
   return
 end
