@@ -216,7 +216,10 @@ fn no_command_leaves_a_hit_enter_prompt() {
     screen.wait("the checkpoints list", |s| s.contains("Checkpoints of all"));
     screen.keys("q");
     run("ConductorRevert 9", "conductor: all has no checkpoint 9");
-    run("ConductorSpotlight", "conductor: spotlight: all's changes are in");
+    run(
+        "ConductorSpotlight",
+        "conductor: spotlight: all's changes are in",
+    );
     run("ConductorSpotlight!", "conductor: spotlight of all off");
     screen.command("ConductorTrust");
     screen.wait("the trust question", |s| s.contains("is trusted"));

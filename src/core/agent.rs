@@ -33,6 +33,8 @@ const STRIPPED_ENV: &[&str] = &[
 ];
 /// Largest piece of output handed over at once (the UI feeds the terminal in slices).
 const READ_CHUNK: usize = 16 * 1024;
+/// Reads queued for the screen model before the reader waits for it (1 MB at most).
+const SCREEN_QUEUE: usize = 64;
 /// How long a first input waits for the program to show its input (reading its terminal
 /// key by key, its screen settled); a program that never does gets it after this.
 const FIRST_INPUT_WAIT: Duration = Duration::from_secs(10);
@@ -293,9 +295,42 @@ impl Sessions {
         }
 
         let (eof_tx, eof_rx) = mpsc::channel::<()>();
+        // The screen model reads the output on a thread of its own, at a lower priority:
+        // parsing every byte costs about as much CPU as Neovim's own terminal, and on a
+        // busy machine the editor's main thread must win (a 200 MB flood froze it for
+        // over 500 ms when the reader parsed inline). The queue is bounded, so a model
+        // that falls behind slows the program's output rather than growing memory.
+        let (to_screen, screen_rx) = mpsc::sync_channel::<Vec<u8>>(SCREEN_QUEUE);
+        {
+            let (detector, sink) = (Arc::clone(&detector), Arc::clone(&sink));
+            std::thread::Builder::new()
+                .name(format!("agent-{id}-screen"))
+                .spawn(move || {
+                    lower_this_thread_priority();
+                    while let Ok(mut bytes) = screen_rx.recv() {
+                        while bytes.len() < READ_CHUNK * 4 {
+                            match screen_rx.try_recv() {
+                                Ok(more) => bytes.extend_from_slice(&more),
+                                Err(_) => break,
+                            }
+                        }
+                        let changed = detector
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .feed(&bytes);
+                        *last_output.lock().unwrap_or_else(|e| e.into_inner()) =
+                            std::time::Instant::now();
+                        let _ = activity.send(());
+                        for state in changed {
+                            sink.state(id, state);
+                        }
+                    }
+                })
+                .map_err(|e| Error::new(e.to_string()))?;
+        }
         {
             let sink = Arc::clone(&sink);
-            let (detector, background) = (Arc::clone(&detector), Arc::clone(&background));
+            let background = Arc::clone(&background);
             let answers = input.clone();
             std::thread::Builder::new()
                 .name(format!("agent-{id}-reader"))
@@ -314,21 +349,13 @@ impl Sessions {
                                 if !replies.is_empty() {
                                     let _ = answers.send(replies);
                                 }
-                                let changed = detector
-                                    .lock()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .feed(&shown);
-                                *last_output.lock().unwrap_or_else(|e| e.into_inner()) =
-                                    std::time::Instant::now();
-                                let _ = activity.send(());
+                                // Blocks while the screen model is a full queue behind.
+                                let _ = to_screen.send(shown.clone());
                                 let mut bytes = std::mem::take(&mut carry);
                                 bytes.extend_from_slice(&shown);
                                 carry = bytes.split_off(utf8_complete_len(&bytes));
                                 if !bytes.is_empty() {
                                     sink.output(id, bytes);
-                                }
-                                for state in changed {
-                                    sink.state(id, state);
                                 }
                             }
                         }
@@ -533,6 +560,16 @@ impl Sessions {
             .keys()
             .copied()
             .collect()
+    }
+}
+
+/// Lets the editor's threads go first when the CPU is busy (Linux: a thread has its own
+/// nice value; elsewhere the call would change the whole process, so nothing is done).
+fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority(2) on this thread's own id; it only lowers its priority.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
     }
 }
 

@@ -191,9 +191,13 @@ impl Detector {
         self.parser.screen().hide_cursor()
     }
 
-    /// The screen's text, row by row.
+    /// The screen's text, one line per row (a wrapped row is not joined to the next).
     pub fn screen_text(&self) -> String {
-        self.parser.screen().contents()
+        self.parser
+            .screen()
+            .rows(0, u16::MAX)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The terminal changed size: the program will redraw.
@@ -240,11 +244,14 @@ impl Detector {
         let works = has(&patterns.working);
         let redraw = self.redraw_until.is_some_and(|t| Instant::now() < t);
         let drew = !changed.iter().all(|r| r.trim().is_empty()) && !redraw && rows != self.settled;
+        // A menu still on screen keeps waiting, whatever else is drawn around it (a
+        // clock, a cursor, a footer): only an answer, which takes it away, ends it.
+        let still_asking = self.state == AgentState::Waiting && self.asking(&rows);
         if asks {
             self.state = AgentState::Waiting;
         } else if works {
             self.apply(Source::Screen, AgentState::Working);
-        } else if drew {
+        } else if drew && !still_asking {
             self.apply(Source::Activity, AgentState::Working);
         }
         self.rows = rows;
@@ -258,6 +265,14 @@ impl Detector {
     pub fn quiet(&mut self) -> Option<AgentState> {
         self.settled = self.rows.clone();
         self.redraw_until = None;
+        // A question answered with nothing drawn since: waiting no more.
+        if self.strongest <= Source::Screen
+            && self.state == AgentState::Waiting
+            && !self.asking(&self.rows)
+        {
+            self.state = AgentState::Idle;
+            return Some(self.state);
+        }
         if self.strongest <= Source::Screen && self.state == AgentState::Working {
             self.state = AgentState::Idle;
             return Some(self.state);
@@ -267,6 +282,19 @@ impl Detector {
             return Some(self.state);
         }
         None
+    }
+
+    /// The screen shows a question or a menu waiting for a choice.
+    fn asking(&self, rows: &[String]) -> bool {
+        let waiting = &self.parser.callbacks().patterns.waiting;
+        rows.iter().any(|r| {
+            is_menu_row(r) || {
+                let row = r.to_lowercase();
+                waiting
+                    .iter()
+                    .any(|p| !p.is_empty() && row.contains(&p.to_lowercase()))
+            }
+        })
     }
 
     fn apply(&mut self, source: Source, state: AgentState) {
@@ -371,6 +399,21 @@ mod tests {
         // A prompt with typed text is not a menu.
         let mut d = Detector::with_size(Patterns::default(), 10, 60);
         assert_eq!(d.feed(b"> fix 1. the bug"), [AgentState::Working]);
+    }
+
+    #[test]
+    fn a_menu_keeps_waiting_while_other_things_are_drawn() {
+        let mut d = Detector::with_size(Patterns::default(), 10, 60);
+        assert_eq!(
+            d.feed(b"Sign in\r\n> 1. Yes\r\n  2. No"),
+            [AgentState::Waiting]
+        );
+        // A clock ticking in a corner while the menu waits.
+        assert!(d.feed(b"\x1b[10;50H12:00:01").is_empty());
+        assert_eq!(d.quiet(), None);
+        // Answered: the menu goes away; the next quiet moment is idle.
+        assert_eq!(d.feed(b"\x1b[H\x1b[2Jsigned in"), [AgentState::Working]);
+        assert_eq!(d.quiet(), Some(AgentState::Idle));
     }
 
     #[test]

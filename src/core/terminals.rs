@@ -148,8 +148,10 @@ impl Engine {
         })
     }
 
-    /// The ids of the run scripts the workspace's repository has (its config files and
-    /// the user's setup()), default first; empty when it has none.
+    /// The ids of the run scripts the workspace has (its repository's config files, as
+    /// :ConductorRun reads them, and the user's setup()), default first; empty when it has
+    /// none. A run script in a file not trusted yet counts (as "untrusted"): running it
+    /// asks whether to trust the file.
     pub fn run_scripts(
         &self,
         reference: &str,
@@ -159,7 +161,11 @@ impl Engine {
         let config = self.workspace_config(&ws)?;
         let mut runs: Vec<&crate::core::config::RunScript> = config.run.iter().collect();
         runs.sort_by_key(|r| !r.default);
-        Ok(runs.into_iter().map(|r| r.id.clone()).collect())
+        let mut ids: Vec<String> = runs.into_iter().map(|r| r.id.clone()).collect();
+        if ids.is_empty() && config.untrusted_script("run").is_some() {
+            ids.push("untrusted".into());
+        }
+        Ok(ids)
     }
 
     /// Stops a workspace's run scripts (or every session when `all`).
