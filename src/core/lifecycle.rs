@@ -551,7 +551,12 @@ impl Engine {
             .and_then(|s| s.update(|_| Ok(())))
             .map_err(refuse)?;
         if ws.path.is_dir() {
-            snapshot::check(&ws.path, keep).map_err(refuse)?;
+            match snapshot::check(&ws.path, keep) {
+                // Agents still run: a file that vanished while being read is no reason to
+                // refuse (the recording that counts is made once they are stopped).
+                Err(e) if e.message().contains("No such file or directory") => {}
+                checked => checked.map_err(refuse)?,
+            }
             let git = repo::open_main(&ws.repo_root)?;
             submodules::check_archivable(&git, &ws.path).map_err(refuse)?;
         }
