@@ -245,6 +245,26 @@ fn detached_head_commits_survive_two_archive_cycles() {
 }
 
 #[test]
+fn head_on_another_branch_comes_back_on_it() {
+    let f = Fixture::new();
+    let ws = create(&f, "switched").unwrap();
+    let p = &ws.path;
+    git(p, &["checkout", "-q", "-b", "experiment"]);
+    write(p, "idea.txt", "on another branch\n");
+    git(p, &["add", "idea.txt"]);
+    git(p, &["commit", "-qm", "experiment"]);
+    let tip = git(p, &["rev-parse", "HEAD"]);
+    write(p, "idea.txt", "and uncommitted on top\n");
+
+    f.engine.archive(req("switched")).unwrap();
+    f.engine.restore(req("switched"), None).unwrap();
+    assert_eq!(git(p, &["rev-parse", "--abbrev-ref", "HEAD"]), "experiment");
+    assert_eq!(git(p, &["rev-parse", "HEAD"]), tip);
+    assert_eq!(read(p, "idea.txt"), "and uncommitted on top\n");
+    assert_eq!(git(p, &["status", "--porcelain"]), " M idea.txt");
+}
+
+#[test]
 fn paused_rebase_is_archived_and_restored_and_can_continue() {
     let f = Fixture::new();
     let ws = create(&f, "rebasing").unwrap();
