@@ -550,7 +550,19 @@ fn ws_req(name: &str) -> WorkspaceRequest {
 
 /// The whole round trip on a fresh repository; returns what differed, if anything.
 fn round_trip(tree: &[(String, Node)], steps: &[(Edit, bool)]) -> Result<(), TestCaseError> {
+    round_trip_with(tree, steps, &[])
+}
+
+/// The round trip in a repository with `config` set before anything is committed.
+fn round_trip_with(
+    tree: &[(String, Node)],
+    steps: &[(Edit, bool)],
+    config: &[(&str, &str)],
+) -> Result<(), TestCaseError> {
     let f = Fixture::new();
+    for (key, value) in config {
+        git(&f.repo, &["config", key, value]);
+    }
     write_tree(&f.repo, tree);
     f.commit_all("random tree");
     let ws = f
@@ -629,6 +641,16 @@ proptest! {
         steps in steps(),
     ) {
         round_trip(&tree, &steps)?;
+    }
+
+    /// The same with end-of-line conversion on: restore must give back the bytes that
+    /// were there, not what the filters would write (issue 10, item 6).
+    #[test]
+    fn archive_restore_round_trips_with_autocrlf(
+        tree in committed_tree(),
+        steps in steps(),
+    ) {
+        round_trip_with(&tree, &steps, &[("core.autocrlf", "true")])?;
     }
 }
 

@@ -63,6 +63,111 @@ pub fn filters_configured(repo: &Repository) -> bool {
         || global_attributes_file(get("core.attributesFile")).is_some_and(|f| f.is_file())
 }
 
+/// What a libgit2 checkout of a worktree writes for a blob: its smudge filters
+/// (end-of-line conversion, `ident`), which git2 does not expose. Restore checks files out
+/// with libgit2, so this is exactly what it would write.
+pub struct Smudge {
+    repo: *mut libgit2_sys::git_repository,
+}
+
+#[repr(C)]
+struct FilterList {
+    _opaque: [u8; 0],
+}
+
+extern "C" {
+    fn git_filter_list_load(
+        filters: *mut *mut FilterList,
+        repo: *mut libgit2_sys::git_repository,
+        blob: *mut libgit2_sys::git_blob,
+        path: *const std::ffi::c_char,
+        mode: std::ffi::c_int,
+        flags: u32,
+    ) -> std::ffi::c_int;
+    fn git_filter_list_apply_to_buffer(
+        out: *mut libgit2_sys::git_buf,
+        filters: *mut FilterList,
+        input: *const std::ffi::c_char,
+        len: libc::size_t,
+    ) -> std::ffi::c_int;
+    fn git_filter_list_free(filters: *mut FilterList);
+}
+
+const GIT_FILTER_TO_WORKTREE: std::ffi::c_int = 0;
+
+impl Smudge {
+    /// For the checkout at `worktree` (the caller holds an open git2 Repository, so
+    /// libgit2 is initialised).
+    pub fn open(worktree: &Path) -> Result<Smudge> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(worktree.as_os_str().as_bytes())
+            .map_err(|_| Error::new("path with a NUL byte"))?;
+        let mut repo = std::ptr::null_mut();
+        // SAFETY: valid out pointer and C string; the handle is freed in Drop.
+        let rc = unsafe { libgit2_sys::git_repository_open(&mut repo, path.as_ptr()) };
+        if rc < 0 {
+            return Err(Error::from(git2::Error::last_error(rc)));
+        }
+        Ok(Smudge { repo })
+    }
+
+    /// The bytes a checkout writes at `path` for `content`; None when no filter applies
+    /// to that path (the bytes are the blob's).
+    pub fn apply(&self, path: &str, content: &[u8]) -> Result<Option<Vec<u8>>> {
+        let c_path =
+            std::ffi::CString::new(path).map_err(|_| Error::new("path with a NUL byte"))?;
+        let mut filters: *mut FilterList = std::ptr::null_mut();
+        // SAFETY: the repository handle lives as long as self; the filter list is freed
+        // below, the buffer disposed of after its bytes are copied.
+        unsafe {
+            let rc = git_filter_list_load(
+                &mut filters,
+                self.repo,
+                std::ptr::null_mut(),
+                c_path.as_ptr(),
+                GIT_FILTER_TO_WORKTREE,
+                0,
+            );
+            if rc < 0 {
+                return Err(Error::from(git2::Error::last_error(rc)));
+            }
+            if filters.is_null() {
+                return Ok(None);
+            }
+            let mut out = libgit2_sys::git_buf {
+                ptr: std::ptr::null_mut(),
+                reserved: 0,
+                size: 0,
+            };
+            let rc = git_filter_list_apply_to_buffer(
+                &mut out,
+                filters,
+                content.as_ptr().cast(),
+                content.len(),
+            );
+            git_filter_list_free(filters);
+            if rc < 0 {
+                libgit2_sys::git_buf_dispose(&mut out);
+                return Err(Error::from(git2::Error::last_error(rc)));
+            }
+            let bytes = if out.ptr.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(out.ptr as *const u8, out.size).to_vec()
+            };
+            libgit2_sys::git_buf_dispose(&mut out);
+            Ok(Some(bytes))
+        }
+    }
+}
+
+impl Drop for Smudge {
+    fn drop(&mut self) {
+        // SAFETY: opened in `open`, freed once.
+        unsafe { libgit2_sys::git_repository_free(self.repo) }
+    }
+}
+
 /// `core.attributesFile`, else git's default `$XDG_CONFIG_HOME/git/attributes`.
 fn global_attributes_file(configured: Option<String>) -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);

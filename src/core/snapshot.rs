@@ -131,7 +131,7 @@ fn build(
     index.update_all(["*"], None)?;
     refuse_nested_repositories(&real, &index)?;
     let work_tree = index.write_tree()?;
-    let extras = extras(repo, worktree, &real, &index, keep_ignored, &head)?;
+    let extras = extras(repo, worktree, &index, keep_ignored, &head)?;
 
     let head_tree = head.tree_id();
     if work_tree == head_tree && index_tree == head_tree && intents.is_empty() && extras.is_none() {
@@ -274,7 +274,6 @@ const OPERATION_STATE: &[&str] = &[
 fn extras(
     repo: &Repository,
     worktree: &Path,
-    real: &git2::Index,
     scratch: &git2::Index,
     keep_ignored: &[PathBuf],
     head: &git2::Commit,
@@ -288,31 +287,31 @@ fn extras(
         ))
     };
 
-    // Exact bytes where filters may change them.
+    // Exact bytes where filters may change them: a file whose bytes are not what
+    // restore's checkout would write for its recorded blob (an LF file under
+    // `core.autocrlf=true`, a CRLF file that `text` normalises) is kept as it is.
     let attributes_in_tree = scratch.iter().any(|e| {
         let p = &e.path;
         p == b".gitattributes" || p.ends_with(b"/.gitattributes")
     });
     if attributes_in_tree || checkout::filters_configured(repo) {
-        let index_mtime = std::fs::metadata(repo.path().join("index"))
-            .map(|m| (m.mtime(), m.mtime_nsec()))
-            .unwrap_or((i64::MAX, 0));
+        let smudge = checkout::Smudge::open(worktree)?;
         for e in scratch.iter() {
             if e.mode != 0o100644 && e.mode != 0o100755 {
                 continue;
             }
             let rel = String::from_utf8_lossy(&e.path).into_owned();
-            let file = worktree.join(&rel);
-            let Ok(meta) = file.symlink_metadata() else {
+            let blob = repo.find_blob(e.id)?;
+            let Some(written) = smudge.apply(&rel, blob.content())? else {
                 continue;
             };
-            // A file git wrote and nobody touched since comes back the same by checkout.
-            // Any other may not: filters run both ways (clean on record, smudge on
-            // restore) and need not be inverses, so its bytes are kept as they are.
-            if unchanged_since_checkout(real, &rel, &meta, index_mtime) {
+            // A file that vanished since it was listed is simply not there to keep.
+            let Ok(raw) = std::fs::read(worktree.join(&rel)) else {
                 continue;
+            };
+            if written != raw {
+                add(&mut tree, "bytes", &rel, e.mode, repo.blob(&raw)?)?;
             }
-            add(&mut tree, "bytes", &rel, e.mode, raw_blob(repo, &file)?)?;
         }
     }
 
@@ -401,26 +400,6 @@ fn extras(
 fn raw_blob(repo: &Repository, file: &Path) -> Result<Oid> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     Ok(repo.blob(&bytes)?)
-}
-
-/// Whether the file is as the last checkout or `git add` left it (its stat data matches
-/// the index entry, and not racily: written before the index was).
-fn unchanged_since_checkout(
-    real: &git2::Index,
-    rel: &str,
-    meta: &std::fs::Metadata,
-    index_mtime: (i64, i64),
-) -> bool {
-    let Some(e) = real.get_path(Path::new(rel), 0) else {
-        return false;
-    };
-    // git keeps nanoseconds only when built with USE_NSEC; else they are 0.
-    let nsec = e.mtime.nanoseconds();
-    let same = e.mtime.seconds() as i64 == meta.mtime()
-        && (nsec == 0 || nsec as i64 == meta.mtime_nsec())
-        && e.file_size as u64 == meta.size() & 0xffff_ffff
-        && e.ino == meta.ino() as u32;
-    same && (meta.mtime(), meta.mtime_nsec()) < index_mtime
 }
 
 fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -540,12 +519,16 @@ fn restore_extras(
         Err(_) => Vec::new(),
     };
     let mut failed: Option<Error> = None;
+    let mut rewritten: Vec<String> = Vec::new();
     tree.walk(TreeWalkMode::PreOrder, |root, entry| {
         if entry.kind() != Some(ObjectType::Blob) {
             return TreeWalkResult::Ok;
         }
         let full = format!("{root}{}", entry.name().unwrap_or(""));
         let (kind, rel) = full.split_once('/').unwrap_or(("", &full));
+        if kind == "bytes" && exact {
+            rewritten.push(rel.to_string());
+        }
         let target = match kind {
             "ignored" => worktree.join(rel),
             "bytes" if exact => worktree.join(rel),
@@ -568,7 +551,24 @@ fn restore_extras(
             }
         }
     })?;
-    failed.map_or(Ok(()), Err)
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    // The index holds the stat data of what the checkout wrote. git takes a different
+    // size for "modified" without reading the file, so the entries of rewritten files
+    // get no stat data: git then compares their contents, as after `git read-tree`.
+    if !rewritten.is_empty() {
+        let mut index = repo.index()?;
+        for rel in &rewritten {
+            if let Some(mut e) = index.get_path(Path::new(rel), 0) {
+                let zero = IndexTime::new(0, 0);
+                (e.ctime, e.mtime, e.dev, e.ino, e.file_size) = (zero, zero, 0, 0, 0);
+                index.add(&e)?;
+            }
+        }
+        index.write()?;
+    }
+    Ok(())
 }
 
 /// Writes `content` at `target`. A file that exists keeps its permissions unless `mode`
