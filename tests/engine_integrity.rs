@@ -648,6 +648,71 @@ fn archive_refuses_before_stopping_anything_when_work_cannot_be_recorded() {
     assert!(p.join("README.md").exists());
 }
 
+/// A tmpfs mounted at a path, unmounted when dropped (even when the test fails).
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path) -> Option<Mount> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "none"])
+            .arg(at)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Mount(at.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).output();
+    }
+}
+
+/// Deleting the worktree can fail half-way (here a mount inside it: its files go, the
+/// mount point stays). It used to leave a half-deleted worktree in place, still active,
+/// and the next archive recorded the deleted files as deleted work. The worktree is now
+/// moved aside whole first.
+#[test]
+fn archive_whose_deletion_fails_half_way_loses_nothing() {
+    let f = Fixture::new();
+    let ws = create(&f, "mounted").unwrap();
+    let p = &ws.path;
+    write(p, "a-work.txt", "uncommitted work\n");
+    let Some(mut mount) = Mount::tmpfs(&p.join("cache")) else {
+        eprintln!("cannot mount a tmpfs here (needs CAP_SYS_ADMIN): skipped");
+        return;
+    };
+    write(p, "cache/data.txt", "in the mount\n");
+    write(p, "z-work.txt", "more uncommitted work\n");
+
+    let archived = f.engine.archive(req("mounted"));
+    // The mount moved with the worktree: unmount it where it is now.
+    let parent = p.parent().unwrap();
+    if let Some(aside) = std::fs::read_dir(parent).unwrap().flatten().find(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with(".mounted.removing-")
+    }) {
+        mount.0 = aside.path().join("cache");
+    }
+    archived.unwrap();
+    assert!(!p.exists(), "the worktree is gone from its place");
+    assert!(
+        warnings(&f)
+            .iter()
+            .any(|w| w.contains("could be deleted") && w.contains("by hand")),
+        "{:?}",
+        warnings(&f)
+    );
+    drop(mount);
+
+    f.engine.restore(req("mounted"), None).unwrap();
+    assert_eq!(read(p, "a-work.txt"), "uncommitted work\n");
+    assert_eq!(read(p, "z-work.txt"), "more uncommitted work\n");
+    assert_eq!(read(p, "cache/data.txt"), "in the mount\n");
+}
+
 // Item 9 ------------------------------------------------------------------------------
 
 #[test]
