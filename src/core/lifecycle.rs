@@ -810,8 +810,7 @@ impl Engine {
                     request,
                     workspace: Some(ws.name.clone()),
                     message: format!(
-                        "{} was on branch {other} when archived but it cannot be checked out here ({}); HEAD is left detached at {:.10}",
-                        ws.name,
+                        "was on branch {other} when archived, which cannot be checked out here ({}); HEAD is left detached at {:.10}",
                         e.message(),
                         head.commit
                     ),
