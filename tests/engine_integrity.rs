@@ -265,6 +265,30 @@ fn head_on_another_branch_comes_back_on_it() {
 }
 
 #[test]
+fn head_on_a_branch_checked_out_elsewhere_comes_back_detached_there() {
+    let f = Fixture::new();
+    let ws = create(&f, "taken").unwrap();
+    let p = &ws.path;
+    git(p, &["checkout", "-q", "-b", "shared"]);
+    git(p, &["commit", "-q", "--allow-empty", "-m", "on shared"]);
+    let tip = git(p, &["rev-parse", "HEAD"]);
+    f.engine.archive(req("taken")).unwrap();
+    // Meanwhile the root checkout takes the branch.
+    git(&f.repo, &["checkout", "-q", "shared"]);
+
+    f.engine.restore(req("taken"), None).unwrap();
+    assert_eq!(git(p, &["rev-parse", "HEAD"]), tip);
+    assert_eq!(git(p, &["rev-parse", "--abbrev-ref", "HEAD"]), "HEAD");
+    assert!(
+        warnings(&f)
+            .iter()
+            .any(|w| w.contains("was on branch shared") && w.contains("left detached")),
+        "{:?}",
+        warnings(&f)
+    );
+}
+
+#[test]
 fn paused_rebase_is_archived_and_restored_and_can_continue() {
     let f = Fixture::new();
     let ws = create(&f, "rebasing").unwrap();
