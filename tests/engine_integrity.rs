@@ -90,6 +90,7 @@ fn submodule_keeps_its_gitlink_and_is_checked_out_from_the_root_clone() {
     let gitlink = git(&f.repo, &["ls-files", "-s", "vendor/lib"]);
     // Its upstream is gone: the checkout must come from the root's own clone.
     std::fs::rename(&origin, f.base().join("sub-origin-moved")).unwrap();
+    let root_config = git(&f.repo, &["config", "--local", "--list"]);
 
     let ws = create(&f, "with-sub").unwrap();
     let p = &ws.path;
@@ -113,6 +114,11 @@ fn submodule_keeps_its_gitlink_and_is_checked_out_from_the_root_clone() {
         !warnings(&f).iter().any(|w| w.contains("submodule")),
         "{:?}",
         warnings(&f)
+    );
+    assert_eq!(
+        git(&f.repo, &["config", "--local", "--list"]),
+        root_config,
+        "the root's configuration is untouched"
     );
 
     // A commit with `git commit -a` keeps the submodule.
