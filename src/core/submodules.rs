@@ -16,8 +16,8 @@ use crate::core::error::{Error, Result};
 /// Checks out the submodules of a new worktree the way `git submodule update --init`
 /// would, cloning from the root checkout's own clone (`.git/modules/<name>`) instead of
 /// the network. A submodule the root has not initialised, or whose recorded commit its
-/// clone lacks, is left uninitialised (an empty directory, as git leaves it). Returns one
-/// line per submodule left so.
+/// clone lacks, is left uninitialised (an empty directory, as git leaves it). Returns the
+/// lines that say which were left so and how to initialise them.
 pub fn init(main: &Repository, worktree: &Path) -> Result<Vec<String>> {
     let wt = Repository::open(worktree)?;
     let gitlinks: Vec<String> = wt
@@ -37,6 +37,7 @@ pub fn init(main: &Repository, worktree: &Path) -> Result<Vec<String>> {
         .collect();
     let root_config = main.config()?;
     let mut left = Vec::new();
+    let mut not_in_root = Vec::new();
     for path in gitlinks {
         let name = names
             .iter()
@@ -48,9 +49,7 @@ pub fn init(main: &Repository, worktree: &Path) -> Result<Vec<String>> {
             .is_ok();
         let tell_how = format!("run `git submodule update --init {path}` in the workspace");
         if !initialised || !clone.is_dir() {
-            left.push(format!(
-                "submodule {path} left uninitialised (the root checkout has not initialised it): {tell_how}"
-            ));
+            not_in_root.push(path);
             continue;
         }
         if let Err(e) = clone_from_root(&wt, worktree, &name, &path, &clone) {
@@ -60,6 +59,21 @@ pub fn init(main: &Repository, worktree: &Path) -> Result<Vec<String>> {
                 e.message()
             ));
         }
+    }
+    // One line for all of these: a repository may have dozens the user never uses.
+    match not_in_root.as_slice() {
+        [] => {}
+        [path] => left.push(format!(
+            "submodule {path} left uninitialised (the root checkout has not initialised it): \
+             run `git submodule update --init {path}` in the workspace"
+        )),
+        paths => left.push(format!(
+            "{} submodules left uninitialised (the root checkout has not initialised them): \
+             {}{}: run `git submodule update --init` in the workspace",
+            paths.len(),
+            paths[..paths.len().min(5)].join(", "),
+            if paths.len() > 5 { ", …" } else { "" }
+        )),
     }
     Ok(left)
 }
