@@ -19,10 +19,9 @@ pub struct HookRun {
     pub output: String,
 }
 
-/// Runs the repository's `post-checkout` hook in `worktree` as `git worktree add` does:
-/// in the worktree, with arguments `<null sha> <new HEAD> 1`, without the caller's
-/// `GIT_DIR`/`GIT_WORK_TREE`. None when there is no executable hook (as for git).
-pub fn run_post_checkout_hook(worktree: &Path) -> Result<Option<HookRun>> {
+/// The repository's `post-checkout` hook for `worktree`, when there is an executable one
+/// (git ignores one that is not executable).
+pub fn post_checkout_hook(worktree: &Path) -> Result<Option<PathBuf>> {
     // `--git-path` honours core.hooksPath (a relative one is relative to the worktree).
     let path = run_git(
         git(worktree).args(["rev-parse", "--git-path", "hooks/post-checkout"]),
@@ -32,9 +31,12 @@ pub fn run_post_checkout_hook(worktree: &Path) -> Result<Option<HookRun>> {
     let executable = hook
         .metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-    if !executable {
-        return Ok(None);
-    }
+    Ok(executable.then_some(hook))
+}
+
+/// Runs `hook` in `worktree` as `git worktree add` does: in the worktree, with arguments
+/// `<null sha> <new HEAD> 1`, without the caller's `GIT_DIR`/`GIT_WORK_TREE`.
+pub fn run_post_checkout_hook(worktree: &Path, hook: PathBuf) -> Result<HookRun> {
     let head = Repository::open(worktree)?
         .head()?
         .peel_to_commit()?
@@ -52,9 +54,9 @@ pub fn run_post_checkout_hook(worktree: &Path) -> Result<Option<HookRun>> {
         .with_context(|| format!("cannot run {}", hook.display()))?;
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
-    Ok(Some(HookRun {
+    Ok(HookRun {
         hook,
         ok: out.status.success(),
         output,
-    }))
+    })
 }

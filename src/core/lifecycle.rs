@@ -278,10 +278,17 @@ impl Engine {
                 message,
             })
         };
-        match after_checkout::run_post_checkout_hook(&ws.path) {
+        let hook = after_checkout::post_checkout_hook(&ws.path).and_then(|found| {
+            found
+                .map(|hook| {
+                    progress(format!("running the post-checkout hook {}", hook.display()));
+                    after_checkout::run_post_checkout_hook(&ws.path, hook)
+                })
+                .transpose()
+        });
+        match hook {
             Ok(None) => {}
             Ok(Some(run)) => {
-                progress("ran the post-checkout hook".into());
                 append_log(
                     &ws.log,
                     &format!(
