@@ -129,7 +129,7 @@ fn observe(dir: &Path) -> Observed {
 /// File contents: text, binary with NULs, empty, or a few KB.
 fn contents() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        4 => "[a-z \n]{0,40}".prop_map(String::into_bytes),
+        4 => "[a-z \r\n]{0,40}".prop_map(String::into_bytes),
         3 => prop::collection::vec(any::<u8>(), 0..48),
         1 => Just(Vec::new()),
         1 => (any::<u8>(), 1000usize..6000).prop_map(|(b, n)| (0..n).map(|i| b ^ (i as u8)).collect()),
