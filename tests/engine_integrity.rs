@@ -190,6 +190,41 @@ fn submodule_the_root_has_not_initialised_is_left_so_with_a_line() {
     );
 }
 
+#[test]
+fn many_submodules_the_root_has_not_initialised_are_said_in_one_line() {
+    let f = Fixture::new();
+    let origin = add_submodule(&f);
+    git(
+        &f.repo,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            origin.to_str().unwrap(),
+            "vendor/other",
+        ],
+    );
+    git(&f.repo, &["commit", "-qm", "second submodule"]);
+    for sub in ["vendor/lib", "vendor/other"] {
+        git(&f.repo, &["submodule", "deinit", "-q", "-f", sub]);
+        std::fs::remove_dir_all(f.repo.join(".git/modules").join(sub)).unwrap();
+    }
+    let ws = create(&f, "two-subs").unwrap();
+    assert_eq!(git(&ws.path, &["status", "--porcelain"]), "");
+    let said: Vec<String> = warnings(&f)
+        .into_iter()
+        .filter(|w| w.contains("submodule"))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("2 submodules left uninitialised")
+            && said[0].contains("vendor/lib, vendor/other"),
+        "{said:?}"
+    );
+}
+
 // Item 5 ------------------------------------------------------------------------------
 
 #[test]
