@@ -26,7 +26,8 @@ fn checkpoints_and_terminal_attention_end_to_end() {
         "no terminal notification:\n{}",
         out.stderr
     );
-    // Turns 2 and 3 ended while another tab was shown; turn 1 in plain sight.
+    // Turns 2 and 3 ended while another tab was shown; turn 1 in plain sight; the last
+    // one unseen too, but with agents.notify_terminal = false.
     assert_eq!(
         out.stderr.matches("\x1b]777;").count(),
         2,

@@ -90,7 +90,7 @@ local attached = false
 
 --- The definition of agent `name`: the user's `agents[name]` over the built-in one.
 function M.definition(name)
-  local user = (require("conductor.config").get().agents or {})[name]
+  local user = (require("conductor.config").agent_definitions())[name]
   local def = vim.tbl_deep_extend("force", {}, M.builtin[name] or {}, user or {})
   if name == "shell" and not def.cmd then
     def.cmd = { vim.o.shell }
@@ -102,7 +102,7 @@ function M.definition(name)
       name, type(def.cmd) == "string" and def.cmd or name, vim.inspect(def.cmd)), 0)
   end
   if not def.cmd or #def.cmd == 0 then
-    local known = vim.tbl_keys(vim.tbl_extend("force", {}, M.builtin, require("conductor.config").get().agents or {}))
+    local known = vim.tbl_keys(vim.tbl_extend("force", {}, M.builtin, require("conductor.config").agent_definitions()))
     table.sort(known)
     error(("unknown agent %q; known: %s (add one with setup({ agents = { %s = { cmd = {...} } } }))"):format(
       name, table.concat(known, ", "), name), 0)
@@ -112,7 +112,7 @@ end
 
 --- Names for `--agent=` completion.
 function M.names()
-  local names = vim.tbl_keys(vim.tbl_extend("force", {}, M.builtin, require("conductor.config").get().agents or {}))
+  local names = vim.tbl_keys(vim.tbl_extend("force", {}, M.builtin, require("conductor.config").agent_definitions()))
   table.sort(names)
   return names
 end

@@ -31,7 +31,7 @@ end
 ---@param data { workspace: conductor.Workspace, agent: table, previous?: string }
 function M.on_state(data)
   local agent = data.agent or {}
-  if not require("conductor.config").get().notify_terminal or (agent.kind and agent.kind ~= "agent") then
+  if not require("conductor.config").notify_terminal() or (agent.kind and agent.kind ~= "agent") then
     return
   end
   -- A shell (an agent that takes no prompts) "finishes a turn" at every command.

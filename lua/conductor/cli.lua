@@ -121,7 +121,7 @@ end
 ---@return string[]
 local function agents()
   local cfg = require("conductor.config").get()
-  local names = vim.tbl_keys(cfg.agents or {})
+  local names = vim.tbl_keys(require("conductor.config").agent_definitions())
   if cfg.default_agent and not vim.tbl_contains(names, cfg.default_agent) then
     names[#names + 1] = cfg.default_agent
   end

@@ -134,7 +134,8 @@ M.schema = {
     default = {},
     free = true,
     desc = "Agent definitions by name (see |conductor-agents|). Their names are"
-      .. " what `--agent=` completes.",
+      .. " what `--agent=` completes. `agents.notify_terminal` (a boolean) is not an"
+      .. " agent: it sets `notify_terminal` for all of them.",
   },
   {
     name = "scripts.setup",
@@ -500,6 +501,33 @@ function M.get()
     end
   end
   return out
+end
+
+--- Keys of `agents` that are settings of all agents, not agent definitions.
+M.agent_settings = { notify_terminal = "boolean" }
+
+--- The agent definitions of the `agents` option (its setting keys left out).
+---@return table<string, table>
+function M.agent_definitions()
+  local out = {}
+  for name, def in pairs(M.get().agents or {}) do
+    if not M.agent_settings[name] then
+      out[name] = def
+    end
+  end
+  return out
+end
+
+--- Whether to tell Neovim's terminal when an agent needs the user: `agents.notify_terminal`
+--- when set, else `notify_terminal`.
+---@return boolean
+function M.notify_terminal()
+  local o = M.get()
+  local v = (o.agents or {}).notify_terminal
+  if type(v) == "boolean" then
+    return v
+  end
+  return o.notify_terminal ~= false
 end
 
 --- The options the engine's `core.start` takes (see the protocol).

@@ -134,7 +134,7 @@ local function known_agents()
       out[name] = { binary = name, install = install }
     end
   end
-  for name, def in pairs(require("conductor.config").get().agents or {}) do
+  for name, def in pairs(require("conductor.config").agent_definitions()) do
     local base = out[name] or {}
     local binary = base.binary or name
     if type(def) == "table" and def.cmd then

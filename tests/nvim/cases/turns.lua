@@ -133,3 +133,19 @@ T.wait(function()
     return e.name == "ConductorWorkspaceCreated" and e.data.name:find("^twice%-") ~= nil
   end, T.events) == 2
 end, "two workspaces for fake,fake")
+
+---------------------------------------------------------------------------------------
+-- agents.notify_terminal = false (the issue's spelling): an unseen turn end tells the
+-- terminal nothing (the Rust side counts the sequences), and it is no agent.
+require("conductor").setup({
+  default_agent = "fake",
+  agents = {
+    notify_terminal = false,
+    fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, idle_after_ms = 300 },
+  },
+})
+T.eq(vim.tbl_contains(agents.names(), "notify_terminal"), false, "a setting, not an agent")
+local before_four = checkpoints()
+vim.cmd("tabfirst")
+turn("four")
+T.wait(function() return checkpoints() > before_four end, "the unseen fourth turn recorded")
