@@ -204,6 +204,10 @@ impl Engine {
         let _ = crate::core::records::remember_repository(self.store()?.dir(), &info.root);
         pause_point("create:reserved");
         let progress = |message: String| self.progress(request, &ws.name, message);
+        // What was there before (made meanwhile by someone else): a failed create removes
+        // only what it made itself.
+        let dir_was_there = ws.path.exists();
+        let branch_was_there = repo::branch_exists(&git, &ws.branch);
         let built = (|| {
             progress(format!(
                 "creating worktree {} on {}",
@@ -216,9 +220,15 @@ impl Engine {
         })();
         if let Err(e) = built {
             // Nothing half-made: no directory, no branch, no store entry.
-            let _ = repo::remove_worktree(&git, &ws.worktree, &ws.path);
-            if let Ok(mut b) = git.find_branch(&ws.branch, git2::BranchType::Local) {
-                let _ = b.delete();
+            if dir_was_there {
+                repo::prune_admin(&git, &ws.worktree);
+            } else {
+                let _ = repo::remove_worktree(&git, &ws.worktree, &ws.path);
+            }
+            if !branch_was_there {
+                if let Ok(mut b) = git.find_branch(&ws.branch, git2::BranchType::Local) {
+                    let _ = b.delete();
+                }
             }
             let _ = self.store()?.update(|s| {
                 s.workspaces.retain(|w| w.id != ws.id);
