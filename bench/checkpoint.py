@@ -7,21 +7,12 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import time
 
 from common import Editor, big_repo, git, p95, timed
 
 FILES = int(os.environ.get("BENCH_FILES", "20000"))
 CHANGED = int(os.environ.get("BENCH_CHANGED", "50"))
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
-
-SETUP = """
-vim.g.bench_ws = nil
-vim.api.nvim_create_autocmd('User', { pattern = 'ConductorWorkspaceCreated',
-  callback = function(ev) vim.g.bench_ws = ev.data end })
-require('conductor').setup({ agents = { sleeper = { cmd = { 'sleep', '3600' }, prompt = 'none' } } })
-vim.cmd('ConductorNew --agent=sleeper --name=turns-' .. vim.fn.getpid() .. ' bench turns')
-"""
 
 CHECKPOINT = """
 local id = ...
@@ -49,12 +40,7 @@ def main():
     ed = Editor(repo)
     try:
         n = ed.nvim
-        n.exec_lua(SETUP)
-        for _ in range(3000):
-            ws = n.eval("get(g:, 'bench_ws', v:null)")
-            if ws:
-                break
-            time.sleep(0.01)
+        ws = ed.sleeper_workspace("turns")
         path = ws["path"]
         files = [f for f in git(path, "ls-files").stdout.decode().split() if f.endswith(".txt")]
         git_s, ours_s, pings = [], [], []

@@ -73,6 +73,26 @@ class Editor:
             time.sleep(0.01)
         self.nvim = pynvim.attach("socket", path=self.sock)
 
+    def sleeper_workspace(self, name):
+        """Creates workspace `name` (made unique by Neovim's pid) with an agent that only
+        sleeps, and returns it once `User ConductorWorkspaceCreated` fired."""
+        self.nvim.exec_lua(
+            """
+vim.g.bench_ws = nil
+vim.api.nvim_create_autocmd('User', { pattern = 'ConductorWorkspaceCreated',
+  callback = function(ev) vim.g.bench_ws = ev.data end })
+require('conductor').setup({ agents = { sleeper = { cmd = { 'sleep', '3600' }, prompt = 'none' } } })
+vim.cmd('ConductorNew --agent=sleeper --name=' .. ... .. '-' .. vim.fn.getpid() .. ' bench')
+""",
+            name,
+        )
+        for _ in range(6000):
+            ws = self.nvim.eval("get(g:, 'bench_ws', v:null)")
+            if ws:
+                return ws
+            time.sleep(0.01)
+        raise RuntimeError("the workspace was not created within 60 s")
+
     def ping_ms(self):
         t = time.perf_counter()
         self.nvim.eval("1")

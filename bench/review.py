@@ -5,21 +5,12 @@ import json
 import os
 import statistics
 import subprocess
-import time
 
 from common import Editor, big_repo, git, timed
 
 FILES = int(os.environ.get("BENCH_FILES", "5000"))
 CHANGED = int(os.environ.get("BENCH_CHANGED", "1000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
-
-SETUP = """
-vim.g.bench_ws = nil
-vim.api.nvim_create_autocmd('User', { pattern = 'ConductorWorkspaceCreated',
-  callback = function(ev) vim.g.bench_ws = ev.data end })
-require('conductor').setup({ agents = { sleeper = { cmd = { 'sleep', '3600' }, prompt = 'none' } } })
-vim.cmd('ConductorNew --agent=sleeper --name=review-' .. vim.fn.getpid() .. ' bench review')
-"""
 
 CHANGES = """
 local id = ...
@@ -52,12 +43,7 @@ def main():
     ed = Editor(repo)
     try:
         n = ed.nvim
-        n.exec_lua(SETUP)
-        for _ in range(1000):
-            ws = n.eval("get(g:, 'bench_ws', v:null)")
-            if ws:
-                break
-            time.sleep(0.01)
+        ws = ed.sleeper_workspace("review")
         path = ws["path"]
         files = sorted(subprocess.run(["git", "-C", path, "ls-files"], capture_output=True, text=True).stdout.split())
         files = [f for f in files if f.endswith(".txt")][:CHANGED]
