@@ -711,6 +711,8 @@ fn archive_refuses_before_stopping_anything_when_work_cannot_be_recorded() {
     );
     assert!(!setup_stopped(&f, "nested"));
     assert!(p.join("README.md").exists());
+    // The setup script still runs (as it must): stop it, so no test leaves it behind.
+    f.engine.stop_leftovers(&ws.id);
 }
 
 /// A tmpfs mounted at a path, unmounted when dropped (even when the test fails).
