@@ -65,20 +65,27 @@ fn add_submodule(f: &Fixture) -> std::path::PathBuf {
     write(&origin, "lib.txt", "library\n");
     git(&origin, &["add", "."]);
     git(&origin, &["commit", "-qm", "lib"]);
+    add_submodule_at(f, &origin, "vendor/lib");
+    origin
+}
+
+/// `origin` added to the fixture's repository as a submodule at `path`, committed.
+fn add_submodule_at(f: &Fixture, origin: &Path, path: &str) {
+    let url = origin.to_str().unwrap();
+    let args = [
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        url,
+        path,
+    ];
+    git(&f.repo, &args);
     git(
         &f.repo,
-        &[
-            "-c",
-            "protocol.file.allow=always",
-            "submodule",
-            "add",
-            "-q",
-            origin.to_str().unwrap(),
-            "vendor/lib",
-        ],
+        &["commit", "-qm", &format!("add submodule {path}")],
     );
-    git(&f.repo, &["commit", "-qm", "add submodule"]);
-    origin
 }
 
 // Item 4 ------------------------------------------------------------------------------
@@ -194,19 +201,7 @@ fn submodule_the_root_has_not_initialised_is_left_so_with_a_line() {
 fn many_submodules_the_root_has_not_initialised_are_said_in_one_line() {
     let f = Fixture::new();
     let origin = add_submodule(&f);
-    git(
-        &f.repo,
-        &[
-            "-c",
-            "protocol.file.allow=always",
-            "submodule",
-            "add",
-            "-q",
-            origin.to_str().unwrap(),
-            "vendor/other",
-        ],
-    );
-    git(&f.repo, &["commit", "-qm", "second submodule"]);
+    add_submodule_at(&f, &origin, "vendor/other");
     for sub in ["vendor/lib", "vendor/other"] {
         git(&f.repo, &["submodule", "deinit", "-q", "-f", sub]);
         std::fs::remove_dir_all(f.repo.join(".git/modules").join(sub)).unwrap();

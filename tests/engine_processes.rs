@@ -12,7 +12,7 @@ use common::Fixture;
 use conductor_core::core::engine::Event;
 use conductor_core::core::lifecycle::{CreateRequest, WorkspaceRequest};
 use conductor_core::core::platform::groups::running;
-use conductor_core::core::store::{Workspace, WorkspaceState};
+use conductor_core::core::store::WorkspaceState;
 
 fn set_scripts(
     f: &Fixture,
@@ -23,19 +23,6 @@ fn set_scripts(
     opts.defaults.scripts = Some(serde_json::from_value(scripts).unwrap());
     change(&mut opts);
     f.engine.set_options(opts);
-}
-
-fn create(f: &Fixture, name: &str) -> Workspace {
-    f.engine
-        .create(
-            CreateRequest {
-                path: f.repo.clone(),
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap()
 }
 
 fn req(name: &str) -> WorkspaceRequest {
@@ -98,7 +85,7 @@ fn an_archive_script_that_never_ends_is_stopped_at_its_timeout() {
         }),
         |o| o.archive_timeout_ms = 500,
     );
-    let ws = create(&f, "stuck");
+    let ws = f.create("stuck");
     let engine = Arc::clone(&f.engine);
     let archived = bounded(Duration::from_secs(30), move || {
         engine.archive(req("stuck"))
@@ -143,7 +130,7 @@ fn archive_stops_a_daemon_that_left_its_process_group() {
         serde_json::json!({ "setup": daemon_line(&pidfile) }),
         |_| {},
     );
-    let ws = create(&f, "daemonic");
+    let ws = f.create("daemonic");
     let pid = pid_in(&pidfile);
     f.wait_event(
         "setup finished",
@@ -252,7 +239,7 @@ fn an_archive_by_another_neovim_stops_the_agents_here_first() {
     use conductor_core::core::agent::SpawnRequest;
     use conductor_core::core::terminals::AgentStart;
     let f = Fixture::new();
-    let ws = create(&f, "shared");
+    let ws = f.create("shared");
     // This Neovim's agent: writes into the worktree until it is stopped (ignoring
     // SIGHUP, as a busy agent may), so it would recreate the directory after an archive.
     let pidfile = f.base().join("agent.pid");
@@ -315,7 +302,7 @@ fn an_archive_by_another_neovim_stops_the_agents_here_first() {
 #[test]
 fn restore_moves_files_written_after_the_archive_aside() {
     let f = Fixture::new();
-    let ws = create(&f, "late");
+    let ws = f.create("late");
     std::fs::write(ws.path.join("work.txt"), "uncommitted\n").unwrap();
     f.engine.archive(req("late")).unwrap();
     // An agent that kept running elsewhere recreated the directory and wrote into it.
@@ -352,7 +339,7 @@ fn restore_moves_files_written_after_the_archive_aside() {
 #[test]
 fn restore_refuses_a_directory_holding_older_files_and_changes_nothing() {
     let f = Fixture::new();
-    let ws = create(&f, "old");
+    let ws = f.create("old");
     f.engine.archive(req("old")).unwrap();
     std::fs::create_dir_all(&ws.path).unwrap();
     let file = ws.path.join("mine.txt");
@@ -387,7 +374,7 @@ fn a_setup_script_past_its_timeout_is_stopped_and_marked_failed() {
         }),
         |o| o.setup_timeout_ms = 300,
     );
-    create(&f, "slow");
+    f.create("slow");
     let pid = pid_in(&pidfile);
     f.wait_event("setup timed out", |e| {
         matches!(e, Event::ScriptFinished { kind, timed_out: true, ok: false, .. } if kind == "setup")
@@ -411,7 +398,7 @@ fn a_setup_that_leaves_a_background_process_on_its_output_still_finishes() {
         }),
         |_| {},
     );
-    create(&f, "bg");
+    f.create("bg");
     let pid = pid_in(&pidfile);
     let done = f.wait_event(
         "setup finished",
@@ -437,7 +424,7 @@ fn an_archive_script_that_closes_its_output_still_times_out() {
         }),
         |o| o.archive_timeout_ms = 500,
     );
-    create(&f, "quiet");
+    f.create("quiet");
     let engine = Arc::clone(&f.engine);
     let archived = bounded(Duration::from_secs(30), move || {
         engine.archive(req("quiet"))
@@ -454,7 +441,7 @@ fn a_state_file_moved_away_stops_no_agent() {
     use conductor_core::core::agent::SpawnRequest;
     use conductor_core::core::terminals::AgentStart;
     let f = Fixture::new();
-    let _ws = create(&f, "kept");
+    let _ws = f.create("kept");
     let pidfile = f.base().join("agent.pid");
     let exits = Arc::new(Exits::default());
     f.engine

@@ -19,24 +19,12 @@ fn req(name: &str) -> WorkspaceRequest {
 #[test]
 fn doctor_rebuilds_the_records_after_the_state_file_is_lost() {
     let f = Fixture::new();
-    let make = |name: &str| {
-        f.engine
-            .create(
-                CreateRequest {
-                    path: f.repo.clone(),
-                    name: Some(name.into()),
-                    ..Default::default()
-                },
-                None,
-            )
-            .unwrap()
-    };
-    let active = make("active");
+    let active = f.create("active");
     std::fs::write(active.path.join("draft.txt"), "in progress\n").unwrap();
-    let dirty = make("dirty");
+    let dirty = f.create("dirty");
     std::fs::write(dirty.path.join("notes.txt"), "uncommitted\n").unwrap();
     f.engine.archive(req("dirty")).unwrap();
-    make("clean");
+    f.create("clean");
     f.engine.archive(req("clean")).unwrap();
 
     // The state file is lost (or moved away because it was corrupt).

@@ -19,23 +19,8 @@ pub fn files_to_copy(root: &Path, globs: Option<&[String]>) -> Result<Vec<PathBu
     if matcher.is_empty() {
         return Ok(Vec::new());
     }
-    let repo = Repository::open(root)?;
-    let mut opts = StatusOptions::new();
-    // libgit2 only looks inside untracked directories (where ignored files live) when
-    // untracked files are included; they are filtered out below.
-    opts.include_ignored(true)
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .recurse_ignored_dirs(false)
-        .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts))?;
     let mut out = Vec::new();
-    for entry in statuses.iter() {
-        if !entry.status().contains(Status::IGNORED) {
-            continue;
-        }
-        let Some(rel) = entry.path() else { continue };
-        let rel = PathBuf::from(rel.trim_end_matches('/'));
+    for (rel, _) in ignored_entries(root)? {
         let abs = root.join(&rel);
         let Ok(meta) = abs.symlink_metadata() else {
             continue;
@@ -49,6 +34,29 @@ pub fn files_to_copy(root: &Path, globs: Option<&[String]>) -> Result<Vec<PathBu
     }
     out.sort();
     Ok(out)
+}
+
+/// The ignored entries of the checkout at `root`, relative, each with git's own name for
+/// it: an ignored directory is one entry (`node_modules/`; git does not look inside).
+fn ignored_entries(root: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let repo = Repository::open(root)?;
+    let mut opts = StatusOptions::new();
+    // libgit2 only looks inside untracked directories (where ignored files live) when
+    // untracked files are included; they are filtered out below.
+    opts.include_ignored(true)
+        .include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .recurse_ignored_dirs(false)
+        .exclude_submodules(true);
+    let statuses = repo.statuses(Some(&mut opts))?;
+    Ok(statuses
+        .iter()
+        .filter(|e| e.status().contains(Status::IGNORED))
+        .filter_map(|e| {
+            let name = e.path()?.to_string();
+            Some((PathBuf::from(name.trim_end_matches('/')), name))
+        })
+        .collect())
 }
 
 fn matcher(root: &Path, globs: Option<&[String]>) -> Result<Gitignore> {
@@ -102,26 +110,13 @@ fn walk(
 /// (path, bytes), an ignored directory as one item (`node_modules/`). Files in `kept` are
 /// left out (their size too).
 pub fn ignored_content(root: &Path, kept: &[PathBuf]) -> Result<Vec<(String, u64)>> {
-    let repo = Repository::open(root)?;
-    let mut opts = StatusOptions::new();
-    opts.include_ignored(true)
-        .include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .recurse_ignored_dirs(false)
-        .exclude_submodules(true);
-    let statuses = repo.statuses(Some(&mut opts))?;
     let mut out = Vec::new();
-    for entry in statuses.iter() {
-        if !entry.status().contains(Status::IGNORED) {
-            continue;
-        }
-        let Some(rel) = entry.path() else { continue };
-        let rel_path = PathBuf::from(rel.trim_end_matches('/'));
+    for (rel_path, shown) in ignored_entries(root)? {
         if kept.contains(&rel_path) {
             continue;
         }
         let bytes = size_of(&root.join(&rel_path), &rel_path, kept);
-        out.push((rel.to_string(), bytes));
+        out.push((shown, bytes));
     }
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Ok(out)

@@ -650,19 +650,9 @@ fn mode_and_path(line: &str) -> Option<(u32, Vec<u8>)> {
 }
 
 fn intent_to_add(mode: u32, path: Vec<u8>, empty_blob: Oid) -> IndexEntry {
-    let zero = IndexTime::new(0, 0);
     IndexEntry {
-        ctime: zero,
-        mtime: zero,
-        dev: 0,
-        ino: 0,
-        mode,
-        uid: 0,
-        gid: 0,
-        file_size: 0,
-        id: empty_blob,
         flags: 0,
         flags_extended: IndexEntryExtendedFlag::INTENT_TO_ADD.bits(),
-        path,
+        ..plain_entry(path, mode, empty_blob)
     }
 }
