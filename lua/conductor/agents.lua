@@ -313,7 +313,7 @@ local function attach()
       if working > 0 then
         vim.api.nvim_echo({ { ("conductor: stopping %d working agent(s)"):format(working), "WarningMsg" } }, true, {})
       end
-      pcall(engine.load().agent_stop_all)
+      pcall(engine.load().agent_stop_all, true)
     end,
   })
 end

@@ -202,19 +202,86 @@ local function handle(msg)
       run("request " .. msg.id, cb, require("conductor.notify").clean(msg.error), nil)
     end
   elseif msg.event then
+    if msg.event == "engine_lost" then
+      -- No answer will come for what was asked of the engine that went away.
+      local waiting = pending
+      pending = {}
+      for id, cb in pairs(waiting) do
+        run("request " .. id, cb, "the engine stopped before answering", nil)
+      end
+    end
     for _, fn in ipairs(listeners[msg.event] or {}) do
       run(msg.event .. " listener", fn, msg.data or {})
     end
   end
 end
 
+-- An engine of another protocol runs (the plugin was updated while it ran): offered
+-- once at a time, as the error that says so is raised.
+local offering = false
+local function offer_restart(message)
+  if offering then
+    return
+  end
+  offering = true
+  vim.schedule(function()
+    vim.ui.select({ "Restart the engine now (the agents in it stop)", "Not now" }, { prompt = message }, function(_, choice)
+      offering = false
+      if choice == 1 then
+        require("conductor.engine_command").restart(true)
+      end
+    end)
+  end)
+end
+
 -- Lets any Lua error from the library read as one clean line.
 local function protect(fn, ...)
   local ok, res = pcall(fn, ...)
   if not ok then
-    error(require("conductor.notify").clean(res), 0)
+    local message = require("conductor.notify").clean(res)
+    local mismatch = message:match("^(.*) %[protocol%]$")
+    if mismatch then
+      message = mismatch
+      offer_restart(message)
+    end
+    error(message, 0)
   end
   return res
+end
+
+--- The engine program (`conductor-engine`), built beside the library by the same
+--- `cargo build`: $CONDUCTOR_ENGINE, else next to the loaded library, else the checkout's
+--- target/release or target/debug.
+---@return string?
+function M.engine_bin()
+  local env = os.getenv("CONDUCTOR_ENGINE")
+  if env and env ~= "" then
+    return env
+  end
+  local paths = {}
+  if loaded_from then
+    paths[#paths + 1] = vim.fn.fnamemodify(loaded_from, ":h") .. "/conductor-engine"
+  end
+  for _, profile in ipairs({ "release", "debug" }) do
+    paths[#paths + 1] = M.root() .. "/target/" .. profile .. "/conductor-engine"
+  end
+  for _, path in ipairs(paths) do
+    if uv.fs_access(path, "X") then
+      return path
+    end
+  end
+end
+
+--- The state directory whose engine this Neovim uses.
+---@return string
+function M.state_dir()
+  return require("conductor.config").engine_opts().state_dir
+end
+
+local function start_opts()
+  local opts = require("conductor.config").engine_opts()
+  opts.engine_bin = M.engine_bin()
+  return opts
 end
 
 --- Starts the engine with the current options, on first use.
@@ -222,14 +289,15 @@ end
 function M.ensure()
   local c = M.load()
   if not started then
-    protect(c.start, require("conductor.config").engine_opts(), handle)
+    protect(c.start, start_opts(), handle)
     started = true
-    -- Nothing the engine started (agents, terminals, setup and archive scripts) may
-    -- outlive this Neovim.
     vim.api.nvim_create_autocmd("VimLeavePre", {
       group = vim.api.nvim_create_augroup("conductor_engine", { clear = true }),
       callback = function()
-        pcall(c.agent_stop_all)
+        -- Only an engine this Neovim talks to: quitting must not start one.
+        if next(c.connected()) then
+          pcall(c.agent_stop_all, true)
+        end
       end,
     })
     -- Reconcile once per session: say so when the state file disagrees with git
@@ -244,7 +312,7 @@ end
 --- Passes changed options to a running engine; a stopped one reads them at start.
 function M.update()
   if started and core then
-    protect(core.start, require("conductor.config").engine_opts(), handle)
+    protect(core.start, start_opts(), handle)
   end
 end
 

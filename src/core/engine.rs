@@ -189,6 +189,11 @@ impl Engine {
         *self.options.write().unwrap_or_else(|e| e.into_inner()) = options;
     }
 
+    /// How many setup, archive and check scripts still run.
+    pub fn processes_running(&self) -> usize {
+        self.processes.running()
+    }
+
     pub fn store(&self) -> Result<Store> {
         Store::open(&self.options().state_dir)
     }

@@ -54,6 +54,16 @@ impl ProcessTable {
         self.stop_groups(list, grace)
     }
 
+    /// How many process groups (scripts) still run.
+    pub fn running(&self) -> usize {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups
+            .values()
+            .flatten()
+            .filter(|p| group_alive(**p))
+            .count()
+    }
+
     fn stop_groups(&self, list: Vec<i32>, grace: Duration) -> usize {
         let running: Vec<i32> = list.into_iter().filter(|p| group_alive(*p)).collect();
         self.stopped

@@ -19,6 +19,9 @@ use crate::core::store::{Workspace, WorkspaceState};
 pub struct AgentStart {
     pub workspace: String,
     pub repo: Option<PathBuf>,
+    /// What the user calls this agent in its workspace ("codex-2"); kept by the engine
+    /// so that another Neovim shows it under the same name.
+    pub label: Option<String>,
     #[serde(flatten)]
     pub spawn: SpawnRequest,
 }
