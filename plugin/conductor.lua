@@ -1,6 +1,7 @@
--- conductor.nvim: user commands only. Everything else (the Lua modules, the
--- Rust engine) loads on first use, so startup pays for a few command
--- definitions and nothing more.
+-- conductor.nvim: user commands and a few autocmds only. Everything else (the Lua
+-- modules, the Rust engine) loads on first use, so startup pays for a few command
+-- definitions and nothing more: every `require` in this file sits inside a callback
+-- on purpose (startup cost), and none may move to the top.
 
 if vim.g.loaded_conductor then
   return
@@ -104,9 +105,9 @@ local function guarded(module, fn, args)
   end
 end
 
--- Agents and run scripts (lua/conductor/agent_actions.lua).
+-- Agents and run scripts (lua/conductor/agent/commands.lua).
 local function agent_verb(verb, args)
-  return guarded("conductor.agent_actions", verb, args)
+  return guarded("conductor.agent.commands", verb, args)
 end
 
 command("ConductorAgent", agent_verb("agent", function(o)
@@ -118,7 +119,7 @@ end), {
     if line:match("^%S+%s+%S*$") then
       return vim.tbl_filter(function(n)
         return vim.startswith(n, lead)
-      end, require("conductor.agents").names())
+      end, require("conductor.agent").names())
     end
     return {}
   end,
@@ -150,6 +151,16 @@ end), {
   desc = "conductor: ask again whether to trust the repository's config files",
 })
 command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
+
+-- Once per session, when the engine starts: say so when the state file disagrees with
+-- git (lua/conductor/doctor.lua; :ConductorDoctor shows and repairs).
+vim.api.nvim_create_autocmd("User", {
+  pattern = "ConductorEngineStarted",
+  group = vim.api.nvim_create_augroup("conductor_doctor", { clear = true }),
+  callback = function()
+    require("conductor.doctor").check_on_start()
+  end,
+})
 
 -- Turns: checkpoints after each agent turn, and the terminal told when an agent needs
 -- the user (lua/conductor/checkpoints.lua, attention.lua). Only ever fired once agents run.
@@ -248,7 +259,7 @@ command("ConductorPR", function(o)
   conductor().pr(o.args)
 end, { nargs = "?", complete = workspaces("active"), desc = "conductor: open a pull request for a workspace" })
 
--- Fanout and compare (lua/conductor/fanout.lua, lua/conductor/compare.lua).
+-- Fanout and compare (lua/conductor/fanout/, lua/conductor/compare/).
 command("ConductorFanout", function(o)
   local args = vim.trim(o.args)
   if args ~= "" and args ~= "--gh" then

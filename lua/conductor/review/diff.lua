@@ -11,6 +11,7 @@
 local M = {}
 
 local api = vim.api
+local comments = require("conductor.review.comments")
 local engine = require("conductor.engine")
 local keys = require("conductor.review.keys")
 
@@ -148,7 +149,7 @@ function M.decorate(review)
   if not file then
     return
   end
-  local list = require("conductor.review.comments").list(review.ws.id, { path = file.path })
+  local list = comments.list(review.ws.id, { path = file.path })
   for side, buf in pairs({ worktree = review.right_buf, base = review.left_buf }) do
     if buf and api.nvim_buf_is_valid(buf) then
       api.nvim_buf_clear_namespace(buf, ns, 0, -1)

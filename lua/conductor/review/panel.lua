@@ -8,6 +8,10 @@
 local M = {}
 
 local api = vim.api
+local checks = require("conductor.ship.checks")
+local comments = require("conductor.review.comments")
+local format = require("conductor.format")
+local highlights = require("conductor.highlights")
 
 local ns = api.nvim_create_namespace("conductor_review_panel")
 
@@ -54,24 +58,10 @@ function M.setup_window(win)
   wo.statuscolumn = ""
 end
 
----@param ms integer?
----@return string
-function M.duration(ms)
-  if not ms then
-    return ""
-  elseif ms < 1000 then
-    return ("%dms"):format(ms)
-  elseif ms < 60000 then
-    return ("%.1fs"):format(ms / 1000)
-  end
-  return ("%dm%02ds"):format(math.floor(ms / 60000), math.floor(ms / 1000) % 60)
-end
-
 -- The checks line: running, passed, failed (which command), or not run.
 ---@param ws conductor.Workspace
 ---@return string text, string hl
 local function checks_line(ws)
-  local checks = require("conductor.ship.checks")
   if checks.running(ws.id) then
     return "checks: running…", "ConductorWorking"
   end
@@ -81,7 +71,7 @@ local function checks_line(ws)
   elseif #(res.results or {}) == 0 then
     return "checks: none configured", "Comment"
   elseif res.ok then
-    return ("checks: ✓ passed %s"):format(M.duration(checks.elapsed(res))), "ConductorReviewPass"
+    return ("checks: ✓ passed %s"):format(format.duration(checks.elapsed(res))), "ConductorReviewPass"
   end
   local failed = checks.failure(res) or {}
   local why = failed.code and (" (exit " .. failed.code .. ")") or ""
@@ -95,7 +85,7 @@ function M.render(review)
   if not (buf and api.nvim_buf_is_valid(buf)) then
     return
   end
-  require("conductor.highlights").ensure()
+  highlights.ensure()
   local ws, changes = review.ws, review.changes
   local lines, hls, items = {}, {}, {}
   local function add(text, hl, item)
@@ -140,7 +130,6 @@ function M.render(review)
   end
   add("")
 
-  local comments = require("conductor.review.comments")
   local files = changes and changes.files or {}
   if changes and #files == 0 then
     add("no changes", "Comment")

@@ -4,25 +4,12 @@
 
 local M = {}
 
-local engine = require("conductor.engine")
+local layout = require("conductor.layout")
 local notify = require("conductor.notify")
+local progress = require("conductor.progress")
 
---- One engine request on the progress line. `on_done(err, result)` runs on
---- the main thread; an error it raises is one notification.
----@param method string
----@param params table
----@param label string
----@param on_done fun(err: string?, result: any)
-function M.request(method, params, label, on_done)
-  local progress = require("conductor.progress")
-  progress.attach()
-  local id
-  id = engine.request(method, params, function(err, result)
-    progress.finish(id)
-    notify.guard(on_done)(err, result)
-  end)
-  progress.begin(id, label)
-end
+--- One engine request on the progress line (progress.lua).
+M.request = progress.request
 
 ---@param ws conductor.Workspace
 function M.must_be_active(ws)
@@ -49,7 +36,7 @@ function M.before(ws, what, go)
       return notify.error(("%s has no commits that %s does not have; %s%s"):format(
         ws.branch, ws.base_branch or "its base", first, verb))
     end
-    local unsaved = #require("conductor.layout").modified_buffers(ws)
+    local unsaved = #layout.modified_buffers(ws)
     local dirty = status and status.dirty
     if not dirty and unsaved == 0 then
       return go()

@@ -6,11 +6,15 @@
 
 local M = {}
 
+local actions = require("conductor.actions")
+local agents = require("conductor.agent")
 local common = require("conductor.ship.common")
 local config = require("conductor.config")
 local events = require("conductor.events")
 local message = require("conductor.ship.message")
 local notify = require("conductor.notify")
+local tabs = require("conductor.review.tabs")
+local workspace = require("conductor.workspace")
 
 M.strategies = { "squash", "ff", "merge" }
 
@@ -22,10 +26,9 @@ local function offer_rebase(ws)
   if vim.fn.confirm(question, "&Ask the agent\n&Cancel", 1) ~= 1 then
     return
   end
-  local agents = require("conductor.agents")
   notify.guard(agents.choose)(ws, function(s)
     local text = ("Rebase this branch (%s) on %s and resolve the conflicts, then commit the result."):format(ws.branch, base)
-    agents.paste(s.id, require("conductor.workspace").with_prompt(ws, "resolve_conflicts", text), true)
+    agents.paste(s.id, workspace.with_prompt(ws, "resolve_conflicts", text), true)
     notify.info(("asked %s/%s to rebase on %s"):format(ws.name, s.name, base))
   end, { prompts = true })
 end
@@ -76,7 +79,7 @@ local function run(ws, strategy, msg, buf, lines)
       review.refresh(open)
     end
     if config.get().merge.archive_after then
-      require("conductor").archive(ws.id, true)
+      actions.archive(ws.id, true)
     end
   end)
 end
@@ -106,7 +109,7 @@ end
 ---@param name string?
 ---@param strategy string?
 function M.merge(name, strategy)
-  local ws = require("conductor.review").resolve(name, "ConductorMerge")
+  local ws = tabs.resolve(name, "ConductorMerge")
   common.must_be_active(ws)
   strategy = strategy or config.get().merge.strategy
   if not vim.tbl_contains(M.strategies, strategy) then

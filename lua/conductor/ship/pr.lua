@@ -11,6 +11,7 @@ local common = require("conductor.ship.common")
 local events = require("conductor.events")
 local message = require("conductor.ship.message")
 local notify = require("conductor.notify")
+local tabs = require("conductor.review.tabs")
 
 ---@param ws conductor.Workspace
 ---@param lines string[]
@@ -58,7 +59,7 @@ end
 --- review's) and opens it for editing.
 ---@param name string?
 function M.pr(name)
-  local ws = require("conductor.review").resolve(name, "ConductorPR")
+  local ws = tabs.resolve(name, "ConductorPR")
   common.must_be_active(ws)
   if ws.pr_url then
     notify.info(("%s already has a pull request: %s"):format(ws.name, ws.pr_url))

@@ -17,13 +17,19 @@ if not has_telescope then
   error("conductor's telescope extension needs telescope.nvim (nvim-telescope/telescope.nvim)")
 end
 
-local actions = require("telescope.actions")
+-- telescope.nvim is not installed where the type check runs (.ci/run).
+---@diagnostic disable: unresolved-require
 local action_state = require("telescope.actions.state")
+local actions = require("telescope.actions")
 local conf = require("telescope.config").values
 local entry_display = require("telescope.pickers.entry_display")
 local finders = require("telescope.finders")
+local highlights = require("conductor.highlights")
+local notify = require("conductor.notify")
+local picker = require("conductor.picker")
 local pickers = require("telescope.pickers")
 local previewers = require("telescope.previewers")
+local summary = require("conductor.summary")
 
 local defaults = { archived = false, preview_lines = 30 }
 local ext_config = vim.deepcopy(defaults)
@@ -42,14 +48,14 @@ local function agents_group(list)
       top, rank = agent.state, r
     end
   end
-  return require("conductor.highlights").group(top)
+  return highlights.group(top)
 end
 
 ---@param show_archived boolean
 ---@return conductor.Workspace[]
 local function workspaces(show_archived)
   local out = {}
-  for _, ws in ipairs(require("conductor.picker").items()) do
+  for _, ws in ipairs(picker.items()) do
     if show_archived or ws.state ~= "archived" then
       out[#out + 1] = ws
     end
@@ -59,9 +65,6 @@ end
 
 ---@param list conductor.Workspace[]
 local function make_finder(list)
-  local picker = require("conductor.picker")
-  local summary = require("conductor.summary")
-  local highlights = require("conductor.highlights")
   local cells, width = {}, {}
   for i, ws in ipairs(list) do
     cells[ws] = picker.cells(ws)
@@ -138,7 +141,6 @@ end
 ---@param height integer? lines the preview window shows
 ---@return string[]
 local function details(ws, height)
-  local summary = require("conductor.summary")
   local lines = {
     ("%s  (%s)"):format(ws.name, summary.state_text(ws)),
     "",
@@ -229,15 +231,15 @@ local function run_action(prompt_bufnr, ids)
   end
   local ws = entry.value
   local available = {}
-  for _, a in ipairs(require("conductor.picker").actions(ws)) do
+  for _, a in ipairs(picker.actions(ws)) do
     available[a.id] = a
   end
   for _, id in ipairs(ids) do
     if available[id] then
-      return require("conductor.notify").guard(available[id].run)()
+      return notify.guard(available[id].run)()
     end
   end
-  require("conductor.notify").error(("cannot %s %s: it is %s"):format(ids[1], ws.name, ws.state))
+  notify.error(("cannot %s %s: it is %s"):format(ids[1], ws.name, ws.state))
 end
 
 ---@param opts table?
@@ -246,7 +248,7 @@ local function conductor(opts)
   local show_archived = opts.archived == true or opts.archived == "true"
   local ok, list = pcall(workspaces, show_archived)
   if not ok then
-    return require("conductor.notify").error(list)
+    return notify.error(list)
   end
   pickers
     .new(opts, {

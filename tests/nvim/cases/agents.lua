@@ -47,7 +47,7 @@ end
 
 vim.cmd("ConductorNew --name=agent1 fix the login test")
 local ws = T.wait_event("ConductorWorkspaceCreated")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
 local agent = agents.list(ws.id, "agent")[1]
 local buf = agent.buf

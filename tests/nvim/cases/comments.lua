@@ -24,7 +24,7 @@ else
   T.eq(list[1].line1, 2, "their place")
   T.eq(list[1].code, { "changed" }, "their code")
   vim.cmd("ConductorOpen kept")
-  local agents = require("conductor.agents")
+  local agents = require("conductor.agent")
   T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent")
   local buf = agents.list(ws.id, "agent")[1].buf
   T.wait(function()

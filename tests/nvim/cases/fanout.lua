@@ -19,7 +19,7 @@ T.ok(require("conductor").setup(opts), "setup")
 for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived" }) do
   T.record(e)
 end
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local groups = require("conductor.groups")
 
 local function created(name)

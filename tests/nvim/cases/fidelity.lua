@@ -24,7 +24,7 @@ api.nvim_create_autocmd("User", {
     table.insert(states, { id = ev.data.agent.id, state = ev.data.agent.state })
   end,
 })
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local function text(buf)
   return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 end

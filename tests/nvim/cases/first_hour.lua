@@ -11,7 +11,7 @@ require("conductor").setup({
   agents = { fake = { cmd = { fake }, prompt = "arg", idle_after_ms = 300 } },
 })
 T.record("ConductorWorkspaceCreated")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local conductor = require("conductor")
 
 local function text(buf)

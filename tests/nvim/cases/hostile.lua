@@ -26,7 +26,7 @@ require("conductor").setup({
 })
 T.record("ConductorWorkspaceCreated")
 T.record("ConductorWorkspaceArchived")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local uv = vim.uv
 
 local function figure(name, value)

@@ -11,7 +11,7 @@ require("conductor").setup({
 T.record("ConductorWorkspaceCreated")
 T.record("ConductorWorkspaceArchived")
 T.record("ConductorWorkspaceRestored")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 
 vim.cmd("ConductorNew --name=edges try the edges")
 local ws = T.wait_event("ConductorWorkspaceCreated")

@@ -105,7 +105,7 @@ T.eq(ids[1], "open", "open is the first (default) action")
 T.ok(vim.tbl_contains(ids, "archive") and vim.tbl_contains(ids, "delete"), "archive and delete offered")
 T.ok(not vim.tbl_contains(ids, "restore"), "no restore for an active workspace")
 T.contains(acts.rows[1], "open signup", "action rows name the workspace")
-local has_agent_actions, agent_actions = pcall(require, "conductor.agent_actions")
+local has_agent_actions, agent_actions = pcall(require, "conductor.agent.commands")
 for _, optional in ipairs({ "review", "agent" }) do
   local exists = type(require("conductor")[optional]) == "function"
     or (optional ~= "review" and has_agent_actions and type(agent_actions[optional]) == "function")
@@ -167,7 +167,7 @@ T.eq(restored.name, "signup", "restored through the picker")
 T.eq(vim.fn.isdirectory(signup.path), 1, "worktree back")
 -- "new agent" (when the agents feature is there) starts another agent in the workspace.
 if has_agent_actions then
-  local agents = require("conductor.agents")
+  local agents = require("conductor.agent")
   local count = #agents.list(login.id, "agent")
   answer = function(kind, items, r)
     if kind == "conductor_workspace" then
@@ -197,7 +197,7 @@ vim.cmd("tabfirst")
 local conductor = require("conductor")
 T.eq(conductor.statusline(), "", "no workspace in the first tab")
 vim.cmd("ConductorOpen login")
-local real_agents = package.loaded["conductor.agents"] or select(2, pcall(require, "conductor.agents"))
+local real_agents = package.loaded["conductor.agent"] or select(2, pcall(require, "conductor.agent"))
 local has_agents = type(real_agents) == "table" and type(real_agents.list) == "function"
 local line = conductor.statusline()
 local running = has_agents and real_agents.list(login.id, "agent") or {}
@@ -231,7 +231,10 @@ local fake = { entries = {} }
 function fake.list(id)
   return id == login.id and fake.entries or {}
 end
-package.loaded["conductor.agents"] = fake
+-- summary.lua reads the sessions through agent/sessions.lua's `list`.
+local sessions = require("conductor.agent.sessions")
+local real_list = sessions.list
+sessions.list = fake.list
 local function set_state(entries)
   fake.entries = entries
   api.nvim_exec_autocmds("User", {
@@ -267,7 +270,7 @@ local login_rows = vim.tbl_filter(function(r)
   return r:find("^login ") ~= nil
 end, last("conductor_workspace").rows)
 T.contains(login_rows[1], "codex:exited(1) claude:waiting", "agents column")
-package.loaded["conductor.agents"] = has_agents and real_agents or nil
+sessions.list = real_list
 engine.call = real_call
 vim.cmd("tabfirst")
 T.eq(conductor.statusline(), "", "back in a tab without workspace")

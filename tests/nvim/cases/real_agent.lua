@@ -16,7 +16,7 @@ require("conductor").setup({
 T.record("ConductorWorkspaceCreated")
 vim.cmd("ConductorNew --agent=" .. name .. " --name=real-" .. name .. " " .. task)
 local ws = T.wait_event("ConductorWorkspaceCreated")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
 local agent = agents.list(ws.id, "agent")[1]
 local buf = agent.buf

@@ -11,7 +11,7 @@ require("conductor").setup({
 for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived", "ConductorWorkspaceRestored" }) do
   T.record(e)
 end
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local function text(buf)
   return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 end

@@ -24,7 +24,7 @@ end
 
 vim.cmd("ConductorNew --agent=fake --name=rev review the app")
 local ws = T.wait_event("ConductorWorkspaceCreated")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
 local agent = agents.list(ws.id, "agent")[1]
 T.wait(function() return text(agent.buf):find("FAKE AGENT READY", 1, true) end, "the agent's banner")

@@ -22,7 +22,7 @@ require("conductor").setup({
 T.record("ConductorWorkspaceCreated")
 T.record("ConductorWorkspaceArchived")
 T.record("ConductorSetupFinished")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local conductor = require("conductor")
 
 -- Every file the hostile text would create if any part of it reached a shell.

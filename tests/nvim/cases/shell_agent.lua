@@ -6,7 +6,7 @@ local T = require("harness")
 local pwned = vim.env.CONDUCTOR_TEST_PWNED
 require("conductor").setup({ gh = "/bin/true", stop_grace_ms = 300 })
 T.record("ConductorWorkspaceCreated")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 
 T.eq(agents.default_name(), "shell", "no AI CLI on PATH: the default agent is the shell")
 T.eq(agents.takes_prompts("shell"), false, "the shell takes no prompts")

@@ -10,7 +10,7 @@ require("conductor").setup({
 for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorCheckpoint", "ConductorReverted", "ConductorReviewOpened" }) do
   T.record(e)
 end
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local engine = require("conductor.engine")
 
 vim.cmd("ConductorNew --name=turns start")

@@ -5,6 +5,8 @@
 
 local M = {}
 
+local notify = require("conductor.notify")
+
 local function read(path)
   local f = io.open(path, "rb")
   if not f then
@@ -91,7 +93,7 @@ function M.apply(def, ws)
   end
   local ok, result = pcall(M[def.trust], ws.repo_root, ws.path)
   if not ok then
-    require("conductor.notify").warn(("could not mark %s trusted for %s: %s"):format(ws.path, def.trust, result))
+    notify.warn(("could not mark %s trusted for %s: %s"):format(ws.path, def.trust, result))
     return nil
   end
   return type(result) == "table" and result or nil

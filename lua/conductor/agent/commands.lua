@@ -4,8 +4,9 @@
 
 local M = {}
 
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local notify = require("conductor.notify")
+local trust = require("conductor.trust")
 local workspace = require("conductor.workspace")
 
 local function current(command)
@@ -83,7 +84,7 @@ end
 
 function M.run(script)
   local ws = current("ConductorRun")
-  require("conductor.trust").for_workspace(ws)
+  trust.for_workspace(ws)
   agents.run(ws, script ~= "" and script or nil)
 end
 
