@@ -15,8 +15,14 @@ vim.g.loaded_conductor = true
 do
   local doc = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h:h") .. "/doc"
   local help, tags = vim.uv.fs_stat(doc .. "/conductor.txt"), vim.uv.fs_stat(doc .. "/tags")
-  if help and (not tags or tags.mtime.sec < help.mtime.sec
-      or (tags.mtime.sec == help.mtime.sec and tags.mtime.nsec < help.mtime.nsec)) then
+  if
+    help
+    and (
+      not tags
+      or tags.mtime.sec < help.mtime.sec
+      or (tags.mtime.sec == help.mtime.sec and tags.mtime.nsec < help.mtime.nsec)
+    )
+  then
     pcall(vim.cmd.helptags, vim.fn.fnameescape(doc))
   end
 end
@@ -110,47 +116,79 @@ local function agent_verb(verb, args)
   return guarded("conductor.agent.commands", verb, args)
 end
 
-command("ConductorAgent", agent_verb("agent", function(o)
-  return { o.args:match("^(%S*)%s*(.-)$") }
-end), {
-  nargs = "*",
-  desc = "conductor: add an agent to the current workspace",
-  complete = function(lead, line)
-    if line:match("^%S+%s+%S*$") then
-      return vim.tbl_filter(function(n)
-        return vim.startswith(n, lead)
-      end, require("conductor.agent").names())
-    end
-    return {}
-  end,
-})
+command(
+  "ConductorAgent",
+  agent_verb("agent", function(o)
+    return { o.args:match("^(%S*)%s*(.-)$") }
+  end),
+  {
+    nargs = "*",
+    desc = "conductor: add an agent to the current workspace",
+    complete = function(lead, line)
+      if line:match("^%S+%s+%S*$") then
+        return vim.tbl_filter(function(n)
+          return vim.startswith(n, lead)
+        end, require("conductor.agent").names())
+      end
+      return {}
+    end,
+  }
+)
 command("ConductorSend", agent_verb("send"), {
   nargs = "*",
   range = true,
   bang = true,
   desc = "conductor: send text or lines to the agent (! leaves it unsubmitted)",
 })
-command("ConductorAgents", agent_verb("list"), { nargs = 0, desc = "conductor: list agents and their state" })
-command("ConductorNext", agent_verb("next"), { nargs = 0, desc = "conductor: go to the next agent needing attention" })
-command("ConductorAgentKill", agent_verb("kill"), { nargs = 0, desc = "conductor: stop the current agent" })
-command("ConductorAgentRestart", agent_verb("restart"), { nargs = 0, desc = "conductor: restart the current agent" })
-command("ConductorRun", agent_verb("run", function(o)
-  return { o.args }
-end), {
-  nargs = "?",
-  desc = "conductor: run the workspace's run script",
-  complete = function(lead)
-    return require("conductor.cli").run_scripts(lead)
-  end,
-})
-command("ConductorTrust", guarded("conductor.trust", "command", function(o)
-  return { o.args }
-end), {
-  nargs = "?",
-  complete = workspaces("active"),
-  desc = "conductor: ask again whether to trust the repository's config files",
-})
-command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
+command(
+  "ConductorAgents",
+  agent_verb("list"),
+  { nargs = 0, desc = "conductor: list agents and their state" }
+)
+command(
+  "ConductorNext",
+  agent_verb("next"),
+  { nargs = 0, desc = "conductor: go to the next agent needing attention" }
+)
+command(
+  "ConductorAgentKill",
+  agent_verb("kill"),
+  { nargs = 0, desc = "conductor: stop the current agent" }
+)
+command(
+  "ConductorAgentRestart",
+  agent_verb("restart"),
+  { nargs = 0, desc = "conductor: restart the current agent" }
+)
+command(
+  "ConductorRun",
+  agent_verb("run", function(o)
+    return { o.args }
+  end),
+  {
+    nargs = "?",
+    desc = "conductor: run the workspace's run script",
+    complete = function(lead)
+      return require("conductor.cli").run_scripts(lead)
+    end,
+  }
+)
+command(
+  "ConductorTrust",
+  guarded("conductor.trust", "command", function(o)
+    return { o.args }
+  end),
+  {
+    nargs = "?",
+    complete = workspaces("active"),
+    desc = "conductor: ask again whether to trust the repository's config files",
+  }
+)
+command(
+  "ConductorStop",
+  agent_verb("stop"),
+  { nargs = 0, desc = "conductor: stop the workspace's run scripts" }
+)
 
 -- Once per session, when the engine starts: say so when the state file disagrees with
 -- git (lua/conductor/doctor.lua; :ConductorDoctor shows and repairs).
@@ -173,31 +211,48 @@ vim.api.nvim_create_autocmd("User", {
     require("conductor.spotlight").on_state(ev.data)
   end,
 })
-command("ConductorCheckpoints", guarded("conductor.checkpoints", "open", function(o)
-  return { o.args }
-end), {
-  nargs = "?",
-  complete = workspaces("active"),
-  desc = "conductor: list a workspace's checkpoints (one per agent turn)",
-})
-command("ConductorSpotlight", guarded("conductor.spotlight", "command", function(o)
-  return { o.args, o.bang }
-end), {
-  nargs = "?",
-  bang = true,
-  complete = workspaces("active"),
-  desc = "conductor: put a workspace's changes in the root checkout (! puts the root back)",
-})
-command("ConductorRevert", guarded("conductor.checkpoints", "revert_command", function(o)
-  return { o.args }
-end), {
-  nargs = "+",
-  desc = "conductor: revert a workspace to the state after an agent turn",
-})
+command(
+  "ConductorCheckpoints",
+  guarded("conductor.checkpoints", "open", function(o)
+    return { o.args }
+  end),
+  {
+    nargs = "?",
+    complete = workspaces("active"),
+    desc = "conductor: list a workspace's checkpoints (one per agent turn)",
+  }
+)
+command(
+  "ConductorSpotlight",
+  guarded("conductor.spotlight", "command", function(o)
+    return { o.args, o.bang }
+  end),
+  {
+    nargs = "?",
+    bang = true,
+    complete = workspaces("active"),
+    desc = "conductor: put a workspace's changes in the root checkout (! puts the root back)",
+  }
+)
+command(
+  "ConductorRevert",
+  guarded("conductor.checkpoints", "revert_command", function(o)
+    return { o.args }
+  end),
+  {
+    nargs = "+",
+    desc = "conductor: revert a workspace to the state after an agent turn",
+  }
+)
 
 -- <Plug> mappings: map your own keys to them; conductor maps no keys by itself.
 local function plug(name, modes, rhs, desc)
-  vim.keymap.set(modes, "<Plug>(conductor-" .. name .. ")", rhs, { desc = "conductor: " .. desc, silent = true })
+  vim.keymap.set(
+    modes,
+    "<Plug>(conductor-" .. name .. ")",
+    rhs,
+    { desc = "conductor: " .. desc, silent = true }
+  )
 end
 plug("new", "n", "<Cmd>ConductorNew<CR>", "new workspace (asks for the task)")
 plug("pick", "n", "<Cmd>Conductor<CR>", "pick a workspace")
@@ -219,7 +274,9 @@ command("ConductorReview", function(o)
     if rev then
       opts.commit = rev
     elseif arg:sub(1, 2) == "--" or name then
-      return require("conductor.notify").error(("ConductorReview: unexpected argument %q"):format(arg))
+      return require("conductor.notify").error(
+        ("ConductorReview: unexpected argument %q"):format(arg)
+      )
     else
       name = arg
     end
@@ -233,7 +290,11 @@ end, {
 })
 command("ConductorSendComments", function(o)
   conductor().send_comments(o.args)
-end, { nargs = "?", complete = workspaces("active"), desc = "conductor: send the review comments to the agent" })
+end, {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: send the review comments to the agent",
+})
 command("ConductorCheck", function(o)
   conductor().check(o.args)
 end, { nargs = "?", complete = workspaces("active"), desc = "conductor: run a workspace's checks" })
@@ -257,13 +318,19 @@ end, {
 })
 command("ConductorPR", function(o)
   conductor().pr(o.args)
-end, { nargs = "?", complete = workspaces("active"), desc = "conductor: open a pull request for a workspace" })
+end, {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: open a pull request for a workspace",
+})
 
 -- Fanout and compare (lua/conductor/fanout/, lua/conductor/compare/).
 command("ConductorFanout", function(o)
   local args = vim.trim(o.args)
   if args ~= "" and args ~= "--gh" then
-    return require("conductor.notify").error(("unknown argument %s for :ConductorFanout (it takes --gh)"):format(args))
+    return require("conductor.notify").error(
+      ("unknown argument %s for :ConductorFanout (it takes --gh)"):format(args)
+    )
   end
   conductor().fanout({ gh = args == "--gh" })
 end, {
@@ -283,6 +350,10 @@ end, {
   end,
 })
 
-command("ConductorDoctor", guarded("conductor.doctor", "run", function()
-  return {}
-end), { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" })
+command(
+  "ConductorDoctor",
+  guarded("conductor.doctor", "run", function()
+    return {}
+  end),
+  { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" }
+)

@@ -39,10 +39,7 @@ end
 ---@param ws conductor.Workspace
 local function must_be_active(ws)
   if ws.state == "archived" then
-    error(
-      ("%s is archived; restore it with :ConductorRestore %s"):format(ws.name, ws.name),
-      0
-    )
+    error(("%s is archived; restore it with :ConductorRestore %s"):format(ws.name, ws.name), 0)
   elseif ws.state == "creating" then
     error(("%s is still being created"):format(ws.name), 0)
   end
@@ -150,8 +147,10 @@ end
 local function archive_question(ws, preview)
   local lines = {}
   if preview.dirty then
-    lines[#lines + 1] = ("%s has %d uncommitted change(s); they are kept in a snapshot"
-      .. " and come back on :ConductorRestore."):format(ws.name, preview.changes or 0)
+    lines[#lines + 1] = (
+      "%s has %d uncommitted change(s); they are kept in a snapshot"
+      .. " and come back on :ConductorRestore."
+    ):format(ws.name, preview.changes or 0)
   end
   local ignored = preview.ignored or {}
   if #ignored > 0 then
@@ -226,13 +225,18 @@ function M.archive(name, force)
   if force then
     return archive()
   end
-  request("archive_preview", { workspace = ws.id }, ("checking %s…"):format(ws.name), function(preview)
-    local question = archive_question(ws, preview)
-    if question and vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
-      return
+  request(
+    "archive_preview",
+    { workspace = ws.id },
+    ("checking %s…"):format(ws.name),
+    function(preview)
+      local question = archive_question(ws, preview)
+      if question and vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
+        return
+      end
+      archive()
     end
-    archive()
-  end)
+  )
 end
 
 --- Brings an archived workspace back exactly (uncommitted work included),
@@ -262,8 +266,10 @@ function M.delete(name)
   local ws = workspace.get(name)
   local worktree = ws.state == "archived" and ""
     or ("Its worktree %s will be removed.\n"):format(ws.path)
-  local question = ("Delete workspace %s?\n%sIts branch %s will be deleted;"
-    .. " a backup ref (refs/conductor/deleted/%s) is kept."):format(ws.name, worktree, ws.branch, ws.id)
+  local question = (
+    "Delete workspace %s?\n%sIts branch %s will be deleted;"
+    .. " a backup ref (refs/conductor/deleted/%s) is kept."
+  ):format(ws.name, worktree, ws.branch, ws.id)
   if vim.fn.confirm(question, "&Delete\n&Cancel", 2) ~= 1 then
     return
   end

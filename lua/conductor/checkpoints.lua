@@ -65,7 +65,10 @@ function M.revert(ws, turn, done)
   for _, a in ipairs(sessions.list(ws.id, "agent")) do
     if a.state == "working" then
       return notify.error(
-        ("%s/%s is working: wait for its turn to end (or stop it) before reverting"):format(ws.name, a.label or a.name)
+        ("%s/%s is working: wait for its turn to end (or stop it) before reverting"):format(
+          ws.name,
+          a.label or a.name
+        )
       )
     end
   end
@@ -92,7 +95,8 @@ local function render(buf, ws, list)
   if not vim.api.nvim_buf_is_valid(buf) then
     return
   end
-  local lines = { ("Checkpoints of %s — <CR> diff of the turn, R revert to it, q close"):format(ws.name) }
+  local lines =
+    { ("Checkpoints of %s — <CR> diff of the turn, R revert to it, q close"):format(ws.name) }
   for i = #list, 1, -1 do
     lines[#lines + 1] = M.line(list[i])
   end

@@ -60,8 +60,7 @@ end
 function M.run_scripts(lead)
   local ok, names = pcall(function()
     local ws = workspace.current()
-    local repo = ws
-        and engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
+    local repo = ws and engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
       or workspace.repo()
     return repo.run_scripts
   end)

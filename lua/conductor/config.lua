@@ -119,8 +119,7 @@ M.schema = {
     name = "shell",
     type = "string",
     default = "/bin/sh",
-    desc = "Shell that runs the setup, run and archive scripts, as"
-      .. " `{shell} -c {script}`.",
+    desc = "Shell that runs the setup, run and archive scripts, as" .. " `{shell} -c {script}`.",
   },
   {
     name = "default_agent",

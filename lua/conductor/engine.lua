@@ -10,7 +10,6 @@
 
 local M = {}
 
-
 local uv = vim.uv
 local config = require("conductor.config")
 local notify = require("conductor.notify")

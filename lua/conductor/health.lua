@@ -145,10 +145,12 @@ local function check_agents()
   else
     local ok, chosen = pcall(catalog.default_name)
     chosen = ok and chosen
-    health.info(("no default_agent set: :ConductorNew starts %s (the first of codex, claude,"
-      .. " gemini, opencode on PATH, else a shell)"):format(
-      type(chosen) == "string" and chosen or "the first agent found"
-    ))
+    health.info(
+      (
+        "no default_agent set: :ConductorNew starts %s (the first of codex, claude,"
+        .. " gemini, opencode on PATH, else a shell)"
+      ):format(type(chosen) == "string" and chosen or "the first agent found")
+    )
   end
   if default and not agents[default] then
     health.error(("default_agent %s is not defined"):format(default), {

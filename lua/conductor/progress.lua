@@ -129,10 +129,14 @@ local function tick()
   end
   if running and not ticker then
     ticker = uv.new_timer()
-    ticker:start(1000, 1000, vim.schedule_wrap(function()
-      redraw()
-      tick()
-    end))
+    ticker:start(
+      1000,
+      1000,
+      vim.schedule_wrap(function()
+        redraw()
+        tick()
+      end)
+    )
   elseif not running and ticker then
     ticker:stop()
     ticker:close()
@@ -200,7 +204,9 @@ local function report_finished(ev)
   if ev.kind == "setup" then
     hint = hint .. (", rerun with :ConductorSetup %s"):format(ev.workspace)
   end
-  notify.error(("%s: %s script failed (%s)%s; %s"):format(ev.workspace, ev.kind, why, elapsed, hint))
+  notify.error(
+    ("%s: %s script failed (%s)%s; %s"):format(ev.workspace, ev.kind, why, elapsed, hint)
+  )
 end
 
 --- One engine request shown on the progress line until it is answered (under

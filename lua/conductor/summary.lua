@@ -7,7 +7,6 @@ local M = {}
 
 local sessions = require("conductor.agent.sessions")
 
-
 ---@class conductor.AgentEntry
 ---@field id any        session id
 ---@field name string   agent name, e.g. "codex"

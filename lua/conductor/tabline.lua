@@ -48,7 +48,11 @@ function M.render()
   local current, last = vim.fn.tabpagenr(), vim.fn.tabpagenr("$")
   for i = 1, last do
     local label = default_label(i):gsub("%%", "%%%%")
-    parts[#parts + 1] = ("%s%%%dT %s "):format(i == current and "%#TabLineSel#" or "%#TabLine#", i, label)
+    parts[#parts + 1] = ("%s%%%dT %s "):format(
+      i == current and "%#TabLineSel#" or "%#TabLine#",
+      i,
+      label
+    )
   end
   parts[#parts + 1] = "%#TabLineFill#%T"
   if last > 1 then

@@ -58,7 +58,11 @@ local function view(file)
   vim.bo[buf].modifiable = false
   vim.bo[buf].filetype = file.path:match("%.json$") and "json" or "toml"
   local where = file.origin == "working tree" and "" or (" (" .. file.origin .. ")")
-  pcall(vim.api.nvim_buf_set_name, buf, ("conductor-trust://%s%s"):format(vim.fs.basename(file.path), where))
+  pcall(
+    vim.api.nvim_buf_set_name,
+    buf,
+    ("conductor-trust://%s%s"):format(vim.fs.basename(file.path), where)
+  )
   vim.cmd("redraw")
   return tab
 end

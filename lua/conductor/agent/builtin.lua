@@ -41,7 +41,12 @@ return {
     trust = "gemini",
     resume = { "gemini", "--resume", "latest" },
     working = { "esc to cancel" },
-    waiting = { "Allow execution", "Apply this change?", "Do you trust", "How would you like to authenticate" },
+    waiting = {
+      "Allow execution",
+      "Apply this change?",
+      "Do you trust",
+      "How would you like to authenticate",
+    },
   },
   opencode = {
     cmd = { "opencode" },
@@ -55,4 +60,3 @@ return {
   -- No screen patterns tell a shell's states: quiet for a moment means idle at its prompt.
   shell = { prompt = "none", idle_after_ms = 500 },
 }
-

@@ -36,7 +36,9 @@ M.stop_runs = run.stop_runs
 -- Why text was not given to agent `name` of `ws`, and what to do instead.
 local function no_prompts(ws, name)
   return ("%s/%s takes no prompts (text would run as commands); nothing sent: add an AI agent (:ConductorAgent codex)"):format(
-    ws.name, name)
+    ws.name,
+    name
+  )
 end
 
 -- An agent that takes no prompts gets its task on the terminal's screen only (written to
@@ -48,10 +50,15 @@ local function show_task(s, task)
   local out = {}
   if s.name == "shell" then
     out[#out + 1] = ("conductor: no AI CLI (%s) is on PATH, so this agent is your shell (%s)."):format(
-      table.concat(catalog.PREFERRED, ", "), vim.o.shell)
-    out[#out + 1] = "The task below is not typed in; install one or set default_agent to get an AI agent."
+      table.concat(catalog.PREFERRED, ", "),
+      vim.o.shell
+    )
+    out[#out + 1] =
+      "The task below is not typed in; install one or set default_agent to get an AI agent."
   else
-    out[#out + 1] = ("conductor: %s takes no prompts; the task below is not typed in."):format(s.name)
+    out[#out + 1] = ("conductor: %s takes no prompts; the task below is not typed in."):format(
+      s.name
+    )
   end
   for _, line in ipairs(lines) do
     out[#out + 1] = "task: " .. line
@@ -162,7 +169,9 @@ end
 function M.choose(ws, cb, opts)
   local want_prompts = opts and opts.prompts
   local function usable(s)
-    return s.kind == "agent" and s.state ~= "exited" and (not want_prompts or catalog.takes_prompts(s.name))
+    return s.kind == "agent"
+      and s.state ~= "exited"
+      and (not want_prompts or catalog.takes_prompts(s.name))
   end
   local cur = vim.b.conductor_session
   if cur and sessions.by_id[cur] and usable(sessions.by_id[cur]) then

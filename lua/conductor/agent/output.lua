@@ -65,7 +65,11 @@ function M.attach()
         end
       end
       if working > 0 then
-        api.nvim_echo({ { ("conductor: stopping %d working agent(s)"):format(working), "WarningMsg" } }, true, {})
+        api.nvim_echo(
+          { { ("conductor: stopping %d working agent(s)"):format(working), "WarningMsg" } },
+          true,
+          {}
+        )
       end
       pcall(engine.load().agent_stop_all)
     end,

@@ -48,7 +48,8 @@ function M.stop_runs(ws)
       return notify.error(err)
     end
     notify.info(
-      n > 0 and ("stopped %d run script(s) of %s"):format(n, ws.name) or ("%s has no running script"):format(ws.name)
+      n > 0 and ("stopped %d run script(s) of %s"):format(n, ws.name)
+        or ("%s has no running script"):format(ws.name)
     )
   end)
 end

@@ -37,7 +37,8 @@ function M.codex(root, worktree)
   if not text then
     return false
   end
-  local section = text:match(vim.pesc(toml_key(root)) .. "%s*\n(.-)\n%s*%[") or text:match(vim.pesc(toml_key(root)) .. "%s*\n(.*)$")
+  local section = text:match(vim.pesc(toml_key(root)) .. "%s*\n(.-)\n%s*%[")
+    or text:match(vim.pesc(toml_key(root)) .. "%s*\n(.*)$")
   if not section or not section:match('trust_level%s*=%s*"trusted"') then
     return false
   end
@@ -68,7 +69,8 @@ function M.claude(root, worktree)
   if type(wt) == "table" and wt.hasTrustDialogAccepted == true then
     return true
   end
-  data.projects[worktree] = vim.tbl_extend("force", type(wt) == "table" and wt or {}, { hasTrustDialogAccepted = true })
+  data.projects[worktree] =
+    vim.tbl_extend("force", type(wt) == "table" and wt or {}, { hasTrustDialogAccepted = true })
   write_atomic(file, vim.json.encode(data))
   return true
 end
@@ -78,7 +80,12 @@ end
 function M.gemini(root)
   local text = read(vim.env.HOME .. "/.gemini/trustedFolders.json")
   local ok, data = pcall(vim.json.decode, text or "")
-  if ok and type(data) == "table" and type(data[root]) == "string" and data[root]:match("^TRUST") then
+  if
+    ok
+    and type(data) == "table"
+    and type(data[root]) == "string"
+    and data[root]:match("^TRUST")
+  then
     return { GEMINI_CLI_TRUST_WORKSPACE = "true" }
   end
   return false

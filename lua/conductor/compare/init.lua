@@ -114,7 +114,12 @@ local function render(v)
     if ws.state ~= "active" then
       stat = ""
     elseif type(c) == "table" then
-      stat = ("+%d -%d  %d file%s"):format(c.added or 0, c.removed or 0, #(c.files or {}), #(c.files or {}) == 1 and "" or "s")
+      stat = ("+%d -%d  %d file%s"):format(
+        c.added or 0,
+        c.removed or 0,
+        #(c.files or {}),
+        #(c.files or {}) == 1 and "" or "s"
+      )
     else
       stat = c or "…"
     end
@@ -290,13 +295,17 @@ local function diff_key(v)
   if #files == 0 then
     error(("no changed files in %s yet"):format(v.group), 0)
   end
-  vim.ui.select(files, { prompt = "conductor: diff which file", kind = "conductor_file" }, function(path)
-    if path then
-      vim.schedule(function()
-        notify.guard(with_file)(path)
-      end)
+  vim.ui.select(
+    files,
+    { prompt = "conductor: diff which file", kind = "conductor_file" },
+    function(path)
+      if path then
+        vim.schedule(function()
+          notify.guard(with_file)(path)
+        end)
+      end
     end
-  end)
+  )
 end
 
 --- Keeps `keep` and archives the group's other active workspaces, after
@@ -315,11 +324,10 @@ function M.keep(group, keep)
   local names = vim.tbl_map(function(ws)
     return ws.name
   end, others)
-  local question = ("Keep %s and archive %s?\nTheir uncommitted work is kept in snapshots and"
-    .. " their branches stay; :ConductorRestore brings one back."):format(
-    keep.name,
-    table.concat(names, ", ")
-  )
+  local question = (
+    "Keep %s and archive %s?\nTheir uncommitted work is kept in snapshots and"
+    .. " their branches stay; :ConductorRestore brings one back."
+  ):format(keep.name, table.concat(names, ", "))
   if vim.fn.confirm(question, "&Keep\n&Cancel", 2) ~= 1 then
     return
   end
@@ -422,7 +430,10 @@ function M.compare(group)
   if not groups.get(group) then
     local names = groups.names()
     error(
-      ("no group named %q%s"):format(group, #names > 0 and ("; groups: " .. table.concat(names, ", ")) or ""),
+      ("no group named %q%s"):format(
+        group,
+        #names > 0 and ("; groups: " .. table.concat(names, ", ")) or ""
+      ),
       0
     )
   end

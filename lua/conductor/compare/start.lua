@@ -47,7 +47,8 @@ function M.new(args, names)
   for i, a in ipairs(names) do
     seen[a] = (seen[a] or 0) + 1
     local label = count[a] > 1 and ("%s-%d"):format(a, seen[a]) or a
-    jobs[i] = { task = task, agent = a, base = args.base, name = group .. "-" .. label, label = label }
+    jobs[i] =
+      { task = task, agent = a, base = args.base, name = group .. "-" .. label, label = label }
   end
   scheduler.run(jobs, {
     group = group,

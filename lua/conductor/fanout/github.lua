@@ -60,7 +60,11 @@ local function choose(issues, on_done)
         elseif item.action == "all" then
           return "  mark all / none"
         end
-        return ("%s #%d %s"):format(picked[item.issue.number] and "[x]" or "[ ]", item.issue.number, item.issue.title)
+        return ("%s #%d %s"):format(
+          picked[item.issue.number] and "[x]" or "[ ]",
+          item.issue.number,
+          item.issue.title
+        )
       end,
     }, function(item)
       if not item then
@@ -98,8 +102,10 @@ function M.from_github()
   local gh = config.get().gh
   if vim.fn.executable(gh) ~= 1 then
     error(
-      ("fanout --gh needs GitHub's CLI: `%s` not found; install it (https://cli.github.com)"
-        .. " or set the `gh` option to its path"):format(gh),
+      (
+        "fanout --gh needs GitHub's CLI: `%s` not found; install it (https://cli.github.com)"
+        .. " or set the `gh` option to its path"
+      ):format(gh),
       0
     )
   end
@@ -108,8 +114,10 @@ function M.from_github()
   local agent = agents.default_name()
   if not agents.takes_prompts(agent) then
     error(
-      ("fanout --gh gives each issue's text to the agent as its prompt, and %s takes no prompts"
-        .. " (no AI CLI on PATH?): install one (codex, claude, gemini, opencode) or set default_agent"):format(agent),
+      (
+        "fanout --gh gives each issue's text to the agent as its prompt, and %s takes no prompts"
+        .. " (no AI CLI on PATH?): install one (codex, claude, gemini, opencode) or set default_agent"
+      ):format(agent),
       0
     )
   end

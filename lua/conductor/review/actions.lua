@@ -162,7 +162,10 @@ end
 ---@param review conductor.Review
 local function no_revert_in_commit(review)
   if review.scope == "commit" then
-    error("cannot revert while reviewing one commit (both sides are read-only); switch to the branch scope with s", 0)
+    error(
+      "cannot revert while reviewing one commit (both sides are read-only); switch to the branch scope with s",
+      0
+    )
   end
 end
 
@@ -292,14 +295,17 @@ function actions.comment(review)
   local it = item(review)
   if it and it.kind == "comment" then
     local c = it.comment
-    vim.ui.input({ prompt = ("comment on %s: "):format(comments.where(c)), default = c.text }, function(text)
-      if text and vim.trim(text) ~= "" then
-        c.text = vim.trim(text)
-        c.sent = false
-        comments.save(review.ws.id)
-        changed(review)
+    vim.ui.input(
+      { prompt = ("comment on %s: "):format(comments.where(c)), default = c.text },
+      function(text)
+        if text and vim.trim(text) ~= "" then
+          c.text = vim.trim(text)
+          c.sent = false
+          comments.save(review.ws.id)
+          changed(review)
+        end
       end
-    end)
+    )
     return
   end
   local win = api.nvim_get_current_win()
@@ -354,33 +360,41 @@ end
 function actions.pick_commit(review)
   local ws = review.ws
   local revs = (ws.base_branch or "HEAD") .. "..HEAD"
-  vim.system({ "git", "-C", ws.path, "log", "--format=%h%x09%s", revs }, { text = true }, function(out)
-    vim.schedule(function()
-      if out.code ~= 0 then
-        return notify.error(("%s: git log %s failed: %s"):format(ws.name, revs, vim.trim(out.stderr or "")))
-      end
-      local commits = {}
-      for _, line in ipairs(vim.split(out.stdout or "", "\n", { trimempty = true })) do
-        local sha, subject = line:match("^(%x+)\t(.*)$")
-        if sha then
-          commits[#commits + 1] = { sha = sha, subject = subject }
+  vim.system(
+    { "git", "-C", ws.path, "log", "--format=%h%x09%s", revs },
+    { text = true },
+    function(out)
+      vim.schedule(function()
+        if out.code ~= 0 then
+          return notify.error(
+            ("%s: git log %s failed: %s"):format(ws.name, revs, vim.trim(out.stderr or ""))
+          )
         end
-      end
-      if #commits == 0 then
-        return notify.info(("%s: no commits on the branch since %s"):format(ws.name, ws.base_branch or "its base"))
-      end
-      vim.ui.select(commits, {
-        prompt = "Review the commit",
-        format_item = function(c)
-          return c.sha .. "  " .. c.subject
-        end,
-      }, function(choice)
-        if choice and review.getter() then
-          notify.guard(review.view.set_scope)(review, "commit", choice.sha)
+        local commits = {}
+        for _, line in ipairs(vim.split(out.stdout or "", "\n", { trimempty = true })) do
+          local sha, subject = line:match("^(%x+)\t(.*)$")
+          if sha then
+            commits[#commits + 1] = { sha = sha, subject = subject }
+          end
         end
+        if #commits == 0 then
+          return notify.info(
+            ("%s: no commits on the branch since %s"):format(ws.name, ws.base_branch or "its base")
+          )
+        end
+        vim.ui.select(commits, {
+          prompt = "Review the commit",
+          format_item = function(c)
+            return c.sha .. "  " .. c.subject
+          end,
+        }, function(choice)
+          if choice and review.getter() then
+            notify.guard(review.view.set_scope)(review, "commit", choice.sha)
+          end
+        end)
       end)
-    end)
-  end)
+    end
+  )
 end
 
 --- List the changes again.

@@ -141,7 +141,8 @@ function M.where(c)
   local path = c.side == "base" and c.base_path or c.path
   local at = path
   if c.line1 then
-    at = c.line1 == c.line2 and ("%s:%d"):format(path, c.line1) or ("%s:%d-%d"):format(path, c.line1, c.line2)
+    at = c.line1 == c.line2 and ("%s:%d"):format(path, c.line1)
+      or ("%s:%d-%d"):format(path, c.line1, c.line2)
   end
   if c.side == "base" then
     at = at .. (" (before your changes%s)"):format(c.rev and (", at " .. c.rev:sub(1, 7)) or "")
@@ -190,7 +191,10 @@ end
 function M.send(ws, done)
   local list = M.list(ws.id, { unsent = true })
   if #list == 0 then
-    error(("%s has no unsent review comments; add one with gC in :ConductorReview"):format(ws.name), 0)
+    error(
+      ("%s has no unsent review comments; add one with gC in :ConductorReview"):format(ws.name),
+      0
+    )
   end
   local text = workspace.with_prompt(ws, "code_review", M.format(list))
   agents.choose(ws, function(s)

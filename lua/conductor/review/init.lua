@@ -91,7 +91,10 @@ end
 ---@param a table
 ---@param b table
 local function same_file(a, b)
-  return a.path == b.path and a.status == b.status and a.binary == b.binary and a.old_path == b.old_path
+  return a.path == b.path
+    and a.status == b.status
+    and a.binary == b.binary
+    and a.old_path == b.old_path
 end
 
 --- Puts a change list on screen: the panel, and the diff of the file shown
@@ -341,7 +344,9 @@ function M.review(name, opts)
   local existing = M.of_workspace(ws.id)
   if existing then
     api.nvim_set_current_tabpage(existing.tab)
-    if scope and (scope ~= existing.scope or (scope == "commit" and opts.commit ~= existing.commit)) then
+    if
+      scope and (scope ~= existing.scope or (scope == "commit" and opts.commit ~= existing.commit))
+    then
       M.set_scope(existing, scope, opts.commit)
     else
       M.refresh(existing)
@@ -433,7 +438,10 @@ function M.review(name, opts)
   end
   M.refresh(review)
   api.nvim_set_current_win(panel_win)
-  events.fire("ConductorReviewOpened", { workspace = review.ws, scope = review.scope, commit = review.commit, tab = tab })
+  events.fire(
+    "ConductorReviewOpened",
+    { workspace = review.ws, scope = review.scope, commit = review.commit, tab = tab }
+  )
 end
 
 --- `:ConductorSendComments`: sends the unsent comments of a workspace

@@ -74,7 +74,11 @@ function M.check(v)
       local where = ("%s[%q]"):format("." .. side, tostring(key))
       if type(action) == "string" then
         if not vim.tbl_contains(names, action) then
-          return ("names an unknown action %q (known: %s)"):format(action, table.concat(names, ", ")), where
+          return ("names an unknown action %q (known: %s)"):format(
+            action,
+            table.concat(names, ", ")
+          ),
+            where
         end
       elseif action ~= false and type(action) ~= "function" then
         return "must be an action name, a function or false", where
@@ -86,7 +90,8 @@ end
 ---@param action string|function
 ---@return string
 local function desc(action)
-  return "conductor review: " .. (type(action) == "string" and action:gsub("_", " ") or "custom action")
+  return "conductor review: "
+    .. (type(action) == "string" and action:gsub("_", " ") or "custom action")
 end
 
 -- Buffers that got our keys, and which: buffer -> { {mode, lhs}... }.
@@ -138,7 +143,11 @@ function M.detach(buf)
   api.nvim_buf_call(buf, function()
     for _, m in ipairs(list) do
       local cur = vim.fn.maparg(m[2], m[1], false, true)
-      if cur.buffer == 1 and type(cur.desc) == "string" and vim.startswith(cur.desc, "conductor review: ") then
+      if
+        cur.buffer == 1
+        and type(cur.desc) == "string"
+        and vim.startswith(cur.desc, "conductor review: ")
+      then
         pcall(vim.keymap.del, m[1], m[2], { buffer = buf })
       end
     end

@@ -151,7 +151,10 @@ local function attach()
   end
   attached = true
   engine.on("check_started", function(ev)
-    progress.begin("checks:" .. (ev.workspace_id or ev.workspace), ("%s: check `%s` running…"):format(ev.workspace, ev.command))
+    progress.begin(
+      "checks:" .. (ev.workspace_id or ev.workspace),
+      ("%s: check `%s` running…"):format(ev.workspace, ev.command)
+    )
   end)
 end
 
@@ -186,21 +189,25 @@ function M.check(name)
     local results = res.results or {}
     local failed = M.failure(res)
     if #results == 0 then
-      notify.warn(("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
-        ws.name, ws.repo_root))
+      notify.warn(
+        ("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
+          ws.name,
+          ws.repo_root
+        )
+      )
     elseif res.ok then
-      notify.info(("%s: checks passed (%d, %s)"):format(
-        ws.name,
-        #results,
-        format.duration(res.elapsed_ms)
-      ))
+      notify.info(
+        ("%s: checks passed (%d, %s)"):format(ws.name, #results, format.duration(res.elapsed_ms))
+      )
     else
-      notify.error(("%s: check `%s` failed (%s) after %s"):format(
-        ws.name,
-        failed and failed.command or "?",
-        failed and failed.code and ("exit " .. failed.code) or "failed",
-        format.duration(res.elapsed_ms)
-      ))
+      notify.error(
+        ("%s: check `%s` failed (%s) after %s"):format(
+          ws.name,
+          failed and failed.command or "?",
+          failed and failed.code and ("exit " .. failed.code) or "failed",
+          format.duration(res.elapsed_ms)
+        )
+      )
     end
     events.fire("ConductorChecksFinished", {
       workspace = ws,

@@ -166,16 +166,25 @@ local function details(ws, height)
   -- The diff stat from the engine's last change list (memory only, never git).
   local engine = package.loaded["conductor.engine"]
   local okc, changes = pcall(function()
-    return engine and ws.state == "active" and engine.call("changes_cached", { workspace = ws.id }) or nil
+    return engine and ws.state == "active" and engine.call("changes_cached", { workspace = ws.id })
+      or nil
   end)
   if okc and type(changes) == "table" then
-    lines[#lines + 1] = ("changes     %d file(s), +%d -%d"):format(#(changes.files or {}), changes.added or 0, changes.removed or 0)
+    lines[#lines + 1] = ("changes     %d file(s), +%d -%d"):format(
+      #(changes.files or {}),
+      changes.added or 0,
+      changes.removed or 0
+    )
     for i, f in ipairs(changes.files or {}) do
       if i > 10 then
         lines[#lines + 1] = ("            … %d more"):format(#changes.files - 10)
         break
       end
-      lines[#lines + 1] = ("            %s %s %s"):format(f.status, f.path, f.binary and "(binary)" or ("+%d -%d"):format(f.added, f.removed))
+      lines[#lines + 1] = ("            %s %s %s"):format(
+        f.status,
+        f.path,
+        f.binary and "(binary)" or ("+%d -%d"):format(f.added, f.removed)
+      )
     end
   end
   if ws.checks then
@@ -210,7 +219,8 @@ local previewer = previewers.new_buffer_previewer({
   title = "Workspace",
   define_preview = function(self, entry)
     local winid = self.state.winid
-    local height = winid and vim.api.nvim_win_is_valid(winid) and vim.api.nvim_win_get_height(winid) or nil
+    local height = winid and vim.api.nvim_win_is_valid(winid) and vim.api.nvim_win_get_height(winid)
+      or nil
     local ok, lines = pcall(details, entry.value, height)
     if not ok then
       lines = { "conductor: " .. tostring(lines) }
@@ -283,7 +293,8 @@ local function conductor(opts)
         -- Refresh in place while the picker is open: agents change state, change lists
         -- are recomputed, workspaces come and go. Rows come from memory and the state
         -- file, so a refresh never waits on git.
-        local group = vim.api.nvim_create_augroup("conductor_telescope_" .. prompt_bufnr, { clear = true })
+        local group =
+          vim.api.nvim_create_augroup("conductor_telescope_" .. prompt_bufnr, { clear = true })
         local pending = false
         local function refresh()
           if pending then
@@ -304,7 +315,12 @@ local function conductor(opts)
         end
         vim.api.nvim_create_autocmd("User", {
           group = group,
-          pattern = { "ConductorAgentState", "ConductorWorkspace*", "ConductorChecksFinished", "ConductorPR" },
+          pattern = {
+            "ConductorAgentState",
+            "ConductorWorkspace*",
+            "ConductorChecksFinished",
+            "ConductorPR",
+          },
           callback = refresh,
         })
         vim.api.nvim_create_autocmd({ "BufWipeout", "BufDelete" }, {

@@ -6,7 +6,13 @@ local fake = vim.env.CONDUCTOR_FAKE_AGENT
 require("conductor").setup({
   default_agent = "fake",
   agents = {
-    fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, waiting = { "(y/n)" }, idle_after_ms = 300 },
+    fake = {
+      cmd = { fake },
+      prompt = "arg",
+      working = { "esc to interrupt" },
+      waiting = { "(y/n)" },
+      idle_after_ms = 300,
+    },
     missing = { cmd = { "definitely-not-installed-xyz" }, install = "npm install -g xyz" },
     codexlike = { cmd = { fake }, prompt = "arg", trust = "codex", trust_worktrees = true },
     claudelike = { cmd = { fake }, prompt = "arg", trust = "claude", trust_worktrees = true },
@@ -22,7 +28,10 @@ local states = {}
 vim.api.nvim_create_autocmd("User", {
   pattern = "ConductorAgentState",
   callback = function(ev)
-    table.insert(states, { state = ev.data.agent.state, code = ev.data.agent.code, id = ev.data.agent.id })
+    table.insert(
+      states,
+      { state = ev.data.agent.state, code = ev.data.agent.code, id = ev.data.agent.id }
+    )
   end,
 })
 
@@ -30,25 +39,33 @@ local function text(buf)
   return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 end
 local function wait_text(buf, needle, ms)
-  local ok = pcall(T.wait, function() return text(buf):find(needle, 1, true) ~= nil end, needle, ms)
+  local ok = pcall(T.wait, function()
+    return text(buf):find(needle, 1, true) ~= nil
+  end, needle, ms)
   T.ok(ok, ("%q not on screen; screen:\n%s"):format(needle, text(buf):sub(-1500)))
 end
 -- Keys as the user types them in terminal mode (waits until terminal mode is on).
 local function type_keys(keys)
   vim.cmd("startinsert")
-  T.wait(function() return vim.api.nvim_get_mode().mode == "t" end, "terminal mode")
+  T.wait(function()
+    return vim.api.nvim_get_mode().mode == "t"
+  end, "terminal mode")
   vim.api.nvim_input(keys)
 end
 local function saw_state(id, state)
   for _, s in ipairs(states) do
-    if s.id == id and s.state == state then return true end
+    if s.id == id and s.state == state then
+      return true
+    end
   end
 end
 
 vim.cmd("ConductorNew --name=agent1 fix the login test")
 local ws = T.wait_event("ConductorWorkspaceCreated")
 local agents = require("conductor.agent")
-T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 1
+end, "the agent to start")
 local agent = agents.list(ws.id, "agent")[1]
 local buf = agent.buf
 T.eq(vim.bo[buf].buftype, "terminal", "agent buffer is a terminal")
@@ -61,12 +78,20 @@ wait_text(buf, "NVIM=set VIMRUNTIME=unset")
 -- Typed keys reach the agent; OSC 7501 drives the state: working, then idle.
 type_keys("work<CR>")
 wait_text(buf, "DONE WORKING")
-T.eq(T.read(ws.path .. "/agent-output.txt"), "written by the fake agent\n", "the agent wrote in its worktree")
-T.wait(function() return saw_state(agent.id, "working") and saw_state(agent.id, "idle") end, "working then idle")
+T.eq(
+  T.read(ws.path .. "/agent-output.txt"),
+  "written by the fake agent\n",
+  "the agent wrote in its worktree"
+)
+T.wait(function()
+  return saw_state(agent.id, "working") and saw_state(agent.id, "idle")
+end, "working then idle")
 
 -- A question: needs input, then the answer arrives.
 type_keys("ask<CR>")
-T.wait(function() return agents.list(ws.id, "agent")[1].state == "waiting" end, "waiting state")
+T.wait(function()
+  return agents.list(ws.id, "agent")[1].state == "waiting"
+end, "waiting state")
 type_keys("y")
 wait_text(buf, "ANSWER y")
 
@@ -92,7 +117,10 @@ wait_text(buf, "FLOOD DONE", 120000)
 local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
 local done_at
 for i = #lines, 1, -1 do
-  if lines[i]:find("FLOOD DONE", 1, true) then done_at = i break end
+  if lines[i]:find("FLOOD DONE", 1, true) then
+    done_at = i
+    break
+  end
 end
 local total = tonumber(lines[done_at]:match("FLOOD DONE (%d+) LINES"))
 T.contains(lines[done_at - 1], ("flood line %08d"):format(total - 1), "last flood line")
@@ -105,16 +133,22 @@ vim.cmd("stopinsert")
 
 -- Closing the window keeps the agent; opening the workspace shows it again.
 vim.cmd("tabfirst")
-for _, w in ipairs(vim.fn.win_findbuf(buf)) do vim.api.nvim_win_close(w, true) end
+for _, w in ipairs(vim.fn.win_findbuf(buf)) do
+  vim.api.nvim_win_close(w, true)
+end
 T.ok(vim.api.nvim_buf_is_valid(buf), "buffer kept")
 T.eq(agents.list(ws.id, "agent")[1].state ~= "exited", true, "process still running")
 vim.cmd("ConductorOpen agent1")
-T.wait(function() return #vim.fn.win_findbuf(buf) == 1 end, "the agent shown again")
+T.wait(function()
+  return #vim.fn.win_findbuf(buf) == 1
+end, "the agent shown again")
 T.eq(#agents.list(ws.id, "agent"), 1, "no second agent was started")
 -- A 100 KB selection arrives as one paste, with its path:line context.
 vim.cmd("new " .. vim.fn.fnameescape(ws.path .. "/big.txt"))
 local big = {}
-for i = 1, 2000 do big[i] = ("%04d %s"):format(i, ("y"):rep(45)) end
+for i = 1, 2000 do
+  big[i] = ("%04d %s"):format(i, ("y"):rep(45))
+end
 vim.api.nvim_buf_set_lines(0, 0, -1, false, big)
 vim.cmd("silent write")
 vim.cmd("%ConductorSend review this")
@@ -141,39 +175,64 @@ vim.cmd("close")
 
 -- A second agent in the same workspace: its own vertical split.
 vim.cmd("ConductorAgent fake second prompt")
-T.wait(function() return #agents.list(ws.id, "agent") == 2 end, "second agent")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 2
+end, "second agent")
 local second = agents.list(ws.id, "agent")[2]
 wait_text(second.buf, "PROMPT: second prompt")
 T.eq(#vim.fn.win_findbuf(second.buf), 1, "second agent visible")
-T.ok(vim.api.nvim_win_get_width(vim.fn.win_findbuf(second.buf)[1]) < vim.o.columns, "in a vertical split")
+T.ok(
+  vim.api.nvim_win_get_width(vim.fn.win_findbuf(second.buf)[1]) < vim.o.columns,
+  "in a vertical split"
+)
 
 -- Exit code shows in the buffer and the state.
 vim.api.nvim_set_current_win(vim.fn.win_findbuf(second.buf)[1])
 type_keys("exit 3<CR>")
-T.wait(function() return saw_state(second.id, "exited") end, "exited state")
+T.wait(function()
+  return saw_state(second.id, "exited")
+end, "exited state")
 wait_text(second.buf, "exited: exit 3")
 T.eq(agents.list(ws.id, "agent")[2].code, 3, "exit code")
 -- One exit, one event, with its code.
-local exits = vim.tbl_filter(function(s) return s.id == second.id and s.state == "exited" end, states)
+local exits = vim.tbl_filter(function(s)
+  return s.id == second.id and s.state == "exited"
+end, states)
 T.eq(#exits, 1, "ConductorAgentState events for the exit")
 T.eq(exits[1].code, 3, "the exit event carries the code")
 vim.cmd("stopinsert")
 
 -- Opt-in trust: the worktree is marked trusted where the root already is, only then.
 local codex_cfg = vim.env.HOME .. "/.codex/config.toml"
-T.write(codex_cfg, ('model = "o3"\n\n[projects."%s"]\ntrust_level = "trusted"\n'):format(ws.repo_root))
+T.write(
+  codex_cfg,
+  ('model = "o3"\n\n[projects."%s"]\ntrust_level = "trusted"\n'):format(ws.repo_root)
+)
 local claude_cfg = vim.env.HOME .. "/.claude.json"
-local claude_before = vim.json.encode({ projects = { [ws.repo_root] = { hasTrustDialogAccepted = true } }, userID = "u" })
+local claude_before = vim.json.encode({
+  projects = { [ws.repo_root] = { hasTrustDialogAccepted = true } },
+  userID = "u",
+})
 T.write(claude_cfg, claude_before)
 vim.cmd("ConductorAgent shy")
-T.wait(function() return #agents.list(ws.id, "agent") == 3 end, "third agent")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 3
+end, "third agent")
 T.eq(T.read(claude_cfg), claude_before, "no trust change without trust_worktrees")
 vim.cmd("ConductorAgent codexlike")
-T.wait(function() return #agents.list(ws.id, "agent") == 4 end, "fourth agent")
-T.contains(T.read(codex_cfg), ('[projects."%s"]\ntrust_level = "trusted"'):format(ws.path), "codex trust record")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 4
+end, "fourth agent")
+T.contains(
+  T.read(codex_cfg),
+  ('[projects."%s"]\ntrust_level = "trusted"'):format(ws.path),
+  "codex trust record"
+)
 T.contains(T.read(codex_cfg), 'model = "o3"', "the rest of codex's config kept")
 vim.cmd("ConductorAgent claudelike")
-T.wait(function() return #agents.list(ws.id, "agent") == 5 end, "fifth agent")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 5
+end, "fifth agent")
 local claude = vim.json.decode(T.read(claude_cfg))
 T.eq(claude.projects[ws.path].hasTrustDialogAccepted, true, "claude trust record")
 T.eq(claude.userID, "u", "the rest of claude's config kept")
@@ -181,12 +240,21 @@ T.eq(claude.userID, "u", "the rest of claude's config kept")
 local other = vim.env.HOME .. "/.codex/config.toml"
 T.write(other, '[projects."/elsewhere"]\ntrust_level = "trusted"\n')
 vim.cmd("ConductorAgent codexlike")
-T.wait(function() return #agents.list(ws.id, "agent") == 6 end, "sixth agent")
-T.eq(T.read(other), '[projects."/elsewhere"]\ntrust_level = "trusted"\n', "root not trusted: record unchanged")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 6
+end, "sixth agent")
+T.eq(
+  T.read(other),
+  '[projects."/elsewhere"]\ntrust_level = "trusted"\n',
+  "root not trusted: record unchanged"
+)
 
 -- Missing binaries: one clear error, nothing made.
 vim.cmd("ConductorAgent missing")
-T.contains(T.wait_error("definitely-not-installed-xyz"), "not found on PATH; install it (npm install -g xyz)")
+T.contains(
+  T.wait_error("definitely-not-installed-xyz"),
+  "not found on PATH; install it (npm install -g xyz)"
+)
 T.eq(#agents.list(ws.id, "agent"), 6, "no agent added")
 vim.cmd("ConductorNew --agent=missing --name=never a task")
 T.wait_error("agent missing: `definitely-not-installed-xyz` not found on PATH")
@@ -194,8 +262,12 @@ T.eq(vim.fn.isdirectory(vim.fs.dirname(ws.path) .. "/never"), 0, "no workspace m
 
 -- Run script: bottom terminal with the workspace's port; :ConductorStop stops it.
 vim.cmd("ConductorRun")
-T.wait(function() return #agents.list(ws.id, "run") == 1 end, "run session")
+T.wait(function()
+  return #agents.list(ws.id, "run") == 1
+end, "run session")
 local run = agents.list(ws.id, "run")[1]
 wait_text(run.buf, "RUN PORT=" .. ws.port)
 vim.cmd("ConductorStop")
-T.wait(function() return agents.list(ws.id, "run")[1].state == "exited" end, "run script stopped")
+T.wait(function()
+  return agents.list(ws.id, "run")[1].state == "exited"
+end, "run script stopped")

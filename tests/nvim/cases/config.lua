@@ -36,15 +36,22 @@ end
 
 local function new(name)
   vim.cmd(("ConductorNew --base=main --name=%s a task"):format(name))
-  local ws = T.wait_event("ConductorWorkspaceCreated", function(d) return d.name == name end)
-  T.wait_event("ConductorSetupFinished", function(d) return d.name == name end)
+  local ws = T.wait_event("ConductorWorkspaceCreated", function(d)
+    return d.name == name
+  end)
+  T.wait_event("ConductorSetupFinished", function(d)
+    return d.name == name
+  end)
   return ws
 end
 
 -- Asked about the two repository files (local, and settings.toml as on main), once each.
 local first = new("first")
 T.eq(#questions, 2, "one question per repository file")
-T.ok(questions[1]:find(repo .. "/.conductor/settings.local.toml is not trusted", 1, true), questions[1])
+T.ok(
+  questions[1]:find(repo .. "/.conductor/settings.local.toml is not trusted", 1, true),
+  questions[1]
+)
 T.ok(questions[2]:find(repo .. "/.conductor/settings.toml (as on main @ ", 1, true), questions[2])
 
 local env = env_of(first.path .. "/setup-env.txt")
@@ -71,7 +78,9 @@ T.eq(env_of(first.path .. "/run-env.txt").FROM_LOCAL, "local", "run scripts get 
 
 -- The repository's code_review prompt goes with review comments.
 T.ok(
-  require("conductor.workspace").with_prompt(first, "code_review", "X"):find("REPO REVIEW RULES", 1, true),
+  require("conductor.workspace")
+    .with_prompt(first, "code_review", "X")
+    :find("REPO REVIEW RULES", 1, true),
   "[prompts] code_review is used"
 )
 
@@ -79,7 +88,11 @@ T.ok(
 vim.cmd("checkhealth conductor")
 local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
 vim.cmd("bwipeout!")
-T.contains(report, "1. " .. repo .. "/.conductor/settings.local.toml [local]: applied", "local first")
+T.contains(
+  report,
+  "1. " .. repo .. "/.conductor/settings.local.toml [local]: applied",
+  "local first"
+)
 T.contains(report, "2. " .. repo .. "/.conductor/settings.toml (as on main @ ", "repo second")
 T.contains(report, "[user]: applied (your own file)", "user file")
 T.contains(report, "ignored key environment_variables.cloud", "cloud reported")

@@ -78,12 +78,19 @@ api.nvim_buf_set_lines(buf, -1, -1, false, {
 })
 vim.cmd("write")
 local summary = T.wait_error("4 of 5 created")
-T.contains(summary, "1 failed: \"this one cannot start\": agent missing: `definitely-not-installed` not found on PATH")
+T.contains(
+  summary,
+  '1 failed: "this one cannot start": agent missing: `definitely-not-installed` not found on PATH'
+)
 local alpha, beta, delta = created("alpha"), created("beta"), created("delta")
 local epsilon = created("tidy-epsilon")
 T.eq(creates, 4, "the missing agent's task asked for nothing")
 T.eq(most, 2, "never more than fanout.concurrency creations at once")
-T.eq({ alpha.agent, beta.agent, delta.agent, epsilon.agent }, { "fake", "fake2", "fake2", "fake" }, "agents")
+T.eq(
+  { alpha.agent, beta.agent, delta.agent, epsilon.agent },
+  { "fake", "fake2", "fake2", "fake" },
+  "agents"
+)
 T.eq(beta.task, "improve beta\nwith a second line", "a task's paragraph is its prompt")
 wait_prompt(alpha, "fix the alpha bug")
 wait_prompt(beta, "improve beta")
@@ -96,7 +103,10 @@ end
 
 -- The failed task stays, marked; the made ones are gone from the buffer.
 local left = text(buf)
-T.contains(left, "@missing #gamma this one cannot start\n# failed: agent missing: `definitely-not-installed`")
+T.contains(
+  left,
+  "@missing #gamma this one cannot start\n# failed: agent missing: `definitely-not-installed`"
+)
 for _, gone in ipairs({ "alpha", "beta", "delta", "epsilon" }) do
   T.ok(not left:find(gone, 1, true), gone .. " left the buffer:\n" .. left)
 end
@@ -151,7 +161,11 @@ T.eq(#answers, 0, "every answer used")
 T.eq(issue12.task, "#12 Login fails on Safari\n\nSteps: open the page", "issue text as the task")
 T.eq(issue15.task, "#15 Add dark mode", "an issue without a body")
 wait_prompt(issue12, "#12 Login fails on Safari")
-T.eq(vim.trim(T.read(vim.fs.dirname(opts.gh) .. "/gh-args")), "issue list --json number,title,body", "gh's arguments")
+T.eq(
+  vim.trim(T.read(vim.fs.dirname(opts.gh) .. "/gh-args")),
+  "issue list --json number,title,body",
+  "gh's arguments"
+)
 local members = vim.deepcopy(groups.get("issues").workspaces)
 table.sort(members)
 local want = { issue12.id, issue15.id }
@@ -232,7 +246,11 @@ T.wait(function()
   return api.nvim_get_current_tabpage() ~= view_tab
 end, "the second diff tab")
 wins = api.nvim_tabpage_list_wins(0)
-T.contains(api.nvim_buf_get_name(api.nvim_win_get_buf(wins[1])), "same-task-fake/notes.txt (absent)", "absent side")
+T.contains(
+  api.nvim_buf_get_name(api.nvim_win_get_buf(wins[1])),
+  "same-task-fake/notes.txt (absent)",
+  "absent side"
+)
 T.eq(api.nvim_buf_get_name(api.nvim_win_get_buf(wins[2])), b.path .. "/notes.txt", "present side")
 vim.cmd("tabclose")
 api.nvim_set_current_tabpage(view_tab)
@@ -255,9 +273,17 @@ local archived = T.wait_event("ConductorWorkspaceArchived", function(d)
 end)
 T.contains(asked, "Keep same-task-fake and archive same-task-fake2?", "asked first")
 T.eq(archived.snapshot_ref, "refs/conductor/" .. b.id .. "/snapshot", "snapshot ref")
-T.eq(T.git(repo, "show", "refs/conductor/" .. b.id .. "/snapshot:notes.txt"), "uncommitted work of fake2", "work kept")
+T.eq(
+  T.git(repo, "show", "refs/conductor/" .. b.id .. "/snapshot:notes.txt"),
+  "uncommitted work of fake2",
+  "work kept"
+)
 T.eq(vim.fn.isdirectory(b.path), 0, "its worktree removed")
-T.contains(T.git(repo, "branch", "--list", "conductor/same-task-fake2"), "conductor/same-task-fake2", "branch kept")
+T.contains(
+  T.git(repo, "branch", "--list", "conductor/same-task-fake2"),
+  "conductor/same-task-fake2",
+  "branch kept"
+)
 T.eq(require("conductor.workspace").get(a.id).state, "active", "the kept one stays")
 T.eq(T.read(a.path .. "/README.md"), "hello\nfrom fake\n", "its work untouched")
 T.wait(function()

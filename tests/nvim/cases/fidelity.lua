@@ -29,30 +29,49 @@ local function text(buf)
   return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 end
 local function wait_text(buf, needle, ms)
-  local ok = pcall(T.wait, function() return text(buf):find(needle, 1, true) ~= nil end, needle, ms)
+  local ok = pcall(T.wait, function()
+    return text(buf):find(needle, 1, true) ~= nil
+  end, needle, ms)
   T.ok(ok, ("%q not on screen; screen:\n%s"):format(needle, text(buf):sub(-1500)))
 end
 local function type_keys(buf, keys)
   api.nvim_set_current_win(vim.fn.win_findbuf(buf)[1])
   vim.cmd("startinsert")
-  T.wait(function() return api.nvim_get_mode().mode == "t" end, "terminal mode")
+  T.wait(function()
+    return api.nvim_get_mode().mode == "t"
+  end, "terminal mode")
   api.nvim_input(keys)
 end
 local function states_of(id)
-  return vim.tbl_map(function(s) return s.state end, vim.tbl_filter(function(s) return s.id == id end, states))
+  return vim.tbl_map(
+    function(s)
+      return s.state
+    end,
+    vim.tbl_filter(function(s)
+      return s.id == id
+    end, states)
+  )
 end
 
 -- A first prompt typed into a program that reads key by key at once but shows its
 -- input only after a second of drawing (and drops what came before): it arrives.
 vim.cmd("ConductorNew --name=fid fix the colours")
 local ws = T.wait_event("ConductorWorkspaceCreated")
-T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 1
+end, "the agent to start")
 local tui = agents.list(ws.id, "agent")[1]
 wait_text(tui.buf, "PASTE 15 BYTES 1 LINES", 15000)
-T.eq(T.read(ws.path .. "/paste.txt"), "fix the colours", "the first prompt, typed in once the input showed")
+T.eq(
+  T.read(ws.path .. "/paste.txt"),
+  "fix the colours",
+  "the first prompt, typed in once the input showed"
+)
 
 -- A repaint after a resize is not work; neither is one after a reopen.
-T.wait(function() return agents.list(ws.id, "agent")[1].state == "idle" end, "idle after start-up")
+T.wait(function()
+  return agents.list(ws.id, "agent")[1].state == "idle"
+end, "idle after start-up")
 local seen = #states_of(tui.id)
 vim.cmd("vsplit")
 vim.cmd("vertical resize 30")
@@ -68,22 +87,30 @@ wait_text(tui.buf, size_line())
 vim.cmd("close")
 wait_text(tui.buf, size_line())
 -- Hidden, then shown again in a window of another size.
-for _, w in ipairs(vim.fn.win_findbuf(tui.buf)) do api.nvim_win_close(w, true) end
+for _, w in ipairs(vim.fn.win_findbuf(tui.buf)) do
+  api.nvim_win_close(w, true)
+end
 vim.cmd("botright 15split")
 api.nvim_win_set_buf(0, tui.buf)
 wait_text(tui.buf, size_line())
 -- Longer than the agent's idle delay (300 ms) and the redraw grace: any "working" from
 -- the repaints would have been announced by now.
 local t0 = vim.uv.now()
-T.wait(function() return vim.uv.now() - t0 > 2000 end, "two seconds")
+T.wait(function()
+  return vim.uv.now() - t0 > 2000
+end, "two seconds")
 T.eq(vim.list_slice(states_of(tui.id), seen + 1), {}, "state changes from repaints")
 
 -- A menu waiting for a choice is "waiting"; answered, the agent works, then is idle.
 type_keys(tui.buf, "menu<CR>")
-T.wait(function() return agents.list(ws.id, "agent")[1].state == "waiting" end, "waiting on the menu")
+T.wait(function()
+  return agents.list(ws.id, "agent")[1].state == "waiting"
+end, "waiting on the menu")
 api.nvim_input("2")
 wait_text(tui.buf, "PICKED 2")
-T.wait(function() return agents.list(ws.id, "agent")[1].state == "idle" end, "idle after the choice")
+T.wait(function()
+  return agents.list(ws.id, "agent")[1].state == "idle"
+end, "idle after the choice")
 vim.cmd("stopinsert")
 
 -- Every query the agent CLIs send at start-up, answered as :terminal answers it; the
@@ -97,7 +124,9 @@ local function compare(tag)
   vim.cmd("ConductorAgent probe " .. ours)
   vim.cmd("tabnew")
   vim.fn.jobstart({ probe, theirs }, { term = true, cwd = ws.path })
-  T.wait(function() return T.read(ours) and T.read(theirs) end, "both probes", 30000)
+  T.wait(function()
+    return T.read(ours) and T.read(theirs)
+  end, "both probes", 30000)
   local a, b = vim.json.decode(T.read(ours)), vim.json.decode(T.read(theirs))
   for name, answer in pairs(b.answers) do
     T.eq(a.answers[name], answer, ("%s answer (%s)"):format(name, tag))
@@ -121,10 +150,16 @@ T.eq(light.env.COLORTERM, vim.NIL, "no truecolor while termguicolors is off")
 T.ok(vim.env.PWD ~= ws.path, "Neovim's PWD is elsewhere")
 vim.cmd("ConductorOpen fid")
 vim.cmd("ConductorAgent pwd")
-T.wait(function() return #agents.list(ws.id, "agent") == 4 end, "the pwd agent")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 4
+end, "the pwd agent")
 local pwd_buf = agents.list(ws.id, "agent")[4].buf
-T.wait(function() return text(pwd_buf):find("exited", 1, true) end, "printenv to finish")
+T.wait(function()
+  return text(pwd_buf):find("exited", 1, true)
+end, "printenv to finish")
 -- The window is narrow: the path is wrapped over several lines.
 T.contains(text(pwd_buf):gsub("\n", ""), ws.path .. "[conductor", "PWD given to the agent")
 table.sort(report)
-io.stderr:write("QUERY ANSWERS (same in :terminal and ours)\n" .. table.concat(report, "\n") .. "\n")
+io.stderr:write(
+  "QUERY ANSWERS (same in :terminal and ours)\n" .. table.concat(report, "\n") .. "\n"
+)

@@ -22,21 +22,34 @@ end
 local notify = require("conductor.notify")
 notify.warn("first-hour: skipped")
 notify.info("first-hour: created")
-T.wait(function() return #T.notes >= 2 end, "both messages")
-T.eq({ T.notes[1].msg, T.notes[2].msg }, { "conductor: first-hour: created", "conductor: first-hour: skipped" },
-  "the warning comes last")
+T.wait(function()
+  return #T.notes >= 2
+end, "both messages")
+T.eq(
+  { T.notes[1].msg, T.notes[2].msg },
+  { "conductor: first-hour: created", "conductor: first-hour: skipped" },
+  "the warning comes last"
+)
 
 T.eq(vim.o.tabline, "", "no tabline before a workspace opens")
 vim.cmd("ConductorNew --name=labels try labels")
 local ws = T.wait_event("ConductorWorkspaceCreated")
-local first = T.wait(function() return agents.list(ws.id, "agent")[1] end, "the first agent")
-T.wait(function() return text(first.buf):find("FAKE AGENT READY", 1, true) end, "the agent's banner")
+local first = T.wait(function()
+  return agents.list(ws.id, "agent")[1]
+end, "the first agent")
+T.wait(function()
+  return text(first.buf):find("FAKE AGENT READY", 1, true)
+end, "the agent's banner")
 
 -- A new agent terminal starts in Terminal mode, ready for keys.
 T.eq(api.nvim_get_current_buf(), first.buf, "the agent's terminal is current")
-T.wait(function() return api.nvim_get_mode().mode == "t" end, "Terminal mode in the new agent terminal")
+T.wait(function()
+  return api.nvim_get_mode().mode == "t"
+end, "Terminal mode in the new agent terminal")
 api.nvim_input("<C-\\><C-n>")
-T.wait(function() return api.nvim_get_mode().mode == "nt" end, "Normal mode again")
+T.wait(function()
+  return api.nvim_get_mode().mode == "nt"
+end, "Normal mode again")
 
 -- Tabs: the workspace's tab is labelled by its name, in the tabline set by conductor
 -- (there was none) and for users' own tablines.
@@ -49,9 +62,13 @@ T.eq(line:find("fake", 1, true), nil, "the tabline does not show the agent's buf
 
 -- Two agents of one kind get distinct labels, in the list and in "send to which agent?".
 vim.cmd("ConductorAgent fake")
-T.wait(function() return #agents.list(ws.id, "agent") == 2 end, "the second agent")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 2
+end, "the second agent")
 local second = agents.list(ws.id, "agent")[2]
-T.wait(function() return text(second.buf):find("FAKE AGENT READY", 1, true) end, "the second banner")
+T.wait(function()
+  return text(second.buf):find("FAKE AGENT READY", 1, true)
+end, "the second banner")
 T.eq({ first.label, second.label }, { "fake", "fake-2" }, "labels")
 T.eq(api.nvim_buf_get_name(second.buf), "conductor://labels/fake-2", "the second terminal's name")
 local shown
@@ -64,15 +81,27 @@ vim.ui.select = function(items, opts, on_choice)
 end
 -- Out of the agent's terminal (into a new window of the workspace's tab): two to choose.
 api.nvim_input("<C-\\><C-n>")
-T.wait(function() return api.nvim_get_mode().mode == "nt" end, "Normal mode in the second terminal")
+T.wait(function()
+  return api.nvim_get_mode().mode == "nt"
+end, "Normal mode in the second terminal")
 vim.cmd("new")
 vim.cmd("ConductorSend hello")
-T.wait(function() return shown end, "send to which agent?")
-T.ok(shown[1]:find("^fake %[") and shown[2]:find("^fake%-2 %["), "send choices: " .. vim.inspect(shown))
+T.wait(function()
+  return shown
+end, "send to which agent?")
+T.ok(
+  shown[1]:find("^fake %[") and shown[2]:find("^fake%-2 %["),
+  "send choices: " .. vim.inspect(shown)
+)
 shown = nil
 vim.cmd("ConductorAgents")
-T.wait(function() return shown end, ":ConductorAgents")
-T.ok(shown[1]:find(" fake ", 1, true) and shown[2]:find(" fake-2 ", 1, true), ":ConductorAgents: " .. vim.inspect(shown))
+T.wait(function()
+  return shown
+end, ":ConductorAgents")
+T.ok(
+  shown[1]:find(" fake ", 1, true) and shown[2]:find(" fake-2 ", 1, true),
+  ":ConductorAgents: " .. vim.inspect(shown)
+)
 
 -- No checks anywhere: the message names, in full, the root checkout's file that takes
 -- effect for this workspace at once (its committed settings.toml is read from the base).

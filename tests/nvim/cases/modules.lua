@@ -26,7 +26,7 @@ local function graph()
     edges[name] = {}
     for line in io.lines(path) do
       if line:match("^[%w_.]") then
-        for dep in line:gmatch('require%(%s*["\']([%w_.]+)["\']%)') do
+        for dep in line:gmatch("require%(%s*[\"']([%w_.]+)[\"']%)") do
           if dep == "conductor" or dep:match("^conductor%.") then
             table.insert(edges[name], dep)
           end
@@ -123,6 +123,9 @@ T.case("plugin/ requires nothing at startup", function()
   local n = 0
   for line in io.lines(root .. "/plugin/conductor.lua") do
     n = n + 1
-    T.ok(not line:match("^[%w_.].*require%("), ("plugin/conductor.lua:%d requires at startup: %s"):format(n, line))
+    T.ok(
+      not line:match("^[%w_.].*require%("),
+      ("plugin/conductor.lua:%d requires at startup: %s"):format(n, line)
+    )
   end
 end)

@@ -6,7 +6,11 @@ local api = vim.api
 local repo = vim.env.CONDUCTOR_TEST_REPO
 local repo2 = vim.env.CONDUCTOR_TEST_REPO2
 local lazy = vim.env.CONDUCTOR_TEST_LAZY -- a copy of the plugin, as lazy.nvim installs it
-for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived", "ConductorWorkspaceRestored" }) do
+for _, e in ipairs({
+  "ConductorWorkspaceCreated",
+  "ConductorWorkspaceArchived",
+  "ConductorWorkspaceRestored",
+}) do
   T.record(e)
 end
 
@@ -102,7 +106,10 @@ local ids = vim.tbl_map(function(a)
   return a.id
 end, acts.items)
 T.eq(ids[1], "open", "open is the first (default) action")
-T.ok(vim.tbl_contains(ids, "archive") and vim.tbl_contains(ids, "delete"), "archive and delete offered")
+T.ok(
+  vim.tbl_contains(ids, "archive") and vim.tbl_contains(ids, "delete"),
+  "archive and delete offered"
+)
 T.ok(not vim.tbl_contains(ids, "restore"), "no restore for an active workspace")
 T.contains(acts.rows[1], "open signup", "action rows name the workspace")
 local has_agent_actions, agent_actions = pcall(require, "conductor.agent.commands")
@@ -114,7 +121,9 @@ end
 -- "run" only where there is a run script: none in this repository, until setup() has one.
 T.ok(not vim.tbl_contains(ids, "run"), "no run action without a run script")
 local function action_ids(ws)
-  return vim.tbl_map(function(a) return a.id end, require("conductor.picker").actions(ws))
+  return vim.tbl_map(function(a)
+    return a.id
+  end, require("conductor.picker").actions(ws))
 end
 require("conductor").setup({ scripts = { run = "echo serving" } })
 T.ok(vim.tbl_contains(action_ids(login), "run"), "run offered once there is a run script")
@@ -197,7 +206,8 @@ vim.cmd("tabfirst")
 local conductor = require("conductor")
 T.eq(conductor.statusline(), "", "no workspace in the first tab")
 vim.cmd("ConductorOpen login")
-local real_agents = package.loaded["conductor.agent"] or select(2, pcall(require, "conductor.agent"))
+local real_agents = package.loaded["conductor.agent"]
+  or select(2, pcall(require, "conductor.agent"))
 local has_agents = type(real_agents) == "table" and type(real_agents.list) == "function"
 local line = conductor.statusline()
 local running = has_agents and real_agents.list(login.id, "agent") or {}
@@ -210,8 +220,11 @@ if #running > 0 then
 else
   T.eq(line, "⎇ login", "a workspace without agents")
 end
-T.eq(api.nvim_eval_statusline("%!v:lua.require'conductor'.statusline()", {}).str, line,
-  "works as a 'statusline' expression")
+T.eq(
+  api.nvim_eval_statusline("%!v:lua.require'conductor'.statusline()", {}).str,
+  line,
+  "works as a 'statusline' expression"
+)
 
 -- Cheap on every redraw: answered from the cache, no engine call.
 local engine = require("conductor.engine")
@@ -252,15 +265,23 @@ set_state({
   { id = 1, name = "codex", state = "exited", code = 1 },
   { id = 2, name = "claude", state = "waiting" },
 })
-T.eq(conductor.statusline(), "⎇ login · codex:exited(1) claude:waiting", "two agents, failed exit")
-local hl = api.nvim_eval_statusline("%{%v:lua.require'conductor'.statusline({'highlight': v:true})%}",
-  { highlights = true })
+T.eq(
+  conductor.statusline(),
+  "⎇ login · codex:exited(1) claude:waiting",
+  "two agents, failed exit"
+)
+local hl = api.nvim_eval_statusline(
+  "%{%v:lua.require'conductor'.statusline({'highlight': v:true})%}",
+  { highlights = true }
+)
 T.eq(hl.str, "⎇ login · codex:exited(1) claude:waiting", "highlighted variant, same text")
 local groups = vim.tbl_map(function(h)
   return h.group
 end, hl.highlights)
-T.ok(vim.tbl_contains(groups, "ConductorExited") and vim.tbl_contains(groups, "ConductorWaiting"),
-  "agent states highlighted: " .. vim.inspect(groups))
+T.ok(
+  vim.tbl_contains(groups, "ConductorExited") and vim.tbl_contains(groups, "ConductorWaiting"),
+  "agent states highlighted: " .. vim.inspect(groups)
+)
 -- The picker shows the agents too.
 answer = function()
   return nil
@@ -278,7 +299,10 @@ T.eq(conductor.statusline(), "", "back in a tab without workspace")
 vim.cmd("tabnew")
 vim.cmd("tcd " .. vim.fn.fnameescape(login.path))
 line = conductor.statusline()
-T.ok(line == "⎇ login" or vim.startswith(line, "⎇ login · "), "a tab whose directory is a worktree: " .. line)
+T.ok(
+  line == "⎇ login" or vim.startswith(line, "⎇ login · "),
+  "a tab whose directory is a worktree: " .. line
+)
 vim.cmd("tabclose")
 
 -- Highlight groups: linked to standard groups, kept across :colorscheme.
@@ -296,23 +320,33 @@ vim.cmd.colorscheme("default")
 T.eq(api.nvim_get_hl(0, { name = "ConductorWaiting" }).link, "DiagnosticWarn", "after :colorscheme")
 
 -- :checkhealth conductor, with a default agent whose program does not exist.
-T.ok(conductor.setup({
-  default_agent = "nonexistent-agent-xyz",
-  agents = { ["nonexistent-agent-xyz"] = { cmd = { "nonexistent-agent-xyz" } } },
-}), "setup() accepts an agent definition")
+T.ok(
+  conductor.setup({
+    default_agent = "nonexistent-agent-xyz",
+    agents = { ["nonexistent-agent-xyz"] = { cmd = { "nonexistent-agent-xyz" } } },
+  }),
+  "setup() accepts an agent definition"
+)
 vim.cmd("tabnew")
 vim.cmd("checkhealth conductor")
 T.eq(vim.bo.filetype, "checkhealth", "the health buffer is shown")
 local report = table.concat(api.nvim_buf_get_lines(0, 0, -1, false), "\n")
-for _, section in ipairs({ "conductor.nvim ~", "conductor.nvim: engine ~", "conductor.nvim: agents ~",
-  "conductor.nvim: repositories and their config files ~" }) do
+for _, section in ipairs({
+  "conductor.nvim ~",
+  "conductor.nvim: engine ~",
+  "conductor.nvim: agents ~",
+  "conductor.nvim: repositories and their config files ~",
+}) do
   T.contains(report, section, "health sections")
 end
 T.contains(report, "OK Neovim 0.11")
 T.contains(report, "OK git version")
 T.contains(report, "library matches the checkout", "library built from this checkout")
-T.contains(report, "ERROR agent nonexistent-agent-xyz: nonexistent-agent-xyz not found on PATH",
-  "missing default agent is an error")
+T.contains(
+  report,
+  "ERROR agent nonexistent-agent-xyz: nonexistent-agent-xyz not found on PATH",
+  "missing default agent is an error"
+)
 T.contains(report, "or choose another default_agent")
 for _, builtin in ipairs({ "codex", "claude", "gemini", "opencode" }) do
   T.contains(report, "agent " .. builtin .. ": ", "built-in agent " .. builtin .. " reported")
@@ -328,7 +362,9 @@ conductor.setup({})
 -- loads with no errors and :checkhealth says the library is stale and how to rebuild.
 local out = vim.fn.tempname()
 local init = vim.fn.tempname() .. ".lua"
-T.write(init, ([[
+T.write(
+  init,
+  ([[
 vim.opt.rtp:prepend(%q)
 require("conductor").setup({})
 vim.api.nvim_create_autocmd("VimEnter", { callback = function()
@@ -341,8 +377,11 @@ vim.api.nvim_create_autocmd("VimEnter", { callback = function()
   vim.fn.writefile(report, %q)
   vim.cmd("qall!")
 end })
-]]):format(lazy, out))
-local res = vim.system({ vim.v.progpath, "--headless", "-i", "NONE", "-u", init }, { text = true }):wait(30000)
+]]):format(lazy, out)
+)
+local res = vim
+  .system({ vim.v.progpath, "--headless", "-i", "NONE", "-u", init }, { text = true })
+  :wait(30000)
 T.eq(res.code, 0, "the lazy-style instance exits cleanly: " .. (res.stderr or ""))
 local stale = T.read(out) or ""
 T.contains(stale, "errmsg=\n", "no error at startup")
@@ -358,7 +397,17 @@ local ok, err = pcall(vim.cmd, "helptags " .. vim.fn.fnameescape(lazy .. "/doc")
 T.ok(ok, "helptags: " .. tostring(err))
 T.eq(vim.v.errmsg, "", "no error message from :helptags")
 local tags = T.read(lazy .. "/doc/tags")
-for _, tag in ipairs({ "conductor-statusline", "conductor.statusline()", "conductor-highlights",
-  "ConductorWorking", "conductor-telescope", "conductor-health", "ConductorAgentState" }) do
-  T.ok(tags:find("\n" .. vim.pesc(tag) .. "\t") or vim.startswith(tags, tag .. "\t"), "help tag " .. tag)
+for _, tag in ipairs({
+  "conductor-statusline",
+  "conductor.statusline()",
+  "conductor-highlights",
+  "ConductorWorking",
+  "conductor-telescope",
+  "conductor-health",
+  "ConductorAgentState",
+}) do
+  T.ok(
+    tags:find("\n" .. vim.pesc(tag) .. "\t") or vim.startswith(tags, tag .. "\t"),
+    "help tag " .. tag
+  )
 end

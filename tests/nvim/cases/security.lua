@@ -42,23 +42,33 @@ local function tail(buf)
   return table.concat(vim.api.nvim_buf_get_lines(buf, -40, -1, false), "\n")
 end
 local function wait_text(buf, needle)
-  local ok = pcall(T.wait, function() return tail(buf):find(needle, 1, true) ~= nil end, needle)
+  local ok = pcall(T.wait, function()
+    return tail(buf):find(needle, 1, true) ~= nil
+  end, needle)
   T.ok(ok, ("%q not on screen; screen:\n%s"):format(needle, tail(buf)))
 end
 local function type_keys(buf, keys)
   vim.api.nvim_set_current_win(vim.fn.win_findbuf(buf)[1])
   vim.cmd("startinsert")
-  T.wait(function() return vim.api.nvim_get_mode().mode == "t" end, "terminal mode")
+  T.wait(function()
+    return vim.api.nvim_get_mode().mode == "t"
+  end, "terminal mode")
   vim.api.nvim_input(keys)
 end
 local function sleep(ms)
-  pcall(T.wait, function() return false end, "time to pass", ms)
+  pcall(T.wait, function()
+    return false
+  end, "time to pass", ms)
 end
 local function created(name)
-  return T.wait_event("ConductorWorkspaceCreated", function(d) return d.name == name end, "workspace " .. name)
+  return T.wait_event("ConductorWorkspaceCreated", function(d)
+    return d.name == name
+  end, "workspace " .. name)
 end
 local function agent_of(ws)
-  T.wait(function() return #agents.list(ws.id, "agent") >= 1 end, "the agent of " .. ws.name)
+  T.wait(function()
+    return #agents.list(ws.id, "agent") >= 1
+  end, "the agent of " .. ws.name)
   return agents.list(ws.id, "agent")[1]
 end
 -- The arguments the fake agent was started with, as it saw them.
@@ -73,7 +83,9 @@ end
 local function errors(needle)
   local n = 0
   for _, note in ipairs(T.notes) do
-    if note.level == vim.log.levels.ERROR and note.msg:find(needle, 1, true) then n = n + 1 end
+    if note.level == vim.log.levels.ERROR and note.msg:find(needle, 1, true) then
+      n = n + 1
+    end
   end
   return n
 end
@@ -96,7 +108,11 @@ end
 ---------------------------------------------------------------------------------------
 -- Task text through :ConductorNew, as the first argument of an agent (prompt = "arg").
 local hostile = ("$(touch %s) ; `touch %s` \\n rm -rf x \"quotes\" 'single' | touch %s && touch %s"):format(
-  pwn("subst"), pwn("backtick"), pwn("pipe"), pwn("and"))
+  pwn("subst"),
+  pwn("backtick"),
+  pwn("pipe"),
+  pwn("and")
+)
 vim.cmd("ConductorNew --agent=argfake " .. hostile)
 local first = T.wait_event("ConductorWorkspaceCreated", nil, "the workspace with the hostile task")
 T.eq(first.task, hostile, "task kept verbatim")
@@ -108,11 +124,16 @@ T.eq(vim.fn.isdirectory(first.path), 1, "the workspace exists")
 
 -- Through the Lua API with real newlines: pasted (prompt = "send") and after a flag.
 local multi = ("$(touch %s)\n`touch %s`; rm -rf x \"quotes\" 'single'\n|| touch %s"):format(
-  pwn("nl-subst"), pwn("nl-backtick"), pwn("nl-or"))
+  pwn("nl-subst"),
+  pwn("nl-backtick"),
+  pwn("nl-or")
+)
 conductor.new({ task = multi, agent = "sendfake", name = "sendfake" })
 local sendws = created("sendfake")
 local sendagent = agent_of(sendws)
-local pasted = pcall(T.wait, function() return T.read(sendws.path .. "/paste.txt") end, "the pasted task")
+local pasted = pcall(T.wait, function()
+  return T.read(sendws.path .. "/paste.txt")
+end, "the pasted task")
 T.ok(pasted, "the task was not pasted; screen:\n" .. tail(sendagent.buf))
 T.eq(T.read(sendws.path .. "/paste.txt"), multi, "pasted task, verbatim")
 wait_text(sendagent.buf, ("PASTE %d BYTES 3 LINES"):format(#multi))
@@ -123,16 +144,24 @@ T.eq(argv_of(created("flagfake")), { "-i", multi }, "flag-style prompt, verbatim
 vim.cmd("ConductorOpen sendfake")
 local agent_prompt = ("$(touch %s) `touch %s`"):format(pwn("agent"), pwn("agent-bt"))
 vim.cmd("ConductorAgent argfake " .. agent_prompt)
-T.wait(function() return #agents.list(sendws.id, "agent") == 2 end, "the second agent")
+T.wait(function()
+  return #agents.list(sendws.id, "agent") == 2
+end, "the second agent")
 local second = agents.list(sendws.id, "agent")[2]
 wait_text(second.buf, "FAKE AGENT READY")
 type_keys(second.buf, "argv<CR>")
 wait_text(second.buf, "ARGV SAVED")
 vim.cmd("stopinsert")
-T.eq(vim.json.decode(T.read(sendws.path .. "/argv.json")), { agent_prompt }, ":ConductorAgent prompt, verbatim")
+T.eq(
+  vim.json.decode(T.read(sendws.path .. "/argv.json")),
+  { agent_prompt },
+  ":ConductorAgent prompt, verbatim"
+)
 local send_text = ("$(touch %s); `touch %s`"):format(pwn("send"), pwn("send-bt"))
 vim.cmd("ConductorSend " .. send_text)
-T.wait(function() return T.read(sendws.path .. "/paste.txt") == send_text end, ":ConductorSend text pasted verbatim")
+T.wait(function()
+  return T.read(sendws.path .. "/paste.txt") == send_text
+end, ":ConductorSend text pasted verbatim")
 
 ---------------------------------------------------------------------------------------
 -- Names: refused, nothing made, nothing outside the workspaces root.
@@ -140,7 +169,9 @@ local root = require("conductor.config").get().workspaces_root
 local repo_dir = root .. "/" .. vim.fs.basename(repo)
 local function entries(dir)
   local out = {}
-  for name in vim.fs.dir(dir) do out[#out + 1] = name end
+  for name in vim.fs.dir(dir) do
+    out[#out + 1] = name
+  end
   table.sort(out)
   return out
 end
@@ -150,20 +181,38 @@ local before_parent = entries(vim.fs.dirname(root))
 local before_branches = T.git(repo, "branch", "--list")
 local before_list = #require("conductor.workspace").list(true)
 local bad_names = {
-  "..", "../escape", "../../escape", "a/../../escape", "x/y", "/tmp/pwned-" .. u .. "-abs",
-  "~/pwned", ".hidden", "-rf", "a b", "tab\there", "new\nline", ("x"):rep(300), "naïve",
-  "$(touch " .. pwn("name") .. ")", "`touch " .. pwn("name-bt") .. "`", "x;touch " .. pwn("name-semi"),
+  "..",
+  "../escape",
+  "../../escape",
+  "a/../../escape",
+  "x/y",
+  "/tmp/pwned-" .. u .. "-abs",
+  "~/pwned",
+  ".hidden",
+  "-rf",
+  "a b",
+  "tab\there",
+  "new\nline",
+  ("x"):rep(300),
+  "naïve",
+  "$(touch " .. pwn("name") .. ")",
+  "`touch " .. pwn("name-bt") .. "`",
+  "x;touch " .. pwn("name-semi"),
 }
 local refused = errors("invalid workspace name")
 for i, bad in ipairs(bad_names) do
   conductor.new({ task = "a task", name = bad })
-  T.wait(function() return errors("invalid workspace name") >= refused + i end, "refusal of name " .. vim.inspect(bad))
+  T.wait(function()
+    return errors("invalid workspace name") >= refused + i
+  end, "refusal of name " .. vim.inspect(bad))
 end
 -- And typed on the command line (a flag's value ends at the first space).
 vim.cmd("ConductorNew --name=../escape a task")
 vim.cmd("ConductorNew --name=/tmp/pwned-" .. u .. "-abs a task")
 vim.cmd("ConductorNew --name=$(touch " .. pwn("cmd-name") .. ") a task")
-T.wait(function() return errors("invalid workspace name") >= refused + #bad_names + 3 end, "refusal of the typed names")
+T.wait(function()
+  return errors("invalid workspace name") >= refused + #bad_names + 3
+end, "refusal of the typed names")
 for _, note in ipairs(T.notes) do
   if note.msg:find("invalid workspace name", 1, true) then
     T.ok(not note.msg:find("\n", 1, true), "one line: " .. note.msg)
@@ -183,18 +232,24 @@ vim.cmd("ConductorOpen " .. first.name)
 vim.cmd("ConductorRun")
 T.wait_error("not trusted")
 conductor.archive(first.name, true)
-T.wait_event("ConductorWorkspaceArchived", function(d) return d.name == first.name end)
+T.wait_event("ConductorWorkspaceArchived", function(d)
+  return d.name == first.name
+end)
 sleep(500)
 T.eq(lines(markers .. "/setup"), {}, "no setup script ran while the file was denied")
 T.eq(lines(markers .. "/run"), {}, "no run script ran while the file was denied")
 T.eq(lines(markers .. "/archive"), {}, "no archive script ran while the file was denied")
 
 -- Trusted through :ConductorTrust, which asks again about a denied file: the setup runs.
-vim.fn.confirm = function() return 4 end -- "allow"
+vim.fn.confirm = function()
+  return 4
+end -- "allow"
 vim.cmd("ConductorTrust")
 vim.fn.confirm = real_confirm
 vim.cmd("ConductorNew --name=trusted a task")
-T.wait_event("ConductorSetupFinished", function(d) return d.name == "trusted" end)
+T.wait_event("ConductorSetupFinished", function(d)
+  return d.name == "trusted"
+end)
 T.eq(lines(markers .. "/setup"), { "trusted" }, "setup ran once trusted")
 
 -- Changed after it was trusted (a new commit on the base): asked again; ignored means
@@ -209,16 +264,25 @@ end
 vim.cmd("ConductorNew --name=changed a task")
 local changed = created("changed")
 T.eq(changed.setup, "untrusted", "a changed file is not trusted")
-T.ok(#questions >= 1 and questions[1]:find("has changed since you trusted it", 1, true), "the user was asked about the changed file")
+T.ok(
+  #questions >= 1 and questions[1]:find("has changed since you trusted it", 1, true),
+  "the user was asked about the changed file"
+)
 vim.cmd("ConductorSetup changed")
-T.wait(function() return #questions >= 2 end, "asked again on :ConductorSetup")
+T.wait(function()
+  return #questions >= 2
+end, "asked again on :ConductorSetup")
 sleep(500)
 T.eq(lines(markers .. "/setup-changed"), {}, "the changed setup did not run")
 T.eq(require("conductor.workspace").get("changed").setup, "untrusted", "still untrusted")
 -- Allowed: it runs.
-vim.fn.confirm = function() return 4 end -- "allow"
+vim.fn.confirm = function()
+  return 4
+end -- "allow"
 vim.cmd("ConductorSetup changed")
-T.wait_event("ConductorSetupFinished", function(d) return d.name == "changed" end)
+T.wait_event("ConductorSetupFinished", function(d)
+  return d.name == "changed"
+end)
 T.eq(lines(markers .. "/setup-changed"), { "changed" }, "the changed setup ran once allowed")
 vim.fn.confirm = real_confirm
 nothing_pwned()
@@ -230,9 +294,13 @@ local dirs = entries(repo_dir)
 vim.cmd("ConductorNew --agent=nosuch --name=never1 a task")
 T.contains(T.wait_error("unknown agent"), 'unknown agent "nosuch"; known: ', "unknown agent")
 vim.cmd("ConductorNew --agent=argfake,nosuch --name=never2 a task")
-T.wait(function() return errors("unknown agent") >= 2 end, "unknown agent in a comparison")
+T.wait(function()
+  return errors("unknown agent") >= 2
+end, "unknown agent in a comparison")
 vim.cmd("ConductorNew --agent=argfake,missing --name=never3 a task")
-T.wait(function() return errors("not found on PATH") >= 1 end, "missing binary in a comparison")
+T.wait(function()
+  return errors("not found on PATH") >= 1
+end, "missing binary in a comparison")
 vim.cmd("ConductorNew --agent=typo --name=never4 a task")
 T.contains(T.wait_error("agents.typo.cmd"), "agents.typo.cmd", "a cmd that is not a list")
 vim.cmd("ConductorOpen trusted")
@@ -240,11 +308,17 @@ local before_agents = #agents.list(nil, "agent")
 local wins = #vim.api.nvim_list_wins()
 local bufs = #vim.api.nvim_list_bufs()
 vim.cmd("ConductorAgent nosuch")
-T.wait(function() return errors("unknown agent") >= 3 end, ":ConductorAgent nosuch")
+T.wait(function()
+  return errors("unknown agent") >= 3
+end, ":ConductorAgent nosuch")
 vim.cmd("ConductorAgent missing")
-T.wait(function() return errors("not found on PATH") >= 2 end, ":ConductorAgent missing")
+T.wait(function()
+  return errors("not found on PATH") >= 2
+end, ":ConductorAgent missing")
 vim.cmd("ConductorAgent typo")
-T.wait(function() return errors("agents.typo.cmd") >= 2 end, ":ConductorAgent typo")
+T.wait(function()
+  return errors("agents.typo.cmd") >= 2
+end, ":ConductorAgent typo")
 sleep(200)
 T.eq(#agents.list(nil, "agent"), before_agents, "no agent added")
 T.eq(#vim.api.nvim_list_wins(), wins, "no window left behind")
@@ -253,6 +327,13 @@ T.eq(#require("conductor.workspace").list(true), count, "no workspace made")
 T.eq(entries(repo_dir), dirs, "no directory made")
 for _, note in ipairs(T.notes) do
   local m = note.msg:lower()
-  T.ok(not (m:find("internal error", 1, true) or m:find("panic", 1, true) or m:find("traceback", 1, true)), "engine reported: " .. note.msg)
+  T.ok(
+    not (
+        m:find("internal error", 1, true)
+        or m:find("panic", 1, true)
+        or m:find("traceback", 1, true)
+      ),
+    "engine reported: " .. note.msg
+  )
 end
 nothing_pwned()

@@ -5,9 +5,16 @@ local T = require("harness")
 local fake = vim.env.CONDUCTOR_FAKE_AGENT
 require("conductor").setup({
   default_agent = "fake",
-  agents = { fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, idle_after_ms = 300 } },
+  agents = {
+    fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, idle_after_ms = 300 },
+  },
 })
-for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorCheckpoint", "ConductorReverted", "ConductorReviewOpened" }) do
+for _, e in ipairs({
+  "ConductorWorkspaceCreated",
+  "ConductorCheckpoint",
+  "ConductorReverted",
+  "ConductorReviewOpened",
+}) do
   T.record(e)
 end
 local agents = require("conductor.agent")
@@ -15,7 +22,9 @@ local engine = require("conductor.engine")
 
 vim.cmd("ConductorNew --name=turns start")
 local ws = T.wait_event("ConductorWorkspaceCreated")
-T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 1
+end, "the agent to start")
 local agent = agents.list(ws.id, "agent")[1]
 T.wait(function()
   return table.concat(vim.api.nvim_buf_get_lines(agent.buf, 0, -1, false), "\n"):find("> ", 1, true)
@@ -24,19 +33,25 @@ local function turn(text)
   engine.load().agent_write(agent.id, "work " .. text .. "\r")
 end
 local function checkpoints()
-  return #vim.tbl_filter(function(e) return e.name == "ConductorCheckpoint" end, T.events)
+  return #vim.tbl_filter(function(e)
+    return e.name == "ConductorCheckpoint"
+  end, T.events)
 end
 
 -- Turn 1, seen (its tab is current): a checkpoint, no terminal notification.
 turn("one")
-local first = T.wait_event("ConductorCheckpoint", function(d) return d.turn == 1 end)
+local first = T.wait_event("ConductorCheckpoint", function(d)
+  return d.turn == 1
+end)
 T.eq(first.agent, "fake", "the agent of the turn")
 T.eq(T.read(ws.path .. "/agent-output.txt"), "one\n", "turn 1 wrote")
 
 -- Turn 2 while another tab is shown: a checkpoint, and the terminal is told.
 vim.cmd("tabfirst")
 turn("two")
-T.wait_event("ConductorCheckpoint", function(d) return d.turn == 2 end)
+T.wait_event("ConductorCheckpoint", function(d)
+  return d.turn == 2
+end)
 
 -- A turn that changes nothing records nothing.
 turn("two")
@@ -56,7 +71,10 @@ T.wait(function()
   return list
 end, "the checkpoints list")
 T.eq(#list, 3, "a header and two turns")
-T.ok(list[2]:match("^%s+2%s") and list[2]:find("fake", 1, true) and list[2]:find("+1 -1", 1, true), list[2])
+T.ok(
+  list[2]:match("^%s+2%s") and list[2]:find("fake", 1, true) and list[2]:find("+1 -1", 1, true),
+  list[2]
+)
 T.ok(list[3]:match("^%s+1%s") and list[3]:find("+1 -0", 1, true), list[3])
 vim.api.nvim_win_set_cursor(0, { 3, 0 })
 vim.api.nvim_feedkeys(vim.keycode("<CR>"), "x", false)
@@ -72,7 +90,9 @@ T.eq(reverted.turn, 1, "reverted turn")
 T.eq(reverted.saved_as, 2, "the present state was checkpoint 2")
 T.eq(T.read(ws.path .. "/agent-output.txt"), "one\n", "the file is back to turn 1")
 vim.cmd("ConductorRevert 2")
-T.wait_event("ConductorReverted", function(d) return d.turn == 2 end)
+T.wait_event("ConductorReverted", function(d)
+  return d.turn == 2
+end)
 T.eq(T.read(ws.path .. "/agent-output.txt"), "two\n", "and forward again: nothing lost")
 
 ---------------------------------------------------------------------------------------
@@ -82,7 +102,14 @@ T.record("ConductorSpotlight")
 local root = vim.fn.getcwd(-1, 1)
 local function fingerprint(dir)
   local out = {}
-  for name, kind in vim.fs.dir(dir, { depth = 20, skip = function(n) return n ~= ".git" end }) do
+  for name, kind in
+    vim.fs.dir(dir, {
+      depth = 20,
+      skip = function(n)
+        return n ~= ".git"
+      end,
+    })
+  do
     if kind == "file" then
       out[name] = T.read(dir .. "/" .. name)
     end
@@ -102,16 +129,25 @@ T.ok(require("conductor").statusline():find("◎spotlight", 1, true), "the statu
 
 -- A turn of the agent, then a write from Neovim, reach the root.
 turn("three")
-T.wait(function() return T.read(root .. "/agent-output.txt") == "three\n" end, "the turn to reach the root")
+T.wait(function()
+  return T.read(root .. "/agent-output.txt") == "three\n"
+end, "the turn to reach the root")
 vim.cmd.edit(vim.fn.fnameescape(ws.path .. "/written.txt"))
 vim.api.nvim_buf_set_lines(0, 0, -1, false, { "from a buffer" })
 vim.cmd("write")
-T.wait(function() return T.read(root .. "/written.txt") == "from a buffer\n" end, "the write to reach the root")
+T.wait(function()
+  return T.read(root .. "/written.txt") == "from a buffer\n"
+end, "the write to reach the root")
 
 vim.cmd("ConductorSpotlight!")
-T.wait_event("ConductorSpotlight", function(d) return d.spotlight == vim.NIL end, "spotlight off")
+T.wait_event("ConductorSpotlight", function(d)
+  return d.spotlight == vim.NIL
+end, "spotlight off")
 T.eq(fingerprint(root), before, "the root is back byte for byte")
-T.ok(not require("conductor").statusline():find("spotlight", 1, true), "the statusline no longer shows it")
+T.ok(
+  not require("conductor").statusline():find("spotlight", 1, true),
+  "the statusline no longer shows it"
+)
 
 ---------------------------------------------------------------------------------------
 -- Best of N: the same agent as many times as named, one workspace each, one group.
@@ -148,4 +184,6 @@ T.eq(vim.tbl_contains(agents.names(), "notify_terminal"), false, "a setting, not
 local before_four = checkpoints()
 vim.cmd("tabfirst")
 turn("four")
-T.wait(function() return checkpoints() > before_four end, "the unseen fourth turn recorded")
+T.wait(function()
+  return checkpoints() > before_four
+end, "the unseen fourth turn recorded")

@@ -3,8 +3,13 @@
 local T = require("harness")
 local repo = vim.env.CONDUCTOR_TEST_REPO
 local settings = repo .. "/.conductor/settings.toml"
-for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived", "ConductorWorkspaceRestored",
-  "ConductorWorkspaceDeleted", "ConductorSetupFinished" }) do
+for _, e in ipairs({
+  "ConductorWorkspaceCreated",
+  "ConductorWorkspaceArchived",
+  "ConductorWorkspaceRestored",
+  "ConductorWorkspaceDeleted",
+  "ConductorSetupFinished",
+}) do
   T.record(e)
 end
 T.trust(settings)
@@ -41,7 +46,9 @@ T.contains(seen, "FROM_CONFIG=yes\n")
 
 vim.cmd("ConductorLog login")
 T.wait(function()
-  return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n"):find("installing deps", 1, true)
+  return table
+    .concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+    :find("installing deps", 1, true)
 end, "the log buffer shows the setup output")
 T.contains(vim.api.nvim_buf_get_name(0), ws.id .. ".log", "log buffer name")
 vim.cmd("close")
@@ -49,7 +56,9 @@ vim.cmd("close")
 -- A second workspace named after its task, and the picker listing both.
 vim.cmd("tabfirst")
 vim.cmd("ConductorNew add dark mode")
-local dark = T.wait_event("ConductorWorkspaceCreated", function(d) return d.name ~= "login" end)
+local dark = T.wait_event("ConductorWorkspaceCreated", function(d)
+  return d.name ~= "login"
+end)
 T.eq(dark.name, "add-dark-mode", "name from the task")
 T.ok(dark.port ~= ws.port, "distinct port blocks")
 
@@ -67,12 +76,16 @@ vim.ui.select = function(list, opts, on_choice)
 end
 vim.cmd("tabfirst")
 vim.cmd("Conductor")
-T.wait(function() return items ~= nil end, "the picker")
+T.wait(function()
+  return items ~= nil
+end, "the picker")
 T.eq(#items, 2, "picker rows")
 local all = table.concat(formatted, "\n")
 T.contains(all, "conductor/login")
 T.contains(all, "conductor/add-dark-mode")
-T.wait(function() return vim.api.nvim_get_current_tabpage() == tab end, "choosing a row opens its tab")
+T.wait(function()
+  return vim.api.nvim_get_current_tabpage() == tab
+end, "choosing a row opens its tab")
 T.eq(#vim.api.nvim_list_tabpages(), 3, "the existing tab is reused")
 
 -- Completion of workspace names.
@@ -103,20 +116,29 @@ T.eq(T.read(ws.path .. "/.env"), "API_KEY=secret\n", ".env copied again")
 vim.cmd("ConductorNew --name=a/b whatever")
 T.wait_error("invalid workspace name")
 vim.cmd("ConductorNew --base=does-not-exist something")
-T.wait_error("base branch \"does-not-exist\" not found")
+T.wait_error('base branch "does-not-exist" not found')
 vim.cmd("ConductorDelete login")
 T.wait_error("!")
 vim.cmd("tabnew")
 vim.cmd("tcd " .. vim.fn.fnameescape(vim.env.CONDUCTOR_TEST_OUTSIDE))
 vim.cmd("ConductorNew outside any repository")
 T.wait_error("not a git repository")
-T.eq(#vim.fn.getcompletion("ConductorOpen ", "cmdline"), 2, "no workspace was added by the failures")
+T.eq(
+  #vim.fn.getcompletion("ConductorOpen ", "cmdline"),
+  2,
+  "no workspace was added by the failures"
+)
 
 -- Delete!: asks, then removes the branch and keeps a backup ref.
-vim.fn.confirm = function() return 1 end
+vim.fn.confirm = function()
+  return 1
+end
 vim.cmd("ConductorDelete! add-dark-mode")
 local deleted = T.wait_event("ConductorWorkspaceDeleted")
 T.eq(deleted.name, "add-dark-mode", "deleted workspace")
 T.eq(T.git(repo, "branch", "--list", "conductor/add-dark-mode"), "", "branch deleted")
 T.eq(vim.fn.isdirectory(dark.path), 0, "directory removed")
-T.ok(T.git(repo, "rev-parse", "--verify", "refs/conductor/deleted/" .. dark.id) ~= "", "backup ref kept")
+T.ok(
+  T.git(repo, "rev-parse", "--verify", "refs/conductor/deleted/" .. dark.id) ~= "",
+  "backup ref kept"
+)

@@ -53,7 +53,13 @@ end
 
 function T.contains(haystack, needle, what)
   if type(haystack) ~= "string" or not haystack:find(needle, 1, true) then
-    fail(("%s: %s does not contain %s"):format(what or "text", vim.inspect(haystack), vim.inspect(needle)))
+    fail(
+      ("%s: %s does not contain %s"):format(
+        what or "text",
+        vim.inspect(haystack),
+        vim.inspect(needle)
+      )
+    )
   end
 end
 
