@@ -116,79 +116,57 @@ local function agent_verb(verb, args)
   return guarded("conductor.agent.commands", verb, args)
 end
 
-command(
-  "ConductorAgent",
-  agent_verb("agent", function(o)
-    return { o.args:match("^(%S*)%s*(.-)$") }
-  end),
-  {
-    nargs = "*",
-    desc = "conductor: add an agent to the current workspace",
-    complete = function(lead, line)
-      if line:match("^%S+%s+%S*$") then
-        return vim.tbl_filter(function(n)
-          return vim.startswith(n, lead)
-        end, require("conductor.agent").names())
-      end
-      return {}
-    end,
-  }
-)
+-- Each `command("Name", …` starts a line (tests/readme.rs reads the names from there), so
+-- StyLua leaves alone the calls it would break before the name.
+-- stylua: ignore
+command("ConductorAgent", agent_verb("agent", function(o)
+  return { o.args:match("^(%S*)%s*(.-)$") }
+end), {
+  nargs = "*",
+  desc = "conductor: add an agent to the current workspace",
+  complete = function(lead, line)
+    if line:match("^%S+%s+%S*$") then
+      return vim.tbl_filter(function(n)
+        return vim.startswith(n, lead)
+      end, require("conductor.agent").names())
+    end
+    return {}
+  end,
+})
 command("ConductorSend", agent_verb("send"), {
   nargs = "*",
   range = true,
   bang = true,
   desc = "conductor: send text or lines to the agent (! leaves it unsubmitted)",
 })
-command(
-  "ConductorAgents",
-  agent_verb("list"),
-  { nargs = 0, desc = "conductor: list agents and their state" }
-)
-command(
-  "ConductorNext",
-  agent_verb("next"),
-  { nargs = 0, desc = "conductor: go to the next agent needing attention" }
-)
-command(
-  "ConductorAgentKill",
-  agent_verb("kill"),
-  { nargs = 0, desc = "conductor: stop the current agent" }
-)
-command(
-  "ConductorAgentRestart",
-  agent_verb("restart"),
-  { nargs = 0, desc = "conductor: restart the current agent" }
-)
-command(
-  "ConductorRun",
-  agent_verb("run", function(o)
-    return { o.args }
-  end),
-  {
-    nargs = "?",
-    desc = "conductor: run the workspace's run script",
-    complete = function(lead)
-      return require("conductor.cli").run_scripts(lead)
-    end,
-  }
-)
-command(
-  "ConductorTrust",
-  guarded("conductor.trust", "command", function(o)
-    return { o.args }
-  end),
-  {
-    nargs = "?",
-    complete = workspaces("active"),
-    desc = "conductor: ask again whether to trust the repository's config files",
-  }
-)
-command(
-  "ConductorStop",
-  agent_verb("stop"),
-  { nargs = 0, desc = "conductor: stop the workspace's run scripts" }
-)
+-- stylua: ignore
+command("ConductorAgents", agent_verb("list"), { nargs = 0, desc = "conductor: list agents and their state" })
+-- stylua: ignore
+command("ConductorNext", agent_verb("next"), { nargs = 0, desc = "conductor: go to the next agent needing attention" })
+-- stylua: ignore
+command("ConductorAgentKill", agent_verb("kill"), { nargs = 0, desc = "conductor: stop the current agent" })
+-- stylua: ignore
+command("ConductorAgentRestart", agent_verb("restart"), { nargs = 0, desc = "conductor: restart the current agent" })
+-- stylua: ignore
+command("ConductorRun", agent_verb("run", function(o)
+  return { o.args }
+end), {
+  nargs = "?",
+  desc = "conductor: run the workspace's run script",
+  complete = function(lead)
+    return require("conductor.cli").run_scripts(lead)
+  end,
+})
+-- stylua: ignore
+command("ConductorTrust", guarded("conductor.trust", "command", function(o)
+  return { o.args }
+end), {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: ask again whether to trust the repository's config files",
+})
+-- stylua: ignore
+command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
 
 -- Once per session, when the engine starts: say so when the state file disagrees with
 -- git (lua/conductor/doctor.lua; :ConductorDoctor shows and repairs).
@@ -211,39 +189,30 @@ vim.api.nvim_create_autocmd("User", {
     require("conductor.spotlight").on_state(ev.data)
   end,
 })
-command(
-  "ConductorCheckpoints",
-  guarded("conductor.checkpoints", "open", function(o)
-    return { o.args }
-  end),
-  {
-    nargs = "?",
-    complete = workspaces("active"),
-    desc = "conductor: list a workspace's checkpoints (one per agent turn)",
-  }
-)
-command(
-  "ConductorSpotlight",
-  guarded("conductor.spotlight", "command", function(o)
-    return { o.args, o.bang }
-  end),
-  {
-    nargs = "?",
-    bang = true,
-    complete = workspaces("active"),
-    desc = "conductor: put a workspace's changes in the root checkout (! puts the root back)",
-  }
-)
-command(
-  "ConductorRevert",
-  guarded("conductor.checkpoints", "revert_command", function(o)
-    return { o.args }
-  end),
-  {
-    nargs = "+",
-    desc = "conductor: revert a workspace to the state after an agent turn",
-  }
-)
+-- stylua: ignore
+command("ConductorCheckpoints", guarded("conductor.checkpoints", "open", function(o)
+  return { o.args }
+end), {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: list a workspace's checkpoints (one per agent turn)",
+})
+-- stylua: ignore
+command("ConductorSpotlight", guarded("conductor.spotlight", "command", function(o)
+  return { o.args, o.bang }
+end), {
+  nargs = "?",
+  bang = true,
+  complete = workspaces("active"),
+  desc = "conductor: put a workspace's changes in the root checkout (! puts the root back)",
+})
+-- stylua: ignore
+command("ConductorRevert", guarded("conductor.checkpoints", "revert_command", function(o)
+  return { o.args }
+end), {
+  nargs = "+",
+  desc = "conductor: revert a workspace to the state after an agent turn",
+})
 
 -- <Plug> mappings: map your own keys to them; conductor maps no keys by itself.
 local function plug(name, modes, rhs, desc)
@@ -350,10 +319,7 @@ end, {
   end,
 })
 
-command(
-  "ConductorDoctor",
-  guarded("conductor.doctor", "run", function()
-    return {}
-  end),
-  { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" }
-)
+-- stylua: ignore
+command("ConductorDoctor", guarded("conductor.doctor", "run", function()
+  return {}
+end), { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" })
