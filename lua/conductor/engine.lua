@@ -19,6 +19,19 @@ local notify = require("conductor.notify")
 ---@field start fun(opts: table, handler: fun(msg: table))
 ---@field call fun(method: string, params: table): any
 ---@field request fun(method: string, params: table): integer
+---@field commit fun(): string   the git commit the library was built from
+-- The agent terminals' own functions (agent/): keystrokes and output skip the requests.
+---@field on_output fun(cb: fun(id: integer, bytes: string))
+---@field agent_start fun(opts: table): { session: integer }
+---@field agent_write fun(id: integer, data: string)
+---@field agent_paste fun(id: integer, text: string, submit: boolean?)
+---@field agent_resize fun(id: integer, rows: integer, cols: integer)
+---@field agent_expect_redraw fun(id: integer)
+---@field agent_background fun(background: string)
+---@field agent_stop fun(id: integer)
+---@field agent_stop_all fun()
+---@field agent_forget fun(id: integer)
+---@field agent_list fun(): table[]
 
 ---@type conductor.Core?
 local core = nil

@@ -160,9 +160,9 @@ end
 
 ---@param id string
 local function redraw(id)
-  local review = package.loaded["conductor.review"]
-  if review then
-    review.redraw(id)
+  local open = tabs.of_workspace(id)
+  if open then
+    open.view.redraw(id)
   end
 end
 

@@ -83,10 +83,9 @@ local function run(ws, strategy, msg, buf, lines)
       commit = commit,
       backup_ref = res and res.backup_ref,
     })
-    local review = package.loaded["conductor.review"]
-    local open = review and review.of_workspace(ws.id)
+    local open = tabs.of_workspace(ws.id)
     if open then
-      review.refresh(open)
+      open.view.refresh(open)
     end
     if config.get().merge.archive_after then
       actions.archive(ws.id, true)

@@ -53,9 +53,9 @@ local function edit(ws, lines)
             "ConductorPR",
             { workspace = ws, url = res.url, created = res.created == true }
           )
-          local review = package.loaded["conductor.review"]
-          if review then
-            review.redraw(ws.id)
+          local open = tabs.of_workspace(ws.id)
+          if open then
+            open.view.redraw(ws.id)
           end
         end
       )
