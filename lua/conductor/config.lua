@@ -119,8 +119,7 @@ M.schema = {
     name = "shell",
     type = "string",
     default = "/bin/sh",
-    desc = "Shell that runs the setup, run and archive scripts, as"
-      .. " `{shell} -c {script}`.",
+    desc = "Shell that runs the setup, run and archive scripts, as" .. " `{shell} -c {script}`.",
   },
   {
     name = "default_agent",
@@ -307,9 +306,8 @@ M.schema = {
     type = "table",
     default = {},
     free = true,
-    check = function(v)
-      return require("conductor.review.keys").check(v)
-    end,
+    -- The actions are checked when a review opens (review/keys.lua): setup() does
+    -- not load the review to know them.
     desc = "Keys of |:ConductorReview| over the defaults (|conductor-review-keys|):"
       .. " `{ panel = { [key] = action }, diff = { [key] = action } }`, where an"
       .. " action is an action's name, a function given the review, or `false` to"

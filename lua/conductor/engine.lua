@@ -1,18 +1,37 @@
 -- The Rust engine, seen from Lua: finds and loads the library by explicit
 -- path, starts it on first use, matches asynchronous answers to their
--- callbacks and hands events to listeners. Nothing else in Lua touches `core`.
+-- callbacks and hands events to listeners. Announces its start as the `User`
+-- autocmd `ConductorEngineStarted` (the doctor's check listens: plugin/).
 --
--- Protocol: /work/notes/protocol.md (core.version/start/call/request).
+-- Methods: `call` and `request` (src/nvim/ dispatches them); the agent
+-- terminals also use the library's own functions through `load()`/`ensure()`
+-- (agent/window.lua, agent/output.lua: agent_write, agent_resize, on_output…),
+-- since keystrokes and output must not go through a request each.
 
 local M = {}
 
 local uv = vim.uv
+local config = require("conductor.config")
+local notify = require("conductor.notify")
 
 ---@class conductor.Core
 ---@field version fun(): string
 ---@field start fun(opts: table, handler: fun(msg: table))
 ---@field call fun(method: string, params: table): any
 ---@field request fun(method: string, params: table): integer
+---@field commit fun(): string   the git commit the library was built from
+-- The agent terminals' own functions (agent/): keystrokes and output skip the requests.
+---@field on_output fun(cb: fun(id: integer, bytes: string))
+---@field agent_start fun(opts: table): { session: integer }
+---@field agent_write fun(id: integer, data: string)
+---@field agent_paste fun(id: integer, text: string, submit: boolean?)
+---@field agent_resize fun(id: integer, rows: integer, cols: integer)
+---@field agent_expect_redraw fun(id: integer)
+---@field agent_background fun(background: string)
+---@field agent_stop fun(id: integer)
+---@field agent_stop_all fun()
+---@field agent_forget fun(id: integer)
+---@field agent_list fun(): table[]
 
 ---@type conductor.Core?
 local core = nil
@@ -108,7 +127,7 @@ function M.load()
         return mod
       end
       failures[#failures + 1] = { path = path, error = tostring(mod) }
-      tried[#tried + 1] = ("%s (%s)"):format(path, require("conductor.notify").clean(mod))
+      tried[#tried + 1] = ("%s (%s)"):format(path, notify.clean(mod))
     end
   end
   error(
@@ -164,7 +183,7 @@ function M.warn_if_stale(mod)
     return
   end
   if not vim.startswith(head, built) then
-    require("conductor.notify").warn(
+    notify.warn(
       ("the engine library was built from %s but the plugin is at %s: run `cargo build --release` in %s and restart Neovim"):format(
         built,
         head:sub(1, #built),
@@ -185,7 +204,7 @@ end
 local function run(what, fn, ...)
   local ok, err = pcall(fn, ...)
   if not ok then
-    require("conductor.notify").error(("internal error in %s: %s"):format(what, err))
+    notify.error(("internal error in %s: %s"):format(what, err))
   end
 end
 
@@ -199,7 +218,7 @@ local function handle(msg)
     elseif msg.ok then
       run("request " .. msg.id, cb, nil, msg.result)
     else
-      run("request " .. msg.id, cb, require("conductor.notify").clean(msg.error), nil)
+      run("request " .. msg.id, cb, notify.clean(msg.error), nil)
     end
   elseif msg.event then
     for _, fn in ipairs(listeners[msg.event] or {}) do
@@ -212,7 +231,7 @@ end
 local function protect(fn, ...)
   local ok, res = pcall(fn, ...)
   if not ok then
-    error(require("conductor.notify").clean(res), 0)
+    error(notify.clean(res), 0)
   end
   return res
 end
@@ -222,7 +241,7 @@ end
 function M.ensure()
   local c = M.load()
   if not started then
-    protect(c.start, require("conductor.config").engine_opts(), handle)
+    protect(c.start, config.engine_opts(), handle)
     started = true
     -- Nothing the engine started (agents, terminals, setup and archive scripts) may
     -- outlive this Neovim.
@@ -232,10 +251,10 @@ function M.ensure()
         pcall(c.agent_stop_all)
       end,
     })
-    -- Reconcile once per session: say so when the state file disagrees with git
-    -- (a crash, a worktree removed by hand); :ConductorDoctor shows and repairs.
+    -- Listeners run outside this call: the doctor's check (plugin/conductor.lua) says
+    -- when the state file disagrees with git (a crash, a worktree removed by hand).
     vim.schedule(function()
-      require("conductor.doctor").check_on_start()
+      vim.api.nvim_exec_autocmds("User", { pattern = "ConductorEngineStarted", modeline = false })
     end)
   end
   return c
@@ -244,7 +263,7 @@ end
 --- Passes changed options to a running engine; a stopped one reads them at start.
 function M.update()
   if started and core then
-    protect(core.start, require("conductor.config").engine_opts(), handle)
+    protect(core.start, config.engine_opts(), handle)
   end
 end
 
