@@ -5,7 +5,7 @@ Each CLI (codex, claude, gemini, opencode; from .agents/, which `./dev test --re
 installs, else PATH) is started offline with a fake key in a temporary home, exactly as
 tests/e2e_real_agents.rs does, with the first prompt as its argument. "First full
 screen" is the moment its screen shows that prompt (it has drawn its input or
-transcript around it). Ours: `require("conductor.agents").start` in a workspace;
+transcript around it). Ours: `require("conductor.agent").start` in a workspace;
 baseline: `jobstart(argv, { term = true })` in the same worktree, in a window of the same
 size. Runs alternate which goes first; the median of BENCH_RUNS runs is reported.
 """
@@ -89,7 +89,7 @@ require('conductor.layout').open(ws)
 local buf
 local t0 = vim.uv.hrtime()
 if how == 'ours' then
-  local s = require('conductor.agents').start(ws, name, prompt)
+  local s = require('conductor.agent').start(ws, name, prompt)
   buf = s.buf
   vim.g.bench_session = s.id
 else
@@ -112,7 +112,7 @@ end))
 STOP = """
 local how = ...
 if how == 'ours' then
-  require('conductor.agents').kill(vim.g.bench_session)
+  require('conductor.agent').kill(vim.g.bench_session)
 else
   vim.fn.jobstop(vim.g.bench_job)
 end

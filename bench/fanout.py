@@ -19,7 +19,7 @@ require('conductor').setup({
   agents = { sleeper = { cmd = { 'sleep', '3600' }, prompt = 'none' } },
   fanout = { concurrency = concurrency },
 })
-local agents = require('conductor.agents')
+local agents = require('conductor.agent')
 vim.cmd('ConductorFanout')
 local lines = {}
 for i = 1, 5 do

@@ -72,7 +72,7 @@ local exited = false
 local job = vim.b[buf].terminal_job_id
 local session = vim.b[buf].conductor_session
 if session then
-  for _, a in ipairs(require('conductor.agents').list(nil, 'agent')) do
+  for _, a in ipairs(require('conductor.agent').list(nil, 'agent')) do
     if a.id == session then exited = a.state == 'exited' end
   end
 elseif job then
@@ -119,7 +119,7 @@ return vim.api.nvim_get_current_buf()
 OURS = """
 local file = ...
 local ws = require('conductor.workspace').get(vim.g.bench_ws)
-return require('conductor.agents').start(ws, 'catter').buf
+return require('conductor.agent').start(ws, 'catter').buf
 """
 
 
@@ -158,7 +158,7 @@ def main():
         base_cpu = (cpu_seconds(pid) - c0) / IDLE_SECONDS * 100
         n.exec_lua("""
           local ws = require('conductor.workspace').get(vim.g.bench_ws)
-          for _ = 1, 10 do require('conductor.agents').start(ws, 'sleeper') end
+          for _ = 1, 10 do require('conductor.agent').start(ws, 'sleeper') end
         """)
         time.sleep(2)
         c0 = cpu_seconds(pid)

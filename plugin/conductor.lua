@@ -1,6 +1,7 @@
--- conductor.nvim: user commands only. Everything else (the Lua modules, the
--- Rust engine) loads on first use, so startup pays for a few command
--- definitions and nothing more.
+-- conductor.nvim: user commands and a few autocmds only. Everything else (the Lua
+-- modules, the Rust engine) loads on first use, so startup pays for a few command
+-- definitions and nothing more: every `require` in this file sits inside a callback
+-- on purpose (startup cost), and none may move to the top.
 
 if vim.g.loaded_conductor then
   return
@@ -14,8 +15,14 @@ vim.g.loaded_conductor = true
 do
   local doc = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h:h") .. "/doc"
   local help, tags = vim.uv.fs_stat(doc .. "/conductor.txt"), vim.uv.fs_stat(doc .. "/tags")
-  if help and (not tags or tags.mtime.sec < help.mtime.sec
-      or (tags.mtime.sec == help.mtime.sec and tags.mtime.nsec < help.mtime.nsec)) then
+  if
+    help
+    and (
+      not tags
+      or tags.mtime.sec < help.mtime.sec
+      or (tags.mtime.sec == help.mtime.sec and tags.mtime.nsec < help.mtime.nsec)
+    )
+  then
     pcall(vim.cmd.helptags, vim.fn.fnameescape(doc))
   end
 end
@@ -104,11 +111,14 @@ local function guarded(module, fn, args)
   end
 end
 
--- Agents and run scripts (lua/conductor/agent_actions.lua).
+-- Agents and run scripts (lua/conductor/agent/commands.lua).
 local function agent_verb(verb, args)
-  return guarded("conductor.agent_actions", verb, args)
+  return guarded("conductor.agent.commands", verb, args)
 end
 
+-- Each `command("Name", …` starts a line (tests/readme.rs reads the names from there), so
+-- StyLua leaves alone the calls it would break before the name.
+-- stylua: ignore
 command("ConductorAgent", agent_verb("agent", function(o)
   return { o.args:match("^(%S*)%s*(.-)$") }
 end), {
@@ -118,7 +128,7 @@ end), {
     if line:match("^%S+%s+%S*$") then
       return vim.tbl_filter(function(n)
         return vim.startswith(n, lead)
-      end, require("conductor.agents").names())
+      end, require("conductor.agent").names())
     end
     return {}
   end,
@@ -129,10 +139,15 @@ command("ConductorSend", agent_verb("send"), {
   bang = true,
   desc = "conductor: send text or lines to the agent (! leaves it unsubmitted)",
 })
+-- stylua: ignore
 command("ConductorAgents", agent_verb("list"), { nargs = 0, desc = "conductor: list agents and their state" })
+-- stylua: ignore
 command("ConductorNext", agent_verb("next"), { nargs = 0, desc = "conductor: go to the next agent needing attention" })
+-- stylua: ignore
 command("ConductorAgentKill", agent_verb("kill"), { nargs = 0, desc = "conductor: stop the current agent" })
+-- stylua: ignore
 command("ConductorAgentRestart", agent_verb("restart"), { nargs = 0, desc = "conductor: restart the current agent" })
+-- stylua: ignore
 command("ConductorRun", agent_verb("run", function(o)
   return { o.args }
 end), {
@@ -142,6 +157,7 @@ end), {
     return require("conductor.cli").run_scripts(lead)
   end,
 })
+-- stylua: ignore
 command("ConductorTrust", guarded("conductor.trust", "command", function(o)
   return { o.args }
 end), {
@@ -149,7 +165,18 @@ end), {
   complete = workspaces("active"),
   desc = "conductor: ask again whether to trust the repository's config files",
 })
+-- stylua: ignore
 command("ConductorStop", agent_verb("stop"), { nargs = 0, desc = "conductor: stop the workspace's run scripts" })
+
+-- Once per session, when the engine starts: say so when the state file disagrees with
+-- git (lua/conductor/doctor.lua; :ConductorDoctor shows and repairs).
+vim.api.nvim_create_autocmd("User", {
+  pattern = "ConductorEngineStarted",
+  group = vim.api.nvim_create_augroup("conductor_doctor", { clear = true }),
+  callback = function()
+    require("conductor.doctor").check_on_start()
+  end,
+})
 
 -- Turns: checkpoints after each agent turn, and the terminal told when an agent needs
 -- the user (lua/conductor/checkpoints.lua, attention.lua). Only ever fired once agents run.
@@ -162,6 +189,7 @@ vim.api.nvim_create_autocmd("User", {
     require("conductor.spotlight").on_state(ev.data)
   end,
 })
+-- stylua: ignore
 command("ConductorCheckpoints", guarded("conductor.checkpoints", "open", function(o)
   return { o.args }
 end), {
@@ -169,6 +197,7 @@ end), {
   complete = workspaces("active"),
   desc = "conductor: list a workspace's checkpoints (one per agent turn)",
 })
+-- stylua: ignore
 command("ConductorSpotlight", guarded("conductor.spotlight", "command", function(o)
   return { o.args, o.bang }
 end), {
@@ -177,6 +206,7 @@ end), {
   complete = workspaces("active"),
   desc = "conductor: put a workspace's changes in the root checkout (! puts the root back)",
 })
+-- stylua: ignore
 command("ConductorRevert", guarded("conductor.checkpoints", "revert_command", function(o)
   return { o.args }
 end), {
@@ -186,7 +216,12 @@ end), {
 
 -- <Plug> mappings: map your own keys to them; conductor maps no keys by itself.
 local function plug(name, modes, rhs, desc)
-  vim.keymap.set(modes, "<Plug>(conductor-" .. name .. ")", rhs, { desc = "conductor: " .. desc, silent = true })
+  vim.keymap.set(
+    modes,
+    "<Plug>(conductor-" .. name .. ")",
+    rhs,
+    { desc = "conductor: " .. desc, silent = true }
+  )
 end
 plug("new", "n", "<Cmd>ConductorNew<CR>", "new workspace (asks for the task)")
 plug("pick", "n", "<Cmd>Conductor<CR>", "pick a workspace")
@@ -208,7 +243,9 @@ command("ConductorReview", function(o)
     if rev then
       opts.commit = rev
     elseif arg:sub(1, 2) == "--" or name then
-      return require("conductor.notify").error(("ConductorReview: unexpected argument %q"):format(arg))
+      return require("conductor.notify").error(
+        ("ConductorReview: unexpected argument %q"):format(arg)
+      )
     else
       name = arg
     end
@@ -222,7 +259,11 @@ end, {
 })
 command("ConductorSendComments", function(o)
   conductor().send_comments(o.args)
-end, { nargs = "?", complete = workspaces("active"), desc = "conductor: send the review comments to the agent" })
+end, {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: send the review comments to the agent",
+})
 command("ConductorCheck", function(o)
   conductor().check(o.args)
 end, { nargs = "?", complete = workspaces("active"), desc = "conductor: run a workspace's checks" })
@@ -246,13 +287,19 @@ end, {
 })
 command("ConductorPR", function(o)
   conductor().pr(o.args)
-end, { nargs = "?", complete = workspaces("active"), desc = "conductor: open a pull request for a workspace" })
+end, {
+  nargs = "?",
+  complete = workspaces("active"),
+  desc = "conductor: open a pull request for a workspace",
+})
 
--- Fanout and compare (lua/conductor/fanout.lua, lua/conductor/compare.lua).
+-- Fanout and compare (lua/conductor/fanout/, lua/conductor/compare/).
 command("ConductorFanout", function(o)
   local args = vim.trim(o.args)
   if args ~= "" and args ~= "--gh" then
-    return require("conductor.notify").error(("unknown argument %s for :ConductorFanout (it takes --gh)"):format(args))
+    return require("conductor.notify").error(
+      ("unknown argument %s for :ConductorFanout (it takes --gh)"):format(args)
+    )
   end
   conductor().fanout({ gh = args == "--gh" })
 end, {
@@ -272,6 +319,19 @@ end, {
   end,
 })
 
+-- stylua: ignore
+command("ConductorEngine", guarded("conductor.engine_command", "command", function(o)
+  return { o.args, o.bang }
+end), {
+  nargs = "?",
+  bang = true,
+  complete = function()
+    return { "status", "stop", "restart" }
+  end,
+  desc = "conductor: the engine process that runs the agents (status, stop, restart)",
+})
+
+-- stylua: ignore
 command("ConductorDoctor", guarded("conductor.doctor", "run", function()
   return {}
 end), { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" })

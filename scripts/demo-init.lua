@@ -12,5 +12,8 @@ if data then
 end
 require("conductor").setup({ environment_variables = env })
 vim.schedule(function()
-  vim.notify("conductor.nvim demo: try :ConductorNew fix the greeting, then :Conductor", vim.log.levels.INFO)
+  vim.notify(
+    "conductor.nvim demo: try :ConductorNew fix the greeting, then :Conductor",
+    vim.log.levels.INFO
+  )
 end)

@@ -54,3 +54,13 @@ fn conductor_files_read_as_conductor_reads_them() {
     );
     assert!(out.success, "case failed:\n{}", out.stderr);
 }
+
+/// Every Lua module loads on its own and the top-level requires form no loop
+/// (tests/nvim/cases/modules.lua names the loop when there is one).
+#[test]
+fn lua_modules_load_without_dependency_cycles() {
+    let f = Fixture::new();
+    let home = f.base().join("home");
+    let out = run_case("modules", &home, &f.repo, &[]);
+    assert!(out.success, "case failed:\n{}", out.stderr);
+}

@@ -8,11 +8,13 @@
 
 local M = {}
 
-local config = require("conductor.config")
-local engine = require("conductor.engine")
+local agents = require("conductor.agent")
+local compare_start = require("conductor.compare.start")
+local create = require("conductor.create")
 local events = require("conductor.events")
 local layout = require("conductor.layout")
 local notify = require("conductor.notify")
+local picker = require("conductor.picker")
 local progress = require("conductor.progress")
 local trust = require("conductor.trust")
 local workspace = require("conductor.workspace")
@@ -24,28 +26,20 @@ local workspace = require("conductor.workspace")
 ---@param label string progress text
 ---@param on_ok fun(result: any)
 local function request(method, params, label, on_ok)
-  progress.attach()
   events.attach()
-  local id
-  id = engine.request(method, params, function(err, result)
-    progress.finish(id)
+  progress.request(method, params, label, function(err, result)
     if err then
       notify.error(err)
     else
-      notify.guard(on_ok)(result)
+      on_ok(result)
     end
   end)
-  progress.begin(id, label)
 end
-
 
 ---@param ws conductor.Workspace
 local function must_be_active(ws)
   if ws.state == "archived" then
-    error(
-      ("%s is archived; restore it with :ConductorRestore %s"):format(ws.name, ws.name),
-      0
-    )
+    error(("%s is archived; restore it with :ConductorRestore %s"):format(ws.name, ws.name), 0)
   elseif ws.state == "creating" then
     error(("%s is still being created"):format(ws.name), 0)
   end
@@ -66,63 +60,7 @@ end
 ---@field agent? string  agent to start (default: `default_agent`); several,
 ---                      comma-separated, make a comparison (|:ConductorCompare|)
 
----@class conductor.CreateArgs: conductor.NewArgs
----@field task string
----@field path? string   where the repository is looked up (default: the current file's)
----@field asked? boolean the trust question was asked already (|conductor-trust|)
-
---- The core of `new`, for callers that make workspaces themselves (fanout,
---- compare): checks the agent, resolves the repository, asks about trust,
---- requests the creation and, once made, opens its tab and starts its agent
---- with the task as first prompt. Never raises and never notifies the
---- outcome: `done(err, ws)` runs exactly once, with a one-line error when
---- nothing was made (possibly before this returns), else with the
---- workspace. An agent that fails to start after that is reported alone.
----@param args conductor.CreateArgs
----@param done fun(err: string?, ws: conductor.Workspace?)
-function M.create(args, done)
-  local ok, err = pcall(function()
-    local path = args.path or workspace.context_path()
-    local repo = engine.call("resolve_repo", { path = path, base = args.base })
-    local agents = require("conductor.agents")
-    local agent = args.agent or agents.default_name()
-    -- A missing agent is refused before anything is made.
-    agents.check(agent)
-    local params = {
-      path = path,
-      task = vim.trim(args.task),
-      name = args.name,
-      base = args.base,
-      agent = agent,
-    }
-    if not args.asked then
-      trust.read(repo)
-    end
-    progress.attach()
-    events.attach()
-    local id
-    id = engine.request("create", params, function(e, ws)
-      progress.finish(id)
-      if e then
-        return done(e)
-      end
-      if config.get().open_on_create then
-        local opened, oerr = pcall(layout.open, ws)
-        if opened then
-          notify.guard(agents.start)(ws, agent, ws.task)
-        else
-          notify.error(oerr)
-        end
-      end
-      events.fire("ConductorWorkspaceCreated", ws)
-      done(nil, ws)
-    end)
-    progress.begin(id, ("creating a workspace in %s…"):format(repo.name))
-  end)
-  if not ok then
-    done(notify.clean(err))
-  end
-end
+M.create = create.create
 
 --- Creates a workspace for a task: a worktree on a new branch, from the
 --- repository of the current file (or cwd). Asks for the task when none is
@@ -140,9 +78,13 @@ function M.new(args)
     return
   end
   if args.agent and args.agent:find("[,*]") then
-    return require("conductor.compare").new(args)
+    local names = compare_start.agent_list(args.agent)
+    if #names >= 2 then
+      return compare_start.new(args, names)
+    end
+    args = vim.tbl_extend("force", args, { agent = names[1] })
   end
-  M.create(args --[[@as conductor.CreateArgs]], function(err, ws)
+  create.create(args --[[@as conductor.CreateArgs]], function(err, ws)
     if err then
       return notify.error(err)
     end
@@ -155,7 +97,7 @@ end
 ---@param name string?
 function M.open(name)
   if not name or name == "" then
-    return require("conductor.picker").pick()
+    return picker.pick()
   end
   local ws = workspace.get(name)
   must_be_active(ws)
@@ -163,12 +105,13 @@ function M.open(name)
   M.resume_agent(ws)
 end
 
---- Starts the workspace's agents again (with their resume arguments) when none of its
---- agents is running in this editor, e.g. after a restart or a restore: the ones that
---- ran when it was archived, else the one it was made with.
+--- Shows the workspace's terminals that run in the engine (another Neovim's, or this
+--- one's from before a restart); when none of its agents runs at all, starts them again
+--- with their resume arguments: the ones that ran when it was archived, else the one it
+--- was made with.
 ---@param ws conductor.Workspace
 function M.resume_agent(ws)
-  local agents = require("conductor.agents")
+  agents.adopt(ws)
   local live = vim.tbl_filter(function(e)
     return e.state ~= "exited"
   end, agents.list(ws.id, "agent"))
@@ -206,8 +149,10 @@ end
 local function archive_question(ws, preview)
   local lines = {}
   if preview.dirty then
-    lines[#lines + 1] = ("%s has %d uncommitted change(s); they are kept in a snapshot"
-      .. " and come back on :ConductorRestore."):format(ws.name, preview.changes or 0)
+    lines[#lines + 1] = (
+      "%s has %d uncommitted change(s); they are kept in a snapshot"
+      .. " and come back on :ConductorRestore."
+    ):format(ws.name, preview.changes or 0)
   end
   local ignored = preview.ignored or {}
   if #ignored > 0 then
@@ -257,7 +202,6 @@ function M.archive(name, force)
 
   local function archive()
     trust.for_workspace(ws)
-    local agents = require("conductor.agents")
     local running = {}
     for _, e in ipairs(agents.list(ws.id, "agent")) do
       if e.state ~= "exited" then
@@ -283,13 +227,18 @@ function M.archive(name, force)
   if force then
     return archive()
   end
-  request("archive_preview", { workspace = ws.id }, ("checking %s…"):format(ws.name), function(preview)
-    local question = archive_question(ws, preview)
-    if question and vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
-      return
+  request(
+    "archive_preview",
+    { workspace = ws.id },
+    ("checking %s…"):format(ws.name),
+    function(preview)
+      local question = archive_question(ws, preview)
+      if question and vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
+        return
+      end
+      archive()
     end
-    archive()
-  end)
+  )
 end
 
 --- Brings an archived workspace back exactly (uncommitted work included),
@@ -319,13 +268,15 @@ function M.delete(name)
   local ws = workspace.get(name)
   local worktree = ws.state == "archived" and ""
     or ("Its worktree %s will be removed.\n"):format(ws.path)
-  local question = ("Delete workspace %s?\n%sIts branch %s will be deleted;"
-    .. " a backup ref (refs/conductor/deleted/%s) is kept."):format(ws.name, worktree, ws.branch, ws.id)
+  local question = (
+    "Delete workspace %s?\n%sIts branch %s will be deleted;"
+    .. " a backup ref (refs/conductor/deleted/%s) is kept."
+  ):format(ws.name, worktree, ws.branch, ws.id)
   if vim.fn.confirm(question, "&Delete\n&Cancel", 2) ~= 1 then
     return
   end
   request("delete", { workspace = ws.id }, ("deleting %s…"):format(ws.name), function(res)
-    require("conductor.agents").forget_workspace(ws.id)
+    agents.forget_workspace(ws.id)
     layout.close(ws)
     local backup = res.backup_ref
     ws.backup_ref = backup

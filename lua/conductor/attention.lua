@@ -1,9 +1,12 @@
 -- Never miss a waiting agent: when an agent needs input or finishes a turn while its tab
 -- is not shown, tell the terminal Neovim runs in (a desktop notification by OSC 777 and
 -- OSC 9, and a bell), so tmux, kitty, wezterm and iTerm2 can alert outside Neovim.
--- Not here: the notification inside Neovim (agents.lua), the states themselves (engine).
+-- Not here: the notification inside Neovim (agent/sessions.lua), the states themselves (engine).
 
 local M = {}
+
+local catalog = require("conductor.agent.catalog")
+local config = require("conductor.config")
 
 -- Whether the agent's terminal is in a window of the current tab.
 local function shown(agent)
@@ -31,11 +34,11 @@ end
 ---@param data { workspace: conductor.Workspace, agent: table, previous?: string }
 function M.on_state(data)
   local agent = data.agent or {}
-  if not require("conductor.config").notify_terminal() or (agent.kind and agent.kind ~= "agent") then
+  if not config.notify_terminal() or (agent.kind and agent.kind ~= "agent") then
     return
   end
   -- A shell (an agent that takes no prompts) "finishes a turn" at every command.
-  local ok, prompts = pcall(require("conductor.agents").takes_prompts, agent.name)
+  local ok, prompts = pcall(catalog.takes_prompts, agent.name)
   if ok and not prompts then
     return
   end

@@ -7,6 +7,8 @@
 local engine = require("conductor.engine")
 local events = require("conductor.events")
 local notify = require("conductor.notify")
+local review = require("conductor.review")
+local sessions = require("conductor.agent.sessions")
 local workspace = require("conductor.workspace")
 
 local M = {}
@@ -60,10 +62,13 @@ end
 ---@param turn integer
 ---@param done? fun()
 function M.revert(ws, turn, done)
-  for _, a in ipairs(require("conductor.agents").list(ws.id, "agent")) do
+  for _, a in ipairs(sessions.list(ws.id, "agent")) do
     if a.state == "working" then
       return notify.error(
-        ("%s/%s is working: wait for its turn to end (or stop it) before reverting"):format(ws.name, a.label or a.name)
+        ("%s/%s is working: wait for its turn to end (or stop it) before reverting"):format(
+          ws.name,
+          a.label or a.name
+        )
       )
     end
   end
@@ -90,7 +95,8 @@ local function render(buf, ws, list)
   if not vim.api.nvim_buf_is_valid(buf) then
     return
   end
-  local lines = { ("Checkpoints of %s — <CR> diff of the turn, R revert to it, q close"):format(ws.name) }
+  local lines =
+    { ("Checkpoints of %s — <CR> diff of the turn, R revert to it, q close"):format(ws.name) }
   for i = #list, 1, -1 do
     lines[#lines + 1] = M.line(list[i])
   end
@@ -137,7 +143,7 @@ function M.open(name)
     map("<CR>", function()
       local c = under_cursor(buf)
       if c then
-        notify.guard(require("conductor.review").review)(ws.id, { commit = c.commit })
+        notify.guard(review.review)(ws.id, { commit = c.commit })
       end
     end, "the turn's diff")
     map("R", function()

@@ -4,6 +4,11 @@
 
 local M = {}
 
+local config = require("conductor.config")
+local engine = require("conductor.engine")
+local groups = require("conductor.groups")
+local workspace = require("conductor.workspace")
+
 local FLAGS = { "agent", "base", "name" }
 
 --- Parses `[--agent=A] [--base=B] [--name=N] [--] [task text]`. Flags come
@@ -54,10 +59,8 @@ end
 ---@return string[]
 function M.run_scripts(lead)
   local ok, names = pcall(function()
-    local workspace = require("conductor.workspace")
     local ws = workspace.current()
-    local repo = ws
-        and require("conductor.engine").call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
+    local repo = ws and engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
       or workspace.repo()
     return repo.run_scripts
   end)
@@ -70,7 +73,7 @@ end
 function M.workspaces(state)
   return function(lead)
     local ok, list = pcall(function()
-      return require("conductor.workspace").list(state ~= "active")
+      return workspace.list(state ~= "active")
     end)
     if not ok then
       return {}
@@ -90,7 +93,7 @@ end
 -- answer, because the engine has no branch listing (fast: reads refs only).
 ---@return string[]
 local function branches()
-  local cwd = require("conductor.workspace").context_path()
+  local cwd = workspace.context_path()
   local ok, res = pcall(function()
     return vim
       .system({
@@ -120,8 +123,8 @@ end
 
 ---@return string[]
 local function agents()
-  local cfg = require("conductor.config").get()
-  local names = vim.tbl_keys(require("conductor.config").agent_definitions())
+  local cfg = config.get()
+  local names = vim.tbl_keys(config.agent_definitions())
   if cfg.default_agent and not vim.tbl_contains(names, cfg.default_agent) then
     names[#names + 1] = cfg.default_agent
   end
@@ -179,7 +182,7 @@ end
 ---@return string[]
 function M.groups(lead)
   local ok, names = pcall(function()
-    return require("conductor.groups").names()
+    return groups.names()
   end)
   return ok and matching(names, lead) or {}
 end

@@ -119,8 +119,7 @@ M.schema = {
     name = "shell",
     type = "string",
     default = "/bin/sh",
-    desc = "Shell that runs the setup, run and archive scripts, as"
-      .. " `{shell} -c {script}`.",
+    desc = "Shell that runs the setup, run and archive scripts, as" .. " `{shell} -c {script}`.",
   },
   {
     name = "default_agent",
@@ -133,9 +132,17 @@ M.schema = {
     type = "table",
     default = {},
     free = true,
+    check = function(v)
+      local exit = v.on_editor_exit
+      if exit ~= nil and exit ~= "keep" and exit ~= "stop" then
+        return ('must be "keep" or "stop", got %s'):format(vim.inspect(exit)), ".on_editor_exit"
+      end
+    end,
     desc = "Agent definitions by name (see |conductor-agents|). Their names are"
-      .. " what `--agent=` completes. `agents.notify_terminal` (a boolean) is not an"
-      .. " agent: it sets `notify_terminal` for all of them.",
+      .. " what `--agent=` completes. Two keys are settings, not agents:"
+      .. " `agents.notify_terminal` (a boolean) sets `notify_terminal` for all of them;"
+      .. ' `agents.on_editor_exit` says what quitting Neovim does to the agents it shows:'
+      .. ' "keep" (the default: they run on in the engine, |conductor-engine|) or "stop".',
   },
   {
     name = "scripts.setup",
@@ -307,9 +314,8 @@ M.schema = {
     type = "table",
     default = {},
     free = true,
-    check = function(v)
-      return require("conductor.review.keys").check(v)
-    end,
+    -- The actions are checked when a review opens (review/keys.lua): setup() does
+    -- not load the review to know them.
     desc = "Keys of |:ConductorReview| over the defaults (|conductor-review-keys|):"
       .. " `{ panel = { [key] = action }, diff = { [key] = action } }`, where an"
       .. " action is an action's name, a function given the review, or `false` to"
@@ -504,7 +510,7 @@ function M.get()
 end
 
 --- Keys of `agents` that are settings of all agents, not agent definitions.
-M.agent_settings = { notify_terminal = "boolean" }
+M.agent_settings = { notify_terminal = "boolean", on_editor_exit = "string" }
 
 --- The agent definitions of the `agents` option (its setting keys left out).
 ---@return table<string, table>
@@ -528,6 +534,13 @@ function M.notify_terminal()
     return v
   end
   return o.notify_terminal ~= false
+end
+
+--- What quitting Neovim does to the agents it shows: "keep" (they run on in the engine)
+--- or "stop".
+---@return "keep"|"stop"
+function M.on_editor_exit()
+  return (M.get().agents or {}).on_editor_exit == "stop" and "stop" or "keep"
 end
 
 --- The options the engine's `core.start` takes (see the protocol).

@@ -13,7 +13,11 @@ local BUF_NAME = "conductor://doctor"
 local function show(findings, title)
   local lines = { title, "" }
   for _, f in ipairs(findings) do
-    lines[#lines + 1] = ("%s %s%s"):format(f.repaired and "✓" or "•", f.kind, f.workspace and (" · " .. f.workspace) or "")
+    lines[#lines + 1] = ("%s %s%s"):format(
+      f.repaired and "✓" or "•",
+      f.kind,
+      f.workspace and (" · " .. f.workspace) or ""
+    )
     lines[#lines + 1] = "    " .. f.problem
     lines[#lines + 1] = "    repair: " .. f.repair
   end
@@ -50,7 +54,15 @@ function M.run()
     end
     show(findings, ("conductor doctor: %d problem(s)"):format(#findings))
     local n = fixable(findings)
-    if n == 0 or vim.fn.confirm(("Repair %d problem(s)? Nothing holding work is removed."):format(n), "&Yes\n&No", 2) ~= 1 then
+    if
+      n == 0
+      or vim.fn.confirm(
+          ("Repair %d problem(s)? Nothing holding work is removed."):format(n),
+          "&Yes\n&No",
+          2
+        )
+        ~= 1
+    then
       return
     end
     engine.request("doctor", { repair = true }, function(err2, done)
@@ -71,10 +83,12 @@ end
 function M.check_on_start()
   pcall(engine.request, "doctor", { repair = false }, function(err, findings)
     if not err and type(findings) == "table" and #findings > 0 then
-      notify.warn(("%d problem(s) between the state file and git (e.g. %s); :ConductorDoctor shows and repairs them"):format(
-        #findings,
-        findings[1].problem
-      ))
+      notify.warn(
+        ("%d problem(s) between the state file and git (e.g. %s); :ConductorDoctor shows and repairs them"):format(
+          #findings,
+          findings[1].problem
+        )
+      )
     end
   end)
 end

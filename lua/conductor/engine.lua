@@ -1,18 +1,41 @@
 -- The Rust engine, seen from Lua: finds and loads the library by explicit
 -- path, starts it on first use, matches asynchronous answers to their
--- callbacks and hands events to listeners. Nothing else in Lua touches `core`.
+-- callbacks and hands events to listeners. Announces its start as the `User`
+-- autocmd `ConductorEngineStarted` (the doctor's check listens: plugin/).
 --
--- Protocol: /work/notes/protocol.md (core.version/start/call/request).
+-- The engine is a process of its own (conductor-engine, started on first use; the
+-- library connects to it): agents outlive this Neovim. Methods: `call` and `request`
+-- (the typed protocol in src/core/protocol.rs); the agent terminals also use the
+-- library's own functions through `load()`/`ensure()` (agent/window.lua,
+-- agent/output.lua: agent_write, agent_resize, on_output…), since keystrokes and
+-- output travel as raw bytes, not as requests.
 
 local M = {}
 
 local uv = vim.uv
+local config = require("conductor.config")
+local notify = require("conductor.notify")
 
 ---@class conductor.Core
 ---@field version fun(): string
 ---@field start fun(opts: table, handler: fun(msg: table))
 ---@field call fun(method: string, params: table): any
 ---@field request fun(method: string, params: table): integer
+---@field commit fun(): string   the git commit the library was built from
+-- The agent terminals' own functions (agent/): keystrokes and output skip the requests.
+---@field on_output fun(cb: fun(id: integer, bytes: string))
+---@field agent_start fun(opts: table): { session: integer }
+---@field agent_write fun(id: integer, data: string)
+---@field agent_paste fun(id: integer, text: string, submit: boolean?)
+---@field agent_resize fun(id: integer, rows: integer, cols: integer)
+---@field agent_expect_redraw fun(id: integer)
+---@field agent_background fun(background: string)
+---@field agent_stop fun(id: integer)
+---@field agent_stop_all fun(mine: boolean?): integer
+---@field agent_forget fun(id: integer)
+---@field notify fun(method: string, params: table)   a request whose answer nobody needs
+---@field connected fun(): { pid: integer?, version: string? }   the engine this Neovim talks to
+---@field engine_stop fun(state_dir: string): boolean   stops that engine, whatever its version
 
 ---@type conductor.Core?
 local core = nil
@@ -108,7 +131,7 @@ function M.load()
         return mod
       end
       failures[#failures + 1] = { path = path, error = tostring(mod) }
-      tried[#tried + 1] = ("%s (%s)"):format(path, require("conductor.notify").clean(mod))
+      tried[#tried + 1] = ("%s (%s)"):format(path, notify.clean(mod))
     end
   end
   error(
@@ -164,7 +187,7 @@ function M.warn_if_stale(mod)
     return
   end
   if not vim.startswith(head, built) then
-    require("conductor.notify").warn(
+    notify.warn(
       ("the engine library was built from %s but the plugin is at %s: run `cargo build --release` in %s and restart Neovim"):format(
         built,
         head:sub(1, #built),
@@ -185,7 +208,7 @@ end
 local function run(what, fn, ...)
   local ok, err = pcall(fn, ...)
   if not ok then
-    require("conductor.notify").error(("internal error in %s: %s"):format(what, err))
+    notify.error(("internal error in %s: %s"):format(what, err))
   end
 end
 
@@ -199,7 +222,7 @@ local function handle(msg)
     elseif msg.ok then
       run("request " .. msg.id, cb, nil, msg.result)
     else
-      run("request " .. msg.id, cb, require("conductor.notify").clean(msg.error), nil)
+      run("request " .. msg.id, cb, notify.clean(msg.error), nil)
     end
   elseif msg.event then
     if msg.event == "engine_lost" then
@@ -238,7 +261,7 @@ end
 local function protect(fn, ...)
   local ok, res = pcall(fn, ...)
   if not ok then
-    local message = require("conductor.notify").clean(res)
+    local message = notify.clean(res)
     local mismatch = message:match("^(.*) %[protocol%]$")
     if mismatch then
       message = mismatch
@@ -275,11 +298,11 @@ end
 --- The state directory whose engine this Neovim uses.
 ---@return string
 function M.state_dir()
-  return require("conductor.config").engine_opts().state_dir
+  return config.engine_opts().state_dir
 end
 
 local function start_opts()
-  local opts = require("conductor.config").engine_opts()
+  local opts = config.engine_opts()
   opts.engine_bin = M.engine_bin()
   return opts
 end
@@ -294,16 +317,17 @@ function M.ensure()
     vim.api.nvim_create_autocmd("VimLeavePre", {
       group = vim.api.nvim_create_augroup("conductor_engine", { clear = true }),
       callback = function()
-        -- Only an engine this Neovim talks to: quitting must not start one.
-        if next(c.connected()) then
+        -- With "keep" (the default) the agents run on in the engine, for the next
+        -- Neovim. Only an engine this Neovim talks to: quitting must not start one.
+        if config.on_editor_exit() == "stop" and next(c.connected()) then
           pcall(c.agent_stop_all, true)
         end
       end,
     })
-    -- Reconcile once per session: say so when the state file disagrees with git
-    -- (a crash, a worktree removed by hand); :ConductorDoctor shows and repairs.
+    -- Listeners run outside this call: the doctor's check (plugin/conductor.lua) says
+    -- when the state file disagrees with git (a crash, a worktree removed by hand).
     vim.schedule(function()
-      require("conductor.doctor").check_on_start()
+      vim.api.nvim_exec_autocmds("User", { pattern = "ConductorEngineStarted", modeline = false })
     end)
   end
   return c

@@ -5,6 +5,8 @@
 
 local M = {}
 
+local engine = require("conductor.engine")
+
 ---@param name string e.g. "ConductorWorkspaceCreated"
 ---@param data table
 function M.fire(name, data)
@@ -20,7 +22,6 @@ function M.attach()
     return
   end
   attached = true
-  local engine = require("conductor.engine")
   engine.on("script_finished", function(ev)
     if ev.kind ~= "setup" then
       return

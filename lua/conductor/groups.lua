@@ -7,8 +7,8 @@
 -- Reads are cached by the file's modification time, so the picker and the
 -- statusline can ask for a workspace's group on every row or redraw.
 --
--- Not here: making the workspaces (fanout.lua, compare.lua), showing a group
--- (compare.lua).
+-- Not here: making the workspaces (fanout/, compare/start.lua), showing a group
+-- (compare/init.lua).
 
 local M = {}
 

@@ -3,6 +3,13 @@
 
 local M = {}
 
+local builtin = require("conductor.agent.builtin")
+local catalog = require("conductor.agent.catalog")
+local config = require("conductor.config")
+local engine = require("conductor.engine")
+local trust = require("conductor.trust")
+local workspace = require("conductor.workspace")
+
 local health = vim.health
 
 -- The commit the library was built from (stamped by build.rs as a 12-char
@@ -45,7 +52,6 @@ local function check_stamp(core, root)
 end
 
 local function check_library()
-  local engine = require("conductor.engine")
   local uname = vim.uv.os_uname()
   health.info(("platform: %s %s (%s)"):format(uname.sysname, uname.release, uname.machine))
   local ok, core = pcall(engine.load)
@@ -87,15 +93,6 @@ local function check_gh()
   health.ok(first ~= "" and first or "gh found")
 end
 
--- Agents conductor knows without configuration, and how to install them
--- (used when the agents module is not there to say it).
-local BUILTIN_AGENTS = {
-  codex = "npm install -g @openai/codex",
-  claude = "npm install -g @anthropic-ai/claude-code",
-  gemini = "npm install -g @google/gemini-cli",
-  opencode = "npm install -g opencode-ai",
-}
-
 -- The program an agent definition runs: the first word of `cmd` (a list or
 -- a string), else the agent's name.
 ---@param name string
@@ -121,20 +118,12 @@ end
 ---@return table<string, conductor.HealthAgent>
 local function known_agents()
   local out = {}
-  local ok, agents = pcall(require, "conductor.agents")
-  local builtin = ok and type(agents) == "table" and agents.builtin or nil
-  if type(builtin) == "table" then
-    for name, def in pairs(builtin) do
-      -- "shell" has no `cmd`: it runs the user's 'shell'.
-      local cmd = def.cmd or vim.o.shell
-      out[name] = { binary = agent_binary(name, { cmd = cmd }), install = def.install }
-    end
-  else
-    for name, install in pairs(BUILTIN_AGENTS) do
-      out[name] = { binary = name, install = install }
-    end
+  for name, def in pairs(builtin) do
+    -- "shell" has no `cmd`: it runs the user's 'shell'.
+    local cmd = def.cmd or vim.o.shell
+    out[name] = { binary = agent_binary(name, { cmd = cmd }), install = def.install }
   end
-  for name, def in pairs(require("conductor.config").agent_definitions()) do
+  for name, def in pairs(config.agent_definitions()) do
     local base = out[name] or {}
     local binary = base.binary or name
     if type(def) == "table" and def.cmd then
@@ -149,18 +138,19 @@ end
 -- Each agent's program, found or not (information); an error only when the
 -- configured default agent cannot start.
 local function check_agents()
-  local default = require("conductor.config").get().default_agent
+  local default = config.get().default_agent
   local agents = known_agents()
   if default then
     health.info("default agent: " .. default)
   else
-    local ok, mod = pcall(require, "conductor.agents")
-    local chosen = ok and type(mod) == "table" and type(mod.default_name) == "function"
-      and select(2, pcall(mod.default_name))
-    health.info(("no default_agent set: :ConductorNew starts %s (the first of codex, claude,"
-      .. " gemini, opencode on PATH, else a shell)"):format(
-      type(chosen) == "string" and chosen or "the first agent found"
-    ))
+    local ok, chosen = pcall(catalog.default_name)
+    chosen = ok and chosen
+    health.info(
+      (
+        "no default_agent set: :ConductorNew starts %s (the first of codex, claude,"
+        .. " gemini, opencode on PATH, else a shell)"
+      ):format(type(chosen) == "string" and chosen or "the first agent found")
+    )
   end
   if default and not agents[default] then
     health.error(("default_agent %s is not defined"):format(default), {
@@ -232,7 +222,7 @@ local function report_repo(repo)
       "no config files (.conductor/settings.local.toml, .conductor/settings.toml, ~/.conductor/settings.toml, conductor.json)"
     )
   end
-  local describe = require("conductor.trust").describe
+  local describe = trust.describe
   for i, file in ipairs(repo.config_files or {}) do
     local name = ("%d. %s [%s]"):format(i, describe(file), file.kind)
     if file.note then
@@ -251,20 +241,19 @@ end
 -- Every repository conductor knows (its workspaces') and the current one.
 local function check_repos()
   local roots, seen = {}, {}
-  local ok_here, here = pcall(require("conductor.workspace").repo)
+  local ok_here, here = pcall(workspace.repo)
   if ok_here then
     roots[1], seen[here.root] = here.root, true
   else
     health.info("not in a git repository here (" .. tostring(here) .. ")")
   end
-  local ok, list = pcall(require("conductor.workspace").list, true)
+  local ok, list = pcall(workspace.list, true)
   for _, ws in ipairs(ok and list or {}) do
     if not seen[ws.repo_root] then
       seen[ws.repo_root] = true
       roots[#roots + 1] = ws.repo_root
     end
   end
-  local engine = require("conductor.engine")
   for _, root in ipairs(roots) do
     local good, repo = pcall(engine.call, "resolve_repo", { path = root })
     if good then
@@ -284,7 +273,6 @@ function M.check()
   end
   check_git()
   check_gh()
-  local config = require("conductor.config")
   check_writable("state directory", vim.fn.stdpath("state") .. "/conductor")
   check_writable("workspaces_root", vim.fs.normalize(config.get().workspaces_root))
 

@@ -33,6 +33,7 @@ local M = {}
 ---@param opts conductor.Options?
 ---@return boolean ok
 function M.setup(opts)
+  -- Required here, not at the top: `require("conductor")` must load nothing (startup).
   local config = require("conductor.config")
   local err = config.set(opts)
   if err then
@@ -62,11 +63,11 @@ local provider = {
   pick = "conductor.picker",
   statusline = "conductor.statusline",
   tab_label = "conductor.tabline",
-  log = "conductor.log",
+  log = "conductor.script_log",
   fanout = "conductor.fanout",
   compare = "conductor.compare",
   review = "conductor.review",
-  send_comments = "conductor.review.comments",
+  send_comments = "conductor.review",
   check = "conductor.ship.checks",
   merge = "conductor.ship.merge",
   pr = "conductor.ship.pr",
@@ -76,6 +77,7 @@ local provider = {
 --- file), or nil. Never raises.
 ---@return conductor.Workspace?
 function M.current()
+  -- Lazy for startup, like the verbs below.
   local ok, ws = pcall(require("conductor.workspace").current)
   return ok and ws or nil
 end
@@ -84,6 +86,7 @@ return setmetatable(M, {
   __index = function(t, key)
     local mod = provider[key]
     if mod then
+      -- The one place a verb's module loads: on its first use, never at startup.
       local fn = require(mod)[key]
       rawset(t, key, fn)
       return fn

@@ -7,6 +7,7 @@
 local M = {}
 
 local api = vim.api
+local tabline = require("conductor.tabline")
 
 --- The tabpage showing workspace `id`, or nil.
 ---@param id string
@@ -35,7 +36,7 @@ function M.open(ws)
   vim.cmd("tabnew")
   vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
   vim.t.conductor_workspace = ws.id
-  require("conductor.tabline").mark(ws.name)
+  tabline.mark(ws.name)
   return api.nvim_get_current_tabpage()
 end
 

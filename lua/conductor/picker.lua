@@ -9,7 +9,10 @@
 
 local M = {}
 
+local agent_commands = require("conductor.agent.commands")
+local conductor = require("conductor")
 local engine = require("conductor.engine")
+local groups = require("conductor.groups")
 local notify = require("conductor.notify")
 local summary = require("conductor.summary")
 local workspace = require("conductor.workspace")
@@ -86,7 +89,7 @@ end
 ---@return conductor.Cells
 function M.cells(ws)
   local ok, group = pcall(function()
-    return require("conductor.groups").of(ws.id)
+    return groups.of(ws.id)
   end)
   return {
     name = ws.name,
@@ -140,24 +143,16 @@ end
 ---@field label string   what the action list shows
 ---@field run fun()
 
--- A verb of require("conductor") when some module provides it, else the
--- agents module's own (`agent`, `run`: they act on the current workspace).
--- Verbs of features that are not there (review) give no action.
+-- A verb of the front door (init.lua: the picker offers every feature's verb, so it
+-- goes through the one table that names them all), or the agent commands' own
+-- (`agent`, `run`: they act on the current workspace).
 ---@param name string
----@return function?
+---@return function
 local function verb(name)
-  local ok, fn = pcall(function()
-    return require("conductor")[name]
-  end)
-  if ok and type(fn) == "function" then
-    return fn
-  end
   if name == "agent" or name == "run" then
-    local aok, mod = pcall(require, "conductor.agent_actions")
-    if aok and type(mod) == "table" and type(mod[name]) == "function" then
-      return mod[name]
-    end
+    return agent_commands[name]
   end
+  return conductor[name]
 end
 
 --- What can be done with a workspace, the default (open, or restore for an
@@ -165,7 +160,6 @@ end
 ---@param ws conductor.Workspace
 ---@return conductor.Action[]
 function M.actions(ws)
-  local conductor = require("conductor")
   local out = {}
   local function add(id, label, run)
     out[#out + 1] = { id = id, label = ("%s %s"):format(label, ws.name), run = run }

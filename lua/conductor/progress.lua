@@ -6,6 +6,9 @@
 
 local M = {}
 
+local config = require("conductor.config")
+local engine = require("conductor.engine")
+local format = require("conductor.format")
 local notify = require("conductor.notify")
 local uv = vim.uv
 
@@ -31,18 +34,6 @@ local shown = false -- the message line holds our text
 local flush_queued = false
 local ticker ---@type uv.uv_timer_t?
 
----@param ms integer
----@return string
-local function duration(ms)
-  local s = math.floor(ms / 1000)
-  if ms < 1000 then
-    return ("%dms"):format(ms)
-  elseif s < 60 then
-    return ("%.1fs"):format(ms / 1000)
-  end
-  return ("%dm%02ds"):format(math.floor(s / 60), s % 60)
-end
-
 ---@param op conductor.Op
 local function text_of(op)
   if op.text then
@@ -51,7 +42,7 @@ local function text_of(op)
   local t = ("conductor: %s: %s script running %s"):format(
     op.ws,
     op.kind,
-    duration(uv.now() - op.started)
+    format.duration(uv.now() - op.started)
   )
   if op.line and op.line ~= "" then
     t = t .. " │ " .. op.line
@@ -60,7 +51,7 @@ local function text_of(op)
 end
 
 local function enabled()
-  return require("conductor.config").get().progress
+  return config.get().progress
 end
 
 -- Echoing while the user types a command or answers a prompt would trample
@@ -138,10 +129,14 @@ local function tick()
   end
   if running and not ticker then
     ticker = uv.new_timer()
-    ticker:start(1000, 1000, vim.schedule_wrap(function()
-      redraw()
-      tick()
-    end))
+    ticker:start(
+      1000,
+      1000,
+      vim.schedule_wrap(function()
+        redraw()
+        tick()
+      end)
+    )
   elseif not running and ticker then
     ticker:stop()
     ticker:close()
@@ -189,7 +184,7 @@ end
 
 ---@param ev table script_finished
 local function report_finished(ev)
-  local elapsed = ev.elapsed_ms and (" after " .. duration(ev.elapsed_ms)) or ""
+  local elapsed = ev.elapsed_ms and (" after " .. format.duration(ev.elapsed_ms)) or ""
   if ev.ok then
     -- A finished archive script is part of "archived ...", said by its verb.
     if ev.kind ~= "archive" then
@@ -209,7 +204,29 @@ local function report_finished(ev)
   if ev.kind == "setup" then
     hint = hint .. (", rerun with :ConductorSetup %s"):format(ev.workspace)
   end
-  notify.error(("%s: %s script failed (%s)%s; %s"):format(ev.workspace, ev.kind, why, elapsed, hint))
+  notify.error(
+    ("%s: %s script failed (%s)%s; %s"):format(ev.workspace, ev.kind, why, elapsed, hint)
+  )
+end
+
+--- One engine request shown on the progress line until it is answered (under
+--- `key`, default the request's id). `on_done(err, result)` runs on the main
+--- thread; an error it raises is one notification. Returns the request's id.
+---@param method string
+---@param params table
+---@param label string
+---@param on_done fun(err: string?, result: any)
+---@param key any?
+---@return integer id
+function M.request(method, params, label, on_done, key)
+  M.attach()
+  local id
+  id = engine.request(method, params, function(err, result)
+    M.finish(key or id)
+    notify.guard(on_done)(err, result)
+  end)
+  M.begin(key or id, label)
+  return id
 end
 
 local attached = false
@@ -220,7 +237,6 @@ function M.attach()
     return
   end
   attached = true
-  local engine = require("conductor.engine")
   engine.on("progress", function(ev)
     local where = ev.workspace and (ev.workspace .. ": ") or ""
     local text = "conductor: " .. where .. ev.message

@@ -6,20 +6,24 @@
 local M = {}
 
 local api = vim.api
+local config = require("conductor.config")
+local notify = require("conductor.notify")
+local sessions = require("conductor.agent.sessions")
+local workspace = require("conductor.workspace")
 
 local function ask()
-  if #api.nvim_list_uis() == 0 or not require("conductor.config").get().confirm_quit then
+  if #api.nvim_list_uis() == 0 or not config.get().confirm_quit then
     return
   end
   local running = vim.tbl_filter(function(e)
     return e.state ~= "exited"
-  end, require("conductor.agents").list(nil, "agent"))
+  end, sessions.list(nil, "agent"))
   if #running == 0 then
     return
   end
   local names = {}
   for _, e in ipairs(running) do
-    local ok, ws = pcall(require("conductor.workspace").get, e.workspace)
+    local ok, ws = pcall(workspace.get, e.workspace)
     names[#names + 1] = (ok and ws.name or "?") .. "/" .. e.label
   end
   local question = ("%d agent%s still running (%s); quitting stops %s. Quit?"):format(
@@ -48,7 +52,7 @@ function M.attach()
     callback = function()
       local ok, err = pcall(ask)
       if not ok then
-        require("conductor.notify").error(err)
+        notify.error(err)
       end
     end,
   })

@@ -68,7 +68,9 @@ function M.sync(ws)
       notify.error(err)
     elseif s then
       if s.paused and not (was and was.paused) then
-        notify.warn(("spotlight of %s: %s; :ConductorSpotlight! puts the root back"):format(ws.name, s.paused))
+        notify.warn(
+          ("spotlight of %s: %s; :ConductorSpotlight! puts the root back"):format(ws.name, s.paused)
+        )
       end
       changed(ws, s)
     end
@@ -125,7 +127,9 @@ function M.command(name, off)
         end
       end
       pcall(vim.cmd, "checktime")
-      local kept = res.edits_ref and ("; your edits made there meanwhile are kept on " .. res.edits_ref) or ""
+      local kept = res.edits_ref
+          and ("; your edits made there meanwhile are kept on " .. res.edits_ref)
+        or ""
       notify.info(("spotlight of %s off: the root is back as it was%s"):format(res.workspace, kept))
       events.fire("ConductorSpotlight", { workspace = ws, spotlight = vim.NIL })
     end)

@@ -15,6 +15,12 @@
 local M = {}
 
 local api = vim.api
+local config = require("conductor.config")
+local groups = require("conductor.groups")
+local highlights = require("conductor.highlights")
+local spotlight = require("conductor.spotlight")
+local summary = require("conductor.summary")
+local workspace = require("conductor.workspace")
 
 ---@class conductor.StatuslineOpts
 ---@field highlight? boolean wrap each agent's state in its highlight group
@@ -62,9 +68,7 @@ end
 -- nothing here can be a workspace.
 ---@return conductor.Workspace?
 local function current_workspace()
-  local workspace = require("conductor.workspace")
   if not vim.t.conductor_workspace then
-    local config = require("conductor.config")
     local root = vim.uv.fs_realpath(vim.fs.normalize(config.get().workspaces_root))
     local here = vim.uv.fs_realpath(workspace.context_path())
     if not (root and here and inside(here, root)) then
@@ -86,17 +90,12 @@ local function render(ws, highlight)
   if not ws then
     return ""
   end
-  local summary = require("conductor.summary")
   local parts = { "⎇ " .. escape(ws.name) }
-  local gok, group = pcall(function()
-    return require("conductor.groups").of(ws.id)
-  end)
+  local gok, group = pcall(groups.of, ws.id)
   if gok and group then
     parts[1] = ("%s [%s]"):format(parts[1], escape(group))
   end
-  local sok, spot = pcall(function()
-    return require("conductor.spotlight").of(ws)
-  end)
+  local sok, spot = pcall(spotlight.of, ws)
   if sok and spot then
     parts[1] = parts[1] .. (spot.paused and " ◎spotlight(paused)" or " ◎spotlight")
   end
@@ -108,8 +107,8 @@ local function render(ws, highlight)
   local agents = {}
   for _, agent in ipairs(summary.agents(ws.id)) do
     local text = escape(summary.agent_text(agent))
-    local group = highlight and require("conductor.highlights").group(agent.state)
-    agents[#agents + 1] = group and ("%%#%s#%s%%*"):format(group, text) or text
+    local hl = highlight and highlights.group(agent.state)
+    agents[#agents + 1] = hl and ("%%#%s#%s%%*"):format(hl, text) or text
   end
   if #agents > 0 then
     parts[#parts + 1] = table.concat(agents, " ")

@@ -1,9 +1,11 @@
 -- A workspace in a few words, for the picker, the telescope extension and the
 -- statusline: its agents with their states, and its own state. Reads only
--- what is in memory (the agents module, the workspace record); never asks git
+-- what is in memory (agent/sessions.lua, the workspace record); never asks git
 -- or the engine.
 
 local M = {}
+
+local sessions = require("conductor.agent.sessions")
 
 ---@class conductor.AgentEntry
 ---@field id any        session id
@@ -12,19 +14,11 @@ local M = {}
 ---@field code? integer exit code once exited
 ---@field buf? integer  its terminal buffer
 
---- The agents of a workspace, or {} when there are none or the agents module
---- is not available.
+--- The agents of a workspace, or {} when there are none.
 ---@param ws_id string
 ---@return conductor.AgentEntry[]
 function M.agents(ws_id)
-  local ok, agents = pcall(require, "conductor.agents")
-  if not ok or type(agents) ~= "table" or type(agents.list) ~= "function" then
-    return {}
-  end
-  local lok, list = pcall(agents.list, ws_id, "agent")
-  if not lok or type(list) ~= "table" then
-    return {}
-  end
+  local list = sessions.list(ws_id, "agent")
   -- Run scripts are sessions too; only agents are summed up here.
   return vim.tbl_filter(function(a)
     return a.kind == nil or a.kind == "agent"

@@ -9,6 +9,7 @@
 local M = {}
 
 local api = vim.api
+local config = require("conductor.config")
 
 --- The workspace label of tab `tabnr` (default: the current tab), or nil when the tab
 --- belongs to no workspace. Never raises; cheap enough for every redraw.
@@ -47,7 +48,11 @@ function M.render()
   local current, last = vim.fn.tabpagenr(), vim.fn.tabpagenr("$")
   for i = 1, last do
     local label = default_label(i):gsub("%%", "%%%%")
-    parts[#parts + 1] = ("%s%%%dT %s "):format(i == current and "%#TabLineSel#" or "%#TabLine#", i, label)
+    parts[#parts + 1] = ("%s%%%dT %s "):format(
+      i == current and "%#TabLineSel#" or "%#TabLine#",
+      i,
+      label
+    )
   end
   parts[#parts + 1] = "%#TabLineFill#%T"
   if last > 1 then
@@ -60,7 +65,7 @@ local EXPR = "%!v:lua.require'conductor.tabline'.render()"
 
 --- Sets 'tabline' to `render()` when the user has none and the `tabline` option is on.
 function M.install()
-  if vim.o.tabline == "" and require("conductor.config").get().tabline then
+  if vim.o.tabline == "" and config.get().tabline then
     vim.o.tabline = EXPR
   end
 end

@@ -9,6 +9,8 @@
 -- Not here: what a trusted file changes (the engine merges only trusted files).
 
 local engine = require("conductor.engine")
+local notify = require("conductor.notify")
+local workspace = require("conductor.workspace")
 
 local M = {}
 
@@ -56,7 +58,11 @@ local function view(file)
   vim.bo[buf].modifiable = false
   vim.bo[buf].filetype = file.path:match("%.json$") and "json" or "toml"
   local where = file.origin == "working tree" and "" or (" (" .. file.origin .. ")")
-  pcall(vim.api.nvim_buf_set_name, buf, ("conductor-trust://%s%s"):format(vim.fs.basename(file.path), where))
+  pcall(
+    vim.api.nvim_buf_set_name,
+    buf,
+    ("conductor-trust://%s%s"):format(vim.fs.basename(file.path), where)
+  )
   vim.cmd("redraw")
   return tab
 end
@@ -125,12 +131,11 @@ end
 --- the current repository), denied and trusted ones included.
 ---@param name? string
 function M.command(name)
-  local workspace = require("conductor.workspace")
   local ws = (name and name ~= "") and workspace.get(name) or workspace.current()
   local repo = ws and engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
     or workspace.repo()
   if M.read(repo, { all = true }) == 0 then
-    require("conductor.notify").info(("%s has no repository config files to trust"):format(repo.name))
+    notify.info(("%s has no repository config files to trust"):format(repo.name))
   end
 end
 

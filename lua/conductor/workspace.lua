@@ -24,6 +24,10 @@ local engine = require("conductor.engine")
 ---@field snapshot_ref? string
 ---@field log string
 ---@field setup "none"|"running"|"ok"|"failed"|"untrusted"
+---@field viewed? table<string, boolean> paths marked viewed in the review
+---@field checks? table   the last :ConductorCheck: { ok, finished_at, results }
+---@field pr_url? string  its pull request's URL
+---@field backup_ref? string the ref keeping a deleted workspace's branch
 
 --- Where the repository is looked up from: the current file's directory, or
 --- the (tab- or window-local) working directory for other buffers.

@@ -6,6 +6,11 @@
 local M = {}
 
 local api = vim.api
+local checks = require("conductor.ship.checks")
+local comments = require("conductor.review.comments")
+local engine = require("conductor.engine")
+local notify = require("conductor.notify")
+local panel = require("conductor.review.panel")
 
 ---@type table<string, fun(review: conductor.Review)>
 local actions = {}
@@ -23,13 +28,9 @@ end
 function M.run(name, review)
   local fn = actions[name]
   if not fn then
-    return require("conductor.notify").error(("unknown review action %q"):format(name))
+    return notify.error(("unknown review action %q"):format(name))
   end
-  require("conductor.notify").guard(fn)(review)
-end
-
-local function R()
-  return require("conductor.review")
+  notify.guard(fn)(review)
 end
 
 ---@param review conductor.Review
@@ -44,7 +45,7 @@ local function item(review)
   if not in_panel(review) then
     return nil
   end
-  return require("conductor.review.panel").item(review, api.nvim_win_get_cursor(0)[1])
+  return panel.item(review, api.nvim_win_get_cursor(0)[1])
 end
 
 -- The file the user means: the panel's line, else the one shown.
@@ -68,7 +69,7 @@ end
 ---@param review conductor.Review
 ---@param file table
 local function focus_panel_line(review, file)
-  local line = require("conductor.review.panel").line_of(review, file.path)
+  local line = panel.line_of(review, file.path)
   if line and api.nvim_win_is_valid(review.panel_win) then
     api.nvim_win_set_cursor(review.panel_win, { line, 0 })
   end
@@ -82,7 +83,7 @@ local function open(review, focus)
     return
   end
   if not (review.file and review.file.path == it.file.path) then
-    R().show(review, it.file)
+    review.view.show(review, it.file)
   end
   if focus or it.kind == "comment" then
     local c = it.comment
@@ -126,7 +127,7 @@ local function move(review, step)
     index = #list + 1
   end
   local next = list[(index - 1 + step) % #list + 1]
-  R().show(review, next)
+  review.view.show(review, next)
   if in_panel(review) then
     focus_panel_line(review, next)
   end
@@ -144,7 +145,7 @@ end
 function actions.toggle_viewed(review)
   local file = target_file(review)
   local viewed = not review.viewed[file.path]
-  local ws = require("conductor.engine").call("set_viewed", {
+  local ws = engine.call("set_viewed", {
     workspace = review.ws.id,
     path = file.path,
     viewed = viewed,
@@ -153,7 +154,7 @@ function actions.toggle_viewed(review)
     review.ws = ws
   end
   review.viewed[file.path] = viewed or nil
-  require("conductor.review.panel").render(review)
+  panel.render(review)
 end
 
 -- Reverting is for the worktree: reviewing one commit, both sides are that
@@ -161,7 +162,10 @@ end
 ---@param review conductor.Review
 local function no_revert_in_commit(review)
   if review.scope == "commit" then
-    error("cannot revert while reviewing one commit (both sides are read-only); switch to the branch scope with s", 0)
+    error(
+      "cannot revert while reviewing one commit (both sides are read-only); switch to the branch scope with s",
+      0
+    )
   end
 end
 
@@ -194,8 +198,6 @@ function actions.revert_file(review)
   if vim.fn.confirm(question, "&Revert\n&Cancel", 2) ~= 1 then
     return
   end
-  local engine = require("conductor.engine")
-  local notify = require("conductor.notify")
   local paths = { file.path }
   if file.old_path and file.old_path ~= file.path then
     paths[#paths + 1] = file.old_path
@@ -222,7 +224,7 @@ function actions.revert_file(review)
         notify.info(("reverted %s to %s"):format(file.path, base:sub(1, 7)))
       end
       if review.file and review.file.path == file.path and next and not failed then
-        R().show(review, next)
+        review.view.show(review, next)
       end
       local b = buf_of(abs)
       if b then
@@ -236,7 +238,7 @@ function actions.revert_file(review)
           vim.bo[b].modified = false
         end
       end
-      R().refresh(review)
+      review.view.refresh(review)
     end)
   end
 end
@@ -260,7 +262,7 @@ function actions.revert_hunk(review)
   end
   local ok, err = pcall(vim.cmd, cmd)
   if not ok then
-    error(("no change under the cursor to revert (%s)"):format(require("conductor.notify").clean(err)), 0)
+    error(("no change under the cursor to revert (%s)"):format(notify.clean(err)), 0)
   end
   vim.cmd("diffupdate")
 end
@@ -283,25 +285,27 @@ end
 
 ---@param review conductor.Review
 local function changed(review)
-  local r = R()
+  local r = review.view
   r.redraw(review.ws.id)
 end
 
 --- Comment on the line or visual range (diff windows), on the file (panel),
 --- or change the comment under the cursor (panel).
 function actions.comment(review)
-  local comments = require("conductor.review.comments")
   local it = item(review)
   if it and it.kind == "comment" then
     local c = it.comment
-    vim.ui.input({ prompt = ("comment on %s: "):format(comments.where(c)), default = c.text }, function(text)
-      if text and vim.trim(text) ~= "" then
-        c.text = vim.trim(text)
-        c.sent = false
-        comments.save(review.ws.id)
-        changed(review)
+    vim.ui.input(
+      { prompt = ("comment on %s: "):format(comments.where(c)), default = c.text },
+      function(text)
+        if text and vim.trim(text) ~= "" then
+          c.text = vim.trim(text)
+          c.sent = false
+          comments.save(review.ws.id)
+          changed(review)
+        end
       end
-    end)
+    )
     return
   end
   local win = api.nvim_get_current_win()
@@ -335,13 +339,13 @@ function actions.delete_comment(review)
   if not (it and it.kind == "comment") then
     error("put the cursor on a comment of the panel", 0)
   end
-  require("conductor.review.comments").remove(review.ws.id, it.comment.id)
+  comments.remove(review.ws.id, it.comment.id)
   changed(review)
 end
 
 --- Send the unsent comments to the workspace's agent, as one prompt.
 function actions.send_comments(review)
-  require("conductor.review.comments").send(review.ws, function()
+  comments.send(review.ws, function()
     changed(review)
   end)
 end
@@ -349,61 +353,68 @@ end
 --- Switch between the branch's changes and the uncommitted ones (from one
 --- commit: to the branch's).
 function actions.cycle_scope(review)
-  R().set_scope(review, R().next_scope(review.scope))
+  review.view.set_scope(review, review.view.next_scope(review.scope))
 end
 
 --- Review one commit of the branch (against its parent), chosen from a list.
 function actions.pick_commit(review)
   local ws = review.ws
-  local range = (ws.base_branch or "HEAD") .. "..HEAD"
-  vim.system({ "git", "-C", ws.path, "log", "--format=%h%x09%s", range }, { text = true }, function(out)
-    vim.schedule(function()
-      local notify = require("conductor.notify")
-      if out.code ~= 0 then
-        return notify.error(("%s: git log %s failed: %s"):format(ws.name, range, vim.trim(out.stderr or "")))
-      end
-      local commits = {}
-      for _, line in ipairs(vim.split(out.stdout or "", "\n", { trimempty = true })) do
-        local sha, subject = line:match("^(%x+)\t(.*)$")
-        if sha then
-          commits[#commits + 1] = { sha = sha, subject = subject }
+  local revs = (ws.base_branch or "HEAD") .. "..HEAD"
+  vim.system(
+    { "git", "-C", ws.path, "log", "--format=%h%x09%s", revs },
+    { text = true },
+    function(out)
+      vim.schedule(function()
+        if out.code ~= 0 then
+          return notify.error(
+            ("%s: git log %s failed: %s"):format(ws.name, revs, vim.trim(out.stderr or ""))
+          )
         end
-      end
-      if #commits == 0 then
-        return notify.info(("%s: no commits on the branch since %s"):format(ws.name, ws.base_branch or "its base"))
-      end
-      vim.ui.select(commits, {
-        prompt = "Review the commit",
-        format_item = function(c)
-          return c.sha .. "  " .. c.subject
-        end,
-      }, function(choice)
-        if choice and review.getter() then
-          notify.guard(R().set_scope)(review, "commit", choice.sha)
+        local commits = {}
+        for _, line in ipairs(vim.split(out.stdout or "", "\n", { trimempty = true })) do
+          local sha, subject = line:match("^(%x+)\t(.*)$")
+          if sha then
+            commits[#commits + 1] = { sha = sha, subject = subject }
+          end
         end
+        if #commits == 0 then
+          return notify.info(
+            ("%s: no commits on the branch since %s"):format(ws.name, ws.base_branch or "its base")
+          )
+        end
+        vim.ui.select(commits, {
+          prompt = "Review the commit",
+          format_item = function(c)
+            return c.sha .. "  " .. c.subject
+          end,
+        }, function(choice)
+          if choice and review.getter() then
+            notify.guard(review.view.set_scope)(review, "commit", choice.sha)
+          end
+        end)
       end)
-    end)
-  end)
+    end
+  )
 end
 
 --- List the changes again.
 function actions.refresh(review)
-  R().refresh(review)
+  review.view.refresh(review)
 end
 
 --- Send the log of the failed check to the agent.
 function actions.send_check_failure(review)
-  require("conductor.ship.checks").send_failure(review.ws)
+  checks.send_failure(review.ws)
 end
 
 --- Close the review tab.
 function actions.close(review)
-  R().close(review)
+  review.view.close(review)
 end
 
 --- Show the keys.
-function actions.help(_)
-  local lines = require("conductor.review.keys").help_lines()
+function actions.help(review)
+  local lines = review.view.help_lines()
   api.nvim_echo({ { table.concat(lines, "\n") } }, false, {})
 end
 

@@ -8,6 +8,10 @@
 
 local M = {}
 
+local agents = require("conductor.agent")
+local notify = require("conductor.notify")
+local workspace = require("conductor.workspace")
+
 ---@class conductor.Comment
 ---@field id integer
 ---@field path string          path in the worktree
@@ -137,7 +141,8 @@ function M.where(c)
   local path = c.side == "base" and c.base_path or c.path
   local at = path
   if c.line1 then
-    at = c.line1 == c.line2 and ("%s:%d"):format(path, c.line1) or ("%s:%d-%d"):format(path, c.line1, c.line2)
+    at = c.line1 == c.line2 and ("%s:%d"):format(path, c.line1)
+      or ("%s:%d-%d"):format(path, c.line1, c.line2)
   end
   if c.side == "base" then
     at = at .. (" (before your changes%s)"):format(c.rev and (", at " .. c.rev:sub(1, 7)) or "")
@@ -186,17 +191,19 @@ end
 function M.send(ws, done)
   local list = M.list(ws.id, { unsent = true })
   if #list == 0 then
-    error(("%s has no unsent review comments; add one with gC in :ConductorReview"):format(ws.name), 0)
+    error(
+      ("%s has no unsent review comments; add one with gC in :ConductorReview"):format(ws.name),
+      0
+    )
   end
-  local agents = require("conductor.agents")
-  local text = require("conductor.workspace").with_prompt(ws, "code_review", M.format(list))
+  local text = workspace.with_prompt(ws, "code_review", M.format(list))
   agents.choose(ws, function(s)
     agents.paste(s.id, text, true)
     for _, c in ipairs(list) do
       c.sent = true
     end
     M.save(ws.id)
-    require("conductor.notify").info(
+    notify.info(
       ("sent %d review comment%s to %s/%s"):format(#list, #list == 1 and "" or "s", ws.name, s.name)
     )
     if done then
@@ -204,18 +211,5 @@ function M.send(ws, done)
     end
   end, { prompts = true })
 end
-
---- `:ConductorSendComments`: sends the unsent comments of a workspace
---- (default: the current review's or tab's) to its agent.
----@param name string?
-function M.send_comments(name)
-  local review = require("conductor.review")
-  local ws = review.resolve(name, "ConductorSendComments")
-  M.send(ws, function()
-    review.redraw(ws.id)
-  end)
-end
-
-M.send_comments = require("conductor.notify").guard(M.send_comments)
 
 return M

@@ -11,6 +11,7 @@
 local M = {}
 
 local api = vim.api
+local comments = require("conductor.review.comments")
 local engine = require("conductor.engine")
 local keys = require("conductor.review.keys")
 
@@ -92,7 +93,8 @@ local function blob_buf(review, rev, path)
   local name = ("conductor://%s/%s/%s"):format(review.ws.name, rev:sub(1, 7), path)
   local blob = engine.call("blob", { workspace = review.ws.id, rev = rev, path = path })
   if blob and blob.binary then
-    return M.scratch(name, { ("binary file %s at %s: not shown"):format(path, rev:sub(1, 7)) }), true
+    return M.scratch(name, { ("binary file %s at %s: not shown"):format(path, rev:sub(1, 7)) }),
+      true
   end
   local lines, dos = split(blob and blob.text or "")
   return M.scratch(name, lines, path, dos), false
@@ -148,7 +150,7 @@ function M.decorate(review)
   if not file then
     return
   end
-  local list = require("conductor.review.comments").list(review.ws.id, { path = file.path })
+  local list = comments.list(review.ws.id, { path = file.path })
   for side, buf in pairs({ worktree = review.right_buf, base = review.left_buf }) do
     if buf and api.nvim_buf_is_valid(buf) then
       api.nvim_buf_clear_namespace(buf, ns, 0, -1)
@@ -179,7 +181,9 @@ function M.show(review, file, opts)
   opts = opts or {}
   local ws, changes = review.ws, review.changes
   local left, right = review.left, review.right
-  local cursor = opts.keep_cursor and api.nvim_win_is_valid(right) and api.nvim_win_get_cursor(right)
+  local cursor = opts.keep_cursor
+    and api.nvim_win_is_valid(right)
+    and api.nvim_win_get_cursor(right)
   M.clear_window(left)
   M.clear_window(right)
 
@@ -234,12 +238,18 @@ function M.show(review, file, opts)
 
   local what = ({ A = "added", D = "deleted", M = "modified", R = "renamed", T = "type changed" })[file.status]
     or file.status
-  winbar(left, ("%s @ %s%s"):format(base_path, base_short, file.status == "A" and " (not there)" or ""))
-  winbar(right, ("%s · %s%s"):format(
-    file.path,
-    changes.head and ("@ " .. changes.head:sub(1, 7)) or "worktree",
-    what and (" · " .. what) or ""
-  ))
+  winbar(
+    left,
+    ("%s @ %s%s"):format(base_path, base_short, file.status == "A" and " (not there)" or "")
+  )
+  winbar(
+    right,
+    ("%s · %s%s"):format(
+      file.path,
+      changes.head and ("@ " .. changes.head:sub(1, 7)) or "worktree",
+      what and (" · " .. what) or ""
+    )
+  )
 
   if binary then
     return
@@ -282,12 +292,21 @@ end
 --- Refreshes the diff of the shown file after its buffers changed on disk.
 ---@param review conductor.Review
 function M.update(review)
-  if review.right_buf and api.nvim_buf_is_valid(review.right_buf) and vim.bo[review.right_buf].buftype == "" then
+  if
+    review.right_buf
+    and api.nvim_buf_is_valid(review.right_buf)
+    and vim.bo[review.right_buf].buftype == ""
+  then
     api.nvim_win_call(review.right, function()
       vim.cmd("silent! checktime")
     end)
   end
-  if review.file and not review.file.binary and api.nvim_win_is_valid(review.right) and vim.wo[review.right].diff then
+  if
+    review.file
+    and not review.file.binary
+    and api.nvim_win_is_valid(review.right)
+    and vim.wo[review.right].diff
+  then
     api.nvim_win_call(review.right, function()
       vim.cmd("diffupdate")
     end)

@@ -13,12 +13,16 @@
 local M = {}
 
 local api = vim.api
+local comments = require("conductor.review.comments")
+local config = require("conductor.config")
 local diff = require("conductor.review.diff")
 local engine = require("conductor.engine")
 local events = require("conductor.events")
 local keys = require("conductor.review.keys")
 local notify = require("conductor.notify")
 local panel = require("conductor.review.panel")
+local tabline = require("conductor.tabline")
+local tabs = require("conductor.review.tabs")
 
 ---@class conductor.Review
 ---@field ws conductor.Workspace
@@ -43,9 +47,7 @@ local panel = require("conductor.review.panel")
 ---@field getter fun(): conductor.Review?
 ---@field group integer         its autocmd group
 ---@field token? table          the latest `changes` request
-
----@type table<integer, conductor.Review> tabpage -> review
-local sessions = {}
+---@field view table           this module, for the actions (review/actions.lua)
 
 -- The scopes `s` cycles through; "commit" (one commit against its parent)
 -- is chosen with a commit (`--commit=`, `C` in the panel).
@@ -58,46 +60,10 @@ local function check_scope(scope)
   end
 end
 
----@param review conductor.Review
----@return boolean
-local function valid(review)
-  return sessions[review.tab] == review and api.nvim_tabpage_is_valid(review.tab)
-end
-
---- The review of the current tab page, or nil.
----@return conductor.Review?
-function M.current()
-  local review = sessions[api.nvim_get_current_tabpage()]
-  return review and valid(review) and review or nil
-end
-
---- The open review of workspace `id`, or nil.
----@param id string
----@return conductor.Review?
-function M.of_workspace(id)
-  for _, review in pairs(sessions) do
-    if review.ws.id == id and valid(review) then
-      return review
-    end
-  end
-end
-
---- `name`, else the workspace of the current review tab, else the current
---- tab's workspace. Raises with a hint naming `command` when there is none.
----@param name string?
----@param command string
----@return conductor.Workspace
-function M.resolve(name, command)
-  local workspace = require("conductor.workspace")
-  if name and name ~= "" then
-    return workspace.get(name)
-  end
-  local review = M.current()
-  if review then
-    return engine.call("get", { workspace = review.ws.id })
-  end
-  return workspace.resolve(nil, command)
-end
+M.current = tabs.current
+M.of_workspace = tabs.of_workspace
+M.resolve = tabs.resolve
+M.help_lines = keys.help_lines
 
 ---@param review conductor.Review
 local function update_workspace(review)
@@ -125,7 +91,10 @@ end
 ---@param a table
 ---@param b table
 local function same_file(a, b)
-  return a.path == b.path and a.status == b.status and a.binary == b.binary and a.old_path == b.old_path
+  return a.path == b.path
+    and a.status == b.status
+    and a.binary == b.binary
+    and a.old_path == b.old_path
 end
 
 --- Puts a change list on screen: the panel, and the diff of the file shown
@@ -133,7 +102,7 @@ end
 ---@param review conductor.Review
 ---@param changes table
 function M.apply(review, changes)
-  if not valid(review) then
+  if not tabs.valid(review) then
     return
   end
   review.changes = changes
@@ -196,7 +165,7 @@ end
 --- Asks the engine for a fresh change list; the review updates when it comes.
 ---@param review conductor.Review
 function M.refresh(review)
-  if not valid(review) then
+  if not tabs.valid(review) then
     return
   end
   local token = {}
@@ -208,7 +177,7 @@ function M.refresh(review)
     scope = review.scope,
     commit = review.scope == "commit" and review.commit or nil,
   }, function(e, changes)
-    if review.token ~= token or not valid(review) then
+    if review.token ~= token or not tabs.valid(review) then
       return
     end
     review.loading = false
@@ -284,10 +253,10 @@ end
 
 ---@param review conductor.Review
 local function forget(review)
-  if sessions[review.tab] ~= review then
+  if tabs.by_tab[review.tab] ~= review then
     return
   end
-  sessions[review.tab] = nil
+  tabs.by_tab[review.tab] = nil
   diff.release(review)
   pcall(api.nvim_del_augroup_by_id, review.group)
 end
@@ -319,7 +288,7 @@ local function attach()
   -- The engine recomputes a workspace's list when one of its agents goes idle
   -- (and after every branch-scope request: skipped while ours is on its way).
   engine.on("changes", function(d)
-    for _, review in pairs(sessions) do
+    for _, review in pairs(tabs.by_tab) do
       if
         review.ws.id == d.workspace_id
         and not review.loading
@@ -367,11 +336,17 @@ function M.review(name, opts)
   if scope == "commit" and not opts.commit then
     error("the commit scope needs a commit (--commit=<rev>)", 0)
   end
+  local problem, where = keys.check((config.get().review or {}).keys or {})
+  if problem then
+    error(("option 'review.keys%s' %s"):format(where or "", problem), 0)
+  end
   attach()
   local existing = M.of_workspace(ws.id)
   if existing then
     api.nvim_set_current_tabpage(existing.tab)
-    if scope and (scope ~= existing.scope or (scope == "commit" and opts.commit ~= existing.commit)) then
+    if
+      scope and (scope ~= existing.scope or (scope == "commit" and opts.commit ~= existing.commit))
+    then
       M.set_scope(existing, scope, opts.commit)
     else
       M.refresh(existing)
@@ -379,13 +354,13 @@ function M.review(name, opts)
     return
   end
 
-  local width = (require("conductor.config").get().review or {}).panel_width or 40
+  local width = (config.get().review or {}).panel_width or 40
   vim.cmd("tabnew")
   local tab = api.nvim_get_current_tabpage()
   vim.bo.bufhidden = "wipe"
   vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
   vim.t.conductor_review = ws.id
-  require("conductor.tabline").mark(ws.name .. " review")
+  tabline.mark(ws.name .. " review")
   local right = api.nvim_get_current_win()
   vim.cmd("leftabove vsplit")
   local left = api.nvim_get_current_win()
@@ -409,11 +384,12 @@ function M.review(name, opts)
     right = right,
     loading = false,
     group = api.nvim_create_augroup("conductor_review_" .. tab, { clear = true }),
+    view = M,
   }
   review.getter = function()
-    return valid(review) and review or nil
+    return tabs.valid(review) and review or nil
   end
-  sessions[tab] = review
+  tabs.by_tab[tab] = review
   update_workspace(review)
   keys.attach(panel_buf, "panel", review.getter)
 
@@ -462,9 +438,23 @@ function M.review(name, opts)
   end
   M.refresh(review)
   api.nvim_set_current_win(panel_win)
-  events.fire("ConductorReviewOpened", { workspace = review.ws, scope = review.scope, commit = review.commit, tab = tab })
+  events.fire(
+    "ConductorReviewOpened",
+    { workspace = review.ws, scope = review.scope, commit = review.commit, tab = tab }
+  )
+end
+
+--- `:ConductorSendComments`: sends the unsent comments of a workspace
+--- (default: the current review's or tab's) to its agent.
+---@param name string?
+function M.send_comments(name)
+  local ws = tabs.resolve(name, "ConductorSendComments")
+  comments.send(ws, function()
+    M.redraw(ws.id)
+  end)
 end
 
 M.review = notify.guard(M.review)
+M.send_comments = notify.guard(M.send_comments)
 
 return M

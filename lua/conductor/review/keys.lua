@@ -12,6 +12,9 @@
 local M = {}
 
 local api = vim.api
+local actions = require("conductor.review.actions")
+local config = require("conductor.config")
+local notify = require("conductor.notify")
 
 ---@alias conductor.ReviewKeyMap table<string, string|fun(review: conductor.Review)|false>
 
@@ -52,7 +55,7 @@ local RANGED = { comment = true }
 ---@param side "panel"|"diff"
 ---@return conductor.ReviewKeyMap
 function M.keymap(side)
-  local user = (require("conductor.config").get().review or {}).keys or {}
+  local user = (config.get().review or {}).keys or {}
   return vim.tbl_extend("force", {}, M.defaults[side], user[side] or {})
 end
 
@@ -60,7 +63,7 @@ end
 ---@param v table
 ---@return string?, string?
 function M.check(v)
-  local actions = require("conductor.review.actions").names()
+  local names = actions.names()
   for side, map in pairs(v) do
     if side ~= "panel" and side ~= "diff" then
       return "has only the fields 'panel' and 'diff'", "." .. tostring(side)
@@ -70,8 +73,12 @@ function M.check(v)
     for key, action in pairs(map) do
       local where = ("%s[%q]"):format("." .. side, tostring(key))
       if type(action) == "string" then
-        if not vim.tbl_contains(actions, action) then
-          return ("names an unknown action %q (known: %s)"):format(action, table.concat(actions, ", ")), where
+        if not vim.tbl_contains(names, action) then
+          return ("names an unknown action %q (known: %s)"):format(
+            action,
+            table.concat(names, ", ")
+          ),
+            where
         end
       elseif action ~= false and type(action) ~= "function" then
         return "must be an action name, a function or false", where
@@ -83,7 +90,8 @@ end
 ---@param action string|function
 ---@return string
 local function desc(action)
-  return "conductor review: " .. (type(action) == "string" and action:gsub("_", " ") or "custom action")
+  return "conductor review: "
+    .. (type(action) == "string" and action:gsub("_", " ") or "custom action")
 end
 
 -- Buffers that got our keys, and which: buffer -> { {mode, lhs}... }.
@@ -113,9 +121,9 @@ function M.attach(buf, side, get)
             return
           end
           if type(action) == "function" then
-            return require("conductor.notify").guard(action)(review)
+            return notify.guard(action)(review)
           end
-          require("conductor.review.actions").run(action, review)
+          actions.run(action, review)
         end, { buffer = buf, nowait = side == "panel", silent = true, desc = desc(action) })
         table.insert(mapped[buf], { mode, lhs })
       end
@@ -135,7 +143,11 @@ function M.detach(buf)
   api.nvim_buf_call(buf, function()
     for _, m in ipairs(list) do
       local cur = vim.fn.maparg(m[2], m[1], false, true)
-      if cur.buffer == 1 and type(cur.desc) == "string" and vim.startswith(cur.desc, "conductor review: ") then
+      if
+        cur.buffer == 1
+        and type(cur.desc) == "string"
+        and vim.startswith(cur.desc, "conductor review: ")
+      then
         pcall(vim.keymap.del, m[1], m[2], { buffer = buf })
       end
     end

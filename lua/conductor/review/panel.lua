@@ -8,6 +8,10 @@
 local M = {}
 
 local api = vim.api
+local checks = require("conductor.ship.checks")
+local comments = require("conductor.review.comments")
+local format = require("conductor.format")
+local highlights = require("conductor.highlights")
 
 local ns = api.nvim_create_namespace("conductor_review_panel")
 
@@ -54,24 +58,10 @@ function M.setup_window(win)
   wo.statuscolumn = ""
 end
 
----@param ms integer?
----@return string
-function M.duration(ms)
-  if not ms then
-    return ""
-  elseif ms < 1000 then
-    return ("%dms"):format(ms)
-  elseif ms < 60000 then
-    return ("%.1fs"):format(ms / 1000)
-  end
-  return ("%dm%02ds"):format(math.floor(ms / 60000), math.floor(ms / 1000) % 60)
-end
-
 -- The checks line: running, passed, failed (which command), or not run.
 ---@param ws conductor.Workspace
 ---@return string text, string hl
 local function checks_line(ws)
-  local checks = require("conductor.ship.checks")
   if checks.running(ws.id) then
     return "checks: running…", "ConductorWorking"
   end
@@ -81,11 +71,13 @@ local function checks_line(ws)
   elseif #(res.results or {}) == 0 then
     return "checks: none configured", "Comment"
   elseif res.ok then
-    return ("checks: ✓ passed %s"):format(M.duration(checks.elapsed(res))), "ConductorReviewPass"
+    return ("checks: ✓ passed %s"):format(format.duration(checks.elapsed(res))),
+      "ConductorReviewPass"
   end
   local failed = checks.failure(res) or {}
   local why = failed.code and (" (exit " .. failed.code .. ")") or ""
-  return ("checks: ✗ %s failed%s · gF"):format(failed.command or "a check", why), "ConductorReviewFail"
+  return ("checks: ✗ %s failed%s · gF"):format(failed.command or "a check", why),
+    "ConductorReviewFail"
 end
 
 --- Draws the panel of `review` and records what each line is.
@@ -95,7 +87,7 @@ function M.render(review)
   if not (buf and api.nvim_buf_is_valid(buf)) then
     return
   end
-  require("conductor.highlights").ensure()
+  highlights.ensure()
   local ws, changes = review.ws, review.changes
   local lines, hls, items = {}, {}, {}
   local function add(text, hl, item)
@@ -107,11 +99,17 @@ function M.render(review)
   end
 
   local scope = review.scope == "uncommitted" and "uncommitted changes"
-    or review.scope == "commit" and ("commit %s"):format((changes and changes.head or review.commit or "?"):sub(1, 7))
+    or review.scope == "commit" and ("commit %s"):format(
+      (changes and changes.head or review.commit or "?"):sub(1, 7)
+    )
     or "branch changes"
-  add(("%s · %s%s"):format(ws.name, scope, review.loading and " (updating…)" or ""), "ConductorReviewHeader")
+  add(
+    ("%s · %s%s"):format(ws.name, scope, review.loading and " (updating…)" or ""),
+    "ConductorReviewHeader"
+  )
   if changes then
-    local against = review.scope == "uncommitted" and "HEAD" or review.scope == "commit" and "its parent"
+    local against = review.scope == "uncommitted" and "HEAD"
+      or review.scope == "commit" and "its parent"
       or ws.base_branch
     add(("vs %s @ %s"):format(against or "base", (changes.base or ""):sub(1, 7)), "Comment")
     local viewed = 0
@@ -120,14 +118,16 @@ function M.render(review)
         viewed = viewed + 1
       end
     end
-    add(("%d file%s  +%d -%d  · %d/%d viewed"):format(
-      #changes.files,
-      #changes.files == 1 and "" or "s",
-      changes.added or 0,
-      changes.removed or 0,
-      viewed,
-      #changes.files
-    ))
+    add(
+      ("%d file%s  +%d -%d  · %d/%d viewed"):format(
+        #changes.files,
+        #changes.files == 1 and "" or "s",
+        changes.added or 0,
+        changes.removed or 0,
+        viewed,
+        #changes.files
+      )
+    )
   elseif review.error then
     add("error: " .. review.error, "ConductorReviewFail")
   else
@@ -140,7 +140,6 @@ function M.render(review)
   end
   add("")
 
-  local comments = require("conductor.review.comments")
   local files = changes and changes.files or {}
   if changes and #files == 0 then
     add("no changes", "Comment")
@@ -149,7 +148,8 @@ function M.render(review)
   for _, f in ipairs(files) do
     width = math.max(width, vim.fn.strdisplaywidth(f.path))
   end
-  local panel_width = review.panel_win and api.nvim_win_is_valid(review.panel_win)
+  local panel_width = review.panel_win
+      and api.nvim_win_is_valid(review.panel_win)
       and api.nvim_win_get_width(review.panel_win)
     or 40
   width = math.min(width, math.max(panel_width - 18, 10))
@@ -182,13 +182,17 @@ function M.render(review)
       hls[#hls + 1] = { row, 0, -1, "ConductorReviewCurrent" }
     end
     for _, c in ipairs(list) do
-      local where = c.line1 and (c.line1 == c.line2 and ("%d"):format(c.line1) or ("%d-%d"):format(c.line1, c.line2))
+      local where = c.line1
+          and (c.line1 == c.line2 and ("%d"):format(c.line1) or ("%d-%d"):format(c.line1, c.line2))
         or "file"
       if c.side == "base" then
         where = where .. " (base)"
       end
-      add(("    %s %s: %s"):format(c.sent and "✓" or "✎", where, c.text:gsub("\n", " ")),
-        c.sent and "Comment" or "ConductorReviewComment", { kind = "comment", file = f, comment = c })
+      add(
+        ("    %s %s: %s"):format(c.sent and "✓" or "✎", where, c.text:gsub("\n", " ")),
+        c.sent and "Comment" or "ConductorReviewComment",
+        { kind = "comment", file = f, comment = c }
+      )
     end
   end
 
@@ -200,8 +204,11 @@ function M.render(review)
     on_item = old ~= nil
     if old then
       for i, it in pairs(items) do
-        if it.kind == old.kind and it.file.path == old.file.path
-          and (it.kind == "file" or it.comment.id == old.comment.id) then
+        if
+          it.kind == old.kind
+          and it.file.path == old.file.path
+          and (it.kind == "file" or it.comment.id == old.comment.id)
+        then
           keep = i
         end
       end
@@ -216,7 +223,13 @@ function M.render(review)
   for _, h in ipairs(hls) do
     local row, col, end_col, group = h[1], h[2], h[3], h[4]
     if end_col == -1 then
-      api.nvim_buf_set_extmark(buf, ns, row, 0, { line_hl_group = group, priority = group == "ConductorReviewCurrent" and 50 or 100 })
+      api.nvim_buf_set_extmark(
+        buf,
+        ns,
+        row,
+        0,
+        { line_hl_group = group, priority = group == "ConductorReviewCurrent" and 50 or 100 }
+      )
     else
       pcall(api.nvim_buf_set_extmark, buf, ns, row, col, { end_col = end_col, hl_group = group })
     end

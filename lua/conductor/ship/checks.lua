@@ -6,8 +6,15 @@
 
 local M = {}
 
+local agents = require("conductor.agent")
 local engine = require("conductor.engine")
+local events = require("conductor.events")
+local format = require("conductor.format")
 local notify = require("conductor.notify")
+local progress = require("conductor.progress")
+local tabs = require("conductor.review.tabs")
+local trust = require("conductor.trust")
+local workspace = require("conductor.workspace")
 
 local TAIL_LINES = 80
 local TAIL_BYTES = 8000
@@ -99,9 +106,8 @@ function M.send_failure(ws)
   if not failed then
     error(("%s has no failed check to send; run :ConductorCheck"):format(ws.name), 0)
   end
-  local agents = require("conductor.agents")
   agents.choose(ws, function(s)
-    agents.paste(s.id, require("conductor.workspace").with_prompt(ws, "fix_errors", M.failure_prompt(failed)), true)
+    agents.paste(s.id, workspace.with_prompt(ws, "fix_errors", M.failure_prompt(failed)), true)
     notify.info(("sent the failure of `%s` to %s/%s"):format(failed.command, ws.name, s.name))
   end, { prompts = true })
 end
@@ -144,35 +150,34 @@ local function attach()
     return
   end
   attached = true
-  local progress = require("conductor.progress")
   engine.on("check_started", function(ev)
-    progress.begin("checks:" .. (ev.workspace_id or ev.workspace), ("%s: check `%s` running…"):format(ev.workspace, ev.command))
+    progress.begin(
+      "checks:" .. (ev.workspace_id or ev.workspace),
+      ("%s: check `%s` running…"):format(ev.workspace, ev.command)
+    )
   end)
 end
 
 ---@param id string
 local function redraw(id)
-  local review = package.loaded["conductor.review"]
-  if review then
-    review.redraw(id)
+  local open = tabs.of_workspace(id)
+  if open then
+    open.view.redraw(id)
   end
 end
 
 --- Runs the checks of a workspace (default: the current tab's or review's).
 ---@param name string?
 function M.check(name)
-  local ws = require("conductor.review").resolve(name, "ConductorCheck")
+  local ws = tabs.resolve(name, "ConductorCheck")
   if running[ws.id] then
     error(("the checks of %s are already running"):format(ws.name), 0)
   end
   attach()
-  local progress = require("conductor.progress")
-  progress.attach()
-  local key = "checks:" .. ws.id
-  require("conductor.trust").for_workspace(ws)
-  running[ws.id] = engine.request("checks", { workspace = ws.id }, function(err, res)
+  trust.for_workspace(ws)
+  local label = ("%s: running checks…"):format(ws.name)
+  running[ws.id] = progress.request("checks", { workspace = ws.id }, label, function(err, res)
     running[ws.id] = nil
-    progress.finish(key)
     if err then
       redraw(ws.id)
       return notify.error(("%s: checks could not run: %s"):format(ws.name, err))
@@ -184,23 +189,27 @@ function M.check(name)
     local results = res.results or {}
     local failed = M.failure(res)
     if #results == 0 then
-      notify.warn(("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
-        ws.name, ws.repo_root))
+      notify.warn(
+        ("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
+          ws.name,
+          ws.repo_root
+        )
+      )
     elseif res.ok then
-      notify.info(("%s: checks passed (%d, %s)"):format(
-        ws.name,
-        #results,
-        require("conductor.review.panel").duration(res.elapsed_ms)
-      ))
+      notify.info(
+        ("%s: checks passed (%d, %s)"):format(ws.name, #results, format.duration(res.elapsed_ms))
+      )
     else
-      notify.error(("%s: check `%s` failed (%s) after %s"):format(
-        ws.name,
-        failed and failed.command or "?",
-        failed and failed.code and ("exit " .. failed.code) or "failed",
-        require("conductor.review.panel").duration(res.elapsed_ms)
-      ))
+      notify.error(
+        ("%s: check `%s` failed (%s) after %s"):format(
+          ws.name,
+          failed and failed.command or "?",
+          failed and failed.code and ("exit " .. failed.code) or "failed",
+          format.duration(res.elapsed_ms)
+        )
+      )
     end
-    require("conductor.events").fire("ConductorChecksFinished", {
+    events.fire("ConductorChecksFinished", {
       workspace = ws,
       ok = res.ok,
       results = results,
@@ -213,8 +222,7 @@ function M.check(name)
         notify.guard(offer)(ws, failed)
       end)
     end
-  end)
-  progress.begin(key, ("%s: running checks…"):format(ws.name))
+  end, "checks:" .. ws.id)
   redraw(ws.id)
 end
 

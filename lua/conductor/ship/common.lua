@@ -4,25 +4,12 @@
 
 local M = {}
 
-local engine = require("conductor.engine")
+local layout = require("conductor.layout")
 local notify = require("conductor.notify")
+local progress = require("conductor.progress")
 
---- One engine request on the progress line. `on_done(err, result)` runs on
---- the main thread; an error it raises is one notification.
----@param method string
----@param params table
----@param label string
----@param on_done fun(err: string?, result: any)
-function M.request(method, params, label, on_done)
-  local progress = require("conductor.progress")
-  progress.attach()
-  local id
-  id = engine.request(method, params, function(err, result)
-    progress.finish(id)
-    notify.guard(on_done)(err, result)
-  end)
-  progress.begin(id, label)
-end
+--- One engine request on the progress line (progress.lua).
+M.request = progress.request
 
 ---@param ws conductor.Workspace
 function M.must_be_active(ws)
@@ -37,36 +24,51 @@ end
 ---@param what string "merge", "pull request"
 ---@param go fun()
 function M.before(ws, what, go)
-  M.request("status", { workspace = ws.id }, ("checking %s…"):format(ws.name), function(err, status)
-    if err then
-      return notify.error(err)
+  M.request(
+    "status",
+    { workspace = ws.id },
+    ("checking %s…"):format(ws.name),
+    function(err, status)
+      if err then
+        return notify.error(err)
+      end
+      -- Nothing committed means nothing to ship, whatever else the worktree holds: say so
+      -- before drafting a message or asking anything.
+      if status and status.ahead == 0 then
+        local verb = what == "merge" and "merge" or "open a " .. what
+        local first = status.dirty
+            and ("commit its %d change(s) first, then "):format(status.changes or 0)
+          or "commit first, then "
+        return notify.error(
+          ("%s has no commits that %s does not have; %s%s"):format(
+            ws.branch,
+            ws.base_branch or "its base",
+            first,
+            verb
+          )
+        )
+      end
+      local unsaved = #layout.modified_buffers(ws)
+      local dirty = status and status.dirty
+      if not dirty and unsaved == 0 then
+        return go()
+      end
+      local parts = {}
+      if dirty then
+        parts[#parts + 1] = ("%d uncommitted change(s)"):format(status.changes or 0)
+      end
+      if unsaved > 0 then
+        parts[#parts + 1] = ("%d unsaved buffer(s)"):format(unsaved)
+      end
+      local question = (
+        "%s has %s; they are not part of the %s (only commits on %s are).\n"
+        .. "Go on with the committed work?"
+      ):format(ws.name, table.concat(parts, " and "), what, ws.branch)
+      if vim.fn.confirm(question, "&Go on\n&Cancel", 2) == 1 then
+        go()
+      end
     end
-    -- Nothing committed means nothing to ship, whatever else the worktree holds: say so
-    -- before drafting a message or asking anything.
-    if status and status.ahead == 0 then
-      local verb = what == "merge" and "merge" or "open a " .. what
-      local first = status.dirty and ("commit its %d change(s) first, then "):format(status.changes or 0) or "commit first, then "
-      return notify.error(("%s has no commits that %s does not have; %s%s"):format(
-        ws.branch, ws.base_branch or "its base", first, verb))
-    end
-    local unsaved = #require("conductor.layout").modified_buffers(ws)
-    local dirty = status and status.dirty
-    if not dirty and unsaved == 0 then
-      return go()
-    end
-    local parts = {}
-    if dirty then
-      parts[#parts + 1] = ("%d uncommitted change(s)"):format(status.changes or 0)
-    end
-    if unsaved > 0 then
-      parts[#parts + 1] = ("%d unsaved buffer(s)"):format(unsaved)
-    end
-    local question = ("%s has %s; they are not part of the %s (only commits on %s are).\n"
-      .. "Go on with the committed work?"):format(ws.name, table.concat(parts, " and "), what, ws.branch)
-    if vim.fn.confirm(question, "&Go on\n&Cancel", 2) == 1 then
-      go()
-    end
-  end)
+  )
 end
 
 --- Lines of a draft body.

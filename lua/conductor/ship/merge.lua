@@ -6,26 +6,34 @@
 
 local M = {}
 
+local actions = require("conductor.actions")
+local agents = require("conductor.agent")
 local common = require("conductor.ship.common")
 local config = require("conductor.config")
 local events = require("conductor.events")
 local message = require("conductor.ship.message")
 local notify = require("conductor.notify")
+local tabs = require("conductor.review.tabs")
+local workspace = require("conductor.workspace")
 
 M.strategies = { "squash", "ff", "merge" }
 
 ---@param ws conductor.Workspace
 local function offer_rebase(ws)
   local base = ws.base_branch or "the base branch"
-  local question = ("Merging %s into %s conflicts; nothing was changed.\n"
-    .. "Ask the agent to rebase on %s and resolve the conflicts?"):format(ws.branch, base, base)
+  local question = (
+    "Merging %s into %s conflicts; nothing was changed.\n"
+    .. "Ask the agent to rebase on %s and resolve the conflicts?"
+  ):format(ws.branch, base, base)
   if vim.fn.confirm(question, "&Ask the agent\n&Cancel", 1) ~= 1 then
     return
   end
-  local agents = require("conductor.agents")
   notify.guard(agents.choose)(ws, function(s)
-    local text = ("Rebase this branch (%s) on %s and resolve the conflicts, then commit the result."):format(ws.branch, base)
-    agents.paste(s.id, require("conductor.workspace").with_prompt(ws, "resolve_conflicts", text), true)
+    local text = ("Rebase this branch (%s) on %s and resolve the conflicts, then commit the result."):format(
+      ws.branch,
+      base
+    )
+    agents.paste(s.id, workspace.with_prompt(ws, "resolve_conflicts", text), true)
     notify.info(("asked %s/%s to rebase on %s"):format(ws.name, s.name, base))
   end, { prompts = true })
 end
@@ -56,27 +64,31 @@ local function run(ws, strategy, msg, buf, lines)
     end
     local commit = type(res) == "table" and res.commit or nil
     local left = res and res.uncommitted or 0
-    notify.info(("merged %s into %s (%s)%s%s%s"):format(
-      ws.branch,
-      ws.base_branch or "base",
-      res and res.strategy or strategy,
-      commit and (" at " .. commit:sub(1, 7)) or "",
-      res and res.backup_ref and ("; the old %s is kept at %s"):format(ws.base_branch or "base", res.backup_ref) or "",
-      left > 0 and ("; %d uncommitted change(s) stay in the workspace"):format(left) or ""
-    ))
+    notify.info(
+      ("merged %s into %s (%s)%s%s%s"):format(
+        ws.branch,
+        ws.base_branch or "base",
+        res and res.strategy or strategy,
+        commit and (" at " .. commit:sub(1, 7)) or "",
+        res
+            and res.backup_ref
+            and ("; the old %s is kept at %s"):format(ws.base_branch or "base", res.backup_ref)
+          or "",
+        left > 0 and ("; %d uncommitted change(s) stay in the workspace"):format(left) or ""
+      )
+    )
     events.fire("ConductorMerged", {
       workspace = ws,
       strategy = res and res.strategy or strategy,
       commit = commit,
       backup_ref = res and res.backup_ref,
     })
-    local review = package.loaded["conductor.review"]
-    local open = review and review.of_workspace(ws.id)
+    local open = tabs.of_workspace(ws.id)
     if open then
-      review.refresh(open)
+      open.view.refresh(open)
     end
     if config.get().merge.archive_after then
-      require("conductor").archive(ws.id, true)
+      actions.archive(ws.id, true)
     end
   end)
 end
@@ -89,7 +101,10 @@ function M.edit_message(ws, lines)
     name = ("conductor://%s/COMMIT_MSG"):format(ws.name),
     filetype = "gitcommit",
     lines = lines,
-    hint = ("squash %s into %s · :w merges · :q cancels"):format(ws.branch, ws.base_branch or "base"),
+    hint = ("squash %s into %s · :w merges · :q cancels"):format(
+      ws.branch,
+      ws.base_branch or "base"
+    ),
     on_write = function(edited, buf)
       local text = table.concat(message.trim(edited), "\n")
       if text == "" then
@@ -106,7 +121,7 @@ end
 ---@param name string?
 ---@param strategy string?
 function M.merge(name, strategy)
-  local ws = require("conductor.review").resolve(name, "ConductorMerge")
+  local ws = tabs.resolve(name, "ConductorMerge")
   common.must_be_active(ws)
   strategy = strategy or config.get().merge.strategy
   if not vim.tbl_contains(M.strategies, strategy) then
@@ -114,21 +129,32 @@ function M.merge(name, strategy)
   end
   common.before(ws, "merge", function()
     if strategy == "squash" then
-      common.request("draft_message", { workspace = ws.id }, ("drafting the message of %s…"):format(ws.name), function(err, draft)
-        if err then
-          return notify.error(("could not draft the commit message of %s: %s"):format(ws.name, err))
+      common.request(
+        "draft_message",
+        { workspace = ws.id },
+        ("drafting the message of %s…"):format(ws.name),
+        function(err, draft)
+          if err then
+            return notify.error(
+              ("could not draft the commit message of %s: %s"):format(ws.name, err)
+            )
+          end
+          local lines = { draft.title or "" }
+          local body = common.lines(draft.body)
+          if #body > 0 then
+            lines[#lines + 1] = ""
+            vim.list_extend(lines, body)
+          end
+          M.edit_message(ws, lines)
         end
-        local lines = { draft.title or "" }
-        local body = common.lines(draft.body)
-        if #body > 0 then
-          lines[#lines + 1] = ""
-          vim.list_extend(lines, body)
-        end
-        M.edit_message(ws, lines)
-      end)
+      )
       return
     end
-    local question = ("Merge %s into %s (%s)?"):format(ws.branch, ws.base_branch or "its base", strategy)
+    local question = ("Merge %s into %s (%s)?"):format(
+      ws.branch,
+      ws.base_branch or "its base",
+      strategy
+    )
     if vim.fn.confirm(question, "&Merge\n&Cancel", 2) == 1 then
       run(ws, strategy)
     end
@@ -146,7 +172,12 @@ function M.parse(args)
     local flag = word:match("^%-%-(.+)$")
     if flag then
       if not vim.tbl_contains(M.strategies, flag) then
-        error(("unknown option %s for :ConductorMerge (it takes --squash, --ff or --merge)"):format(word), 0)
+        error(
+          ("unknown option %s for :ConductorMerge (it takes --squash, --ff or --merge)"):format(
+            word
+          ),
+          0
+        )
       end
       strategy = flag
     elseif ws then

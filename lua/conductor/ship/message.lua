@@ -6,6 +6,7 @@
 local M = {}
 
 local api = vim.api
+local notify = require("conductor.notify")
 
 ---@class conductor.MessageOpts
 ---@field name string          buffer name
@@ -43,7 +44,7 @@ function M.open(opts)
     callback = function()
       local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
       vim.bo[buf].modified = false
-      require("conductor.notify").guard(opts.on_write)(lines, buf)
+      notify.guard(opts.on_write)(lines, buf)
     end,
   })
   api.nvim_win_set_cursor(0, { 1, 0 })

@@ -11,6 +11,7 @@ local common = require("conductor.ship.common")
 local events = require("conductor.events")
 local message = require("conductor.ship.message")
 local notify = require("conductor.notify")
+local tabs = require("conductor.review.tabs")
 
 ---@param ws conductor.Workspace
 ---@param lines string[]
@@ -30,26 +31,34 @@ local function edit(ws, lines)
       end
       local body = table.concat(message.trim(vim.list_slice(edited, 2)), "\n")
       local label = ("pushing %s and opening a pull request…"):format(ws.branch)
-      common.request("pr", { workspace = ws.id, title = title, body = body }, label, function(err, res)
-        if err then
-          notify.error(("could not open a pull request for %s: %s"):format(ws.name, err))
-          if not vim.api.nvim_buf_is_valid(buf) then
-            edit(ws, edited)
+      common.request(
+        "pr",
+        { workspace = ws.id, title = title, body = body },
+        label,
+        function(err, res)
+          if err then
+            notify.error(("could not open a pull request for %s: %s"):format(ws.name, err))
+            if not vim.api.nvim_buf_is_valid(buf) then
+              edit(ws, edited)
+            end
+            return
           end
-          return
+          message.close(buf)
+          if res.created then
+            notify.info(("opened the pull request of %s: %s"):format(ws.name, res.url))
+          else
+            notify.info(("pushed %s; create the pull request at %s"):format(ws.branch, res.url))
+          end
+          events.fire(
+            "ConductorPR",
+            { workspace = ws, url = res.url, created = res.created == true }
+          )
+          local open = tabs.of_workspace(ws.id)
+          if open then
+            open.view.redraw(ws.id)
+          end
         end
-        message.close(buf)
-        if res.created then
-          notify.info(("opened the pull request of %s: %s"):format(ws.name, res.url))
-        else
-          notify.info(("pushed %s; create the pull request at %s"):format(ws.branch, res.url))
-        end
-        events.fire("ConductorPR", { workspace = ws, url = res.url, created = res.created == true })
-        local review = package.loaded["conductor.review"]
-        if review then
-          review.redraw(ws.id)
-        end
-      end)
+      )
     end,
   })
 end
@@ -58,21 +67,26 @@ end
 --- review's) and opens it for editing.
 ---@param name string?
 function M.pr(name)
-  local ws = require("conductor.review").resolve(name, "ConductorPR")
+  local ws = tabs.resolve(name, "ConductorPR")
   common.must_be_active(ws)
   if ws.pr_url then
     notify.info(("%s already has a pull request: %s"):format(ws.name, ws.pr_url))
     return
   end
   common.before(ws, "pull request", function()
-    common.request("draft_message", { workspace = ws.id }, ("drafting the pull request of %s…"):format(ws.name), function(err, draft)
-      if err then
-        return notify.error(("could not draft the pull request of %s: %s"):format(ws.name, err))
+    common.request(
+      "draft_message",
+      { workspace = ws.id },
+      ("drafting the pull request of %s…"):format(ws.name),
+      function(err, draft)
+        if err then
+          return notify.error(("could not draft the pull request of %s: %s"):format(ws.name, err))
+        end
+        local lines = { draft.title or "", "" }
+        vim.list_extend(lines, common.lines(draft.body))
+        edit(ws, lines)
       end
-      local lines = { draft.title or "", "" }
-      vim.list_extend(lines, common.lines(draft.body))
-      edit(ws, lines)
-    end)
+    )
   end)
 end
 

@@ -17,13 +17,19 @@ if not has_telescope then
   error("conductor's telescope extension needs telescope.nvim (nvim-telescope/telescope.nvim)")
 end
 
-local actions = require("telescope.actions")
+-- telescope.nvim is not installed where the type check runs (.ci/run).
+---@diagnostic disable: unresolved-require
 local action_state = require("telescope.actions.state")
+local actions = require("telescope.actions")
 local conf = require("telescope.config").values
 local entry_display = require("telescope.pickers.entry_display")
 local finders = require("telescope.finders")
+local highlights = require("conductor.highlights")
+local notify = require("conductor.notify")
+local picker = require("conductor.picker")
 local pickers = require("telescope.pickers")
 local previewers = require("telescope.previewers")
+local summary = require("conductor.summary")
 
 local defaults = { archived = false, preview_lines = 30 }
 local ext_config = vim.deepcopy(defaults)
@@ -42,14 +48,14 @@ local function agents_group(list)
       top, rank = agent.state, r
     end
   end
-  return require("conductor.highlights").group(top)
+  return highlights.group(top)
 end
 
 ---@param show_archived boolean
 ---@return conductor.Workspace[]
 local function workspaces(show_archived)
   local out = {}
-  for _, ws in ipairs(require("conductor.picker").items()) do
+  for _, ws in ipairs(picker.items()) do
     if show_archived or ws.state ~= "archived" then
       out[#out + 1] = ws
     end
@@ -59,9 +65,6 @@ end
 
 ---@param list conductor.Workspace[]
 local function make_finder(list)
-  local picker = require("conductor.picker")
-  local summary = require("conductor.summary")
-  local highlights = require("conductor.highlights")
   local cells, width = {}, {}
   for i, ws in ipairs(list) do
     cells[ws] = picker.cells(ws)
@@ -138,7 +141,6 @@ end
 ---@param height integer? lines the preview window shows
 ---@return string[]
 local function details(ws, height)
-  local summary = require("conductor.summary")
   local lines = {
     ("%s  (%s)"):format(ws.name, summary.state_text(ws)),
     "",
@@ -164,16 +166,25 @@ local function details(ws, height)
   -- The diff stat from the engine's last change list (memory only, never git).
   local engine = package.loaded["conductor.engine"]
   local okc, changes = pcall(function()
-    return engine and ws.state == "active" and engine.call("changes_cached", { workspace = ws.id }) or nil
+    return engine and ws.state == "active" and engine.call("changes_cached", { workspace = ws.id })
+      or nil
   end)
   if okc and type(changes) == "table" then
-    lines[#lines + 1] = ("changes     %d file(s), +%d -%d"):format(#(changes.files or {}), changes.added or 0, changes.removed or 0)
+    lines[#lines + 1] = ("changes     %d file(s), +%d -%d"):format(
+      #(changes.files or {}),
+      changes.added or 0,
+      changes.removed or 0
+    )
     for i, f in ipairs(changes.files or {}) do
       if i > 10 then
         lines[#lines + 1] = ("            … %d more"):format(#changes.files - 10)
         break
       end
-      lines[#lines + 1] = ("            %s %s %s"):format(f.status, f.path, f.binary and "(binary)" or ("+%d -%d"):format(f.added, f.removed))
+      lines[#lines + 1] = ("            %s %s %s"):format(
+        f.status,
+        f.path,
+        f.binary and "(binary)" or ("+%d -%d"):format(f.added, f.removed)
+      )
     end
   end
   if ws.checks then
@@ -208,7 +219,8 @@ local previewer = previewers.new_buffer_previewer({
   title = "Workspace",
   define_preview = function(self, entry)
     local winid = self.state.winid
-    local height = winid and vim.api.nvim_win_is_valid(winid) and vim.api.nvim_win_get_height(winid) or nil
+    local height = winid and vim.api.nvim_win_is_valid(winid) and vim.api.nvim_win_get_height(winid)
+      or nil
     local ok, lines = pcall(details, entry.value, height)
     if not ok then
       lines = { "conductor: " .. tostring(lines) }
@@ -229,15 +241,15 @@ local function run_action(prompt_bufnr, ids)
   end
   local ws = entry.value
   local available = {}
-  for _, a in ipairs(require("conductor.picker").actions(ws)) do
+  for _, a in ipairs(picker.actions(ws)) do
     available[a.id] = a
   end
   for _, id in ipairs(ids) do
     if available[id] then
-      return require("conductor.notify").guard(available[id].run)()
+      return notify.guard(available[id].run)()
     end
   end
-  require("conductor.notify").error(("cannot %s %s: it is %s"):format(ids[1], ws.name, ws.state))
+  notify.error(("cannot %s %s: it is %s"):format(ids[1], ws.name, ws.state))
 end
 
 ---@param opts table?
@@ -246,7 +258,7 @@ local function conductor(opts)
   local show_archived = opts.archived == true or opts.archived == "true"
   local ok, list = pcall(workspaces, show_archived)
   if not ok then
-    return require("conductor.notify").error(list)
+    return notify.error(list)
   end
   pickers
     .new(opts, {
@@ -281,7 +293,8 @@ local function conductor(opts)
         -- Refresh in place while the picker is open: agents change state, change lists
         -- are recomputed, workspaces come and go. Rows come from memory and the state
         -- file, so a refresh never waits on git.
-        local group = vim.api.nvim_create_augroup("conductor_telescope_" .. prompt_bufnr, { clear = true })
+        local group =
+          vim.api.nvim_create_augroup("conductor_telescope_" .. prompt_bufnr, { clear = true })
         local pending = false
         local function refresh()
           if pending then
@@ -302,7 +315,12 @@ local function conductor(opts)
         end
         vim.api.nvim_create_autocmd("User", {
           group = group,
-          pattern = { "ConductorAgentState", "ConductorWorkspace*", "ConductorChecksFinished", "ConductorPR" },
+          pattern = {
+            "ConductorAgentState",
+            "ConductorWorkspace*",
+            "ConductorChecksFinished",
+            "ConductorPR",
+          },
           callback = refresh,
         })
         vim.api.nvim_create_autocmd({ "BufWipeout", "BufDelete" }, {

@@ -13,7 +13,10 @@ if vim.env.CONDUCTOR_PHASE == "write" then
   vim.cmd("ConductorNew --name=kept a task")
   local ws = T.wait_event("ConductorWorkspaceCreated")
   T.write(ws.path .. "/README.md", "hello\nchanged\n")
-  comments.add(ws.id, { path = "README.md", line1 = 2, code = { "changed" }, text = "why this line?" })
+  comments.add(
+    ws.id,
+    { path = "README.md", line1 = 2, code = { "changed" }, text = "why this line?" }
+  )
   comments.add(ws.id, { path = "README.md", text = "and the file as a whole" })
   T.eq(#comments.list(ws.id), 2, "two comments")
 else
@@ -24,14 +27,18 @@ else
   T.eq(list[1].line1, 2, "their place")
   T.eq(list[1].code, { "changed" }, "their code")
   vim.cmd("ConductorOpen kept")
-  local agents = require("conductor.agents")
-  T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent")
+  local agents = require("conductor.agent")
+  T.wait(function()
+    return #agents.list(ws.id, "agent") == 1
+  end, "the agent")
   local buf = agents.list(ws.id, "agent")[1].buf
   T.wait(function()
     return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"):find("> ", 1, true)
   end, "the agent's prompt")
   vim.cmd("ConductorSendComments kept")
-  T.wait(function() return T.read(ws.path .. "/paste.txt") end, "the comments pasted to the agent")
+  T.wait(function()
+    return T.read(ws.path .. "/paste.txt")
+  end, "the comments pasted to the agent")
   T.ok(T.read(ws.path .. "/paste.txt"):find("why this line?", 1, true), "sent")
   local saved = vim.json.decode(T.read(comments.file(ws.id)))
   T.eq(saved[1].sent, true, "marked sent on disk")

@@ -21,12 +21,18 @@ require("conductor").setup({
   -- case measures (BENCHMARKS.md has the terminal figures).
   start_insert = false,
   agents = {
-    fake = { cmd = { fake }, prompt = "arg", working = { "esc to interrupt" }, waiting = { "(y/n)" }, idle_after_ms = 300 },
+    fake = {
+      cmd = { fake },
+      prompt = "arg",
+      working = { "esc to interrupt" },
+      waiting = { "(y/n)" },
+      idle_after_ms = 300,
+    },
   },
 })
 T.record("ConductorWorkspaceCreated")
 T.record("ConductorWorkspaceArchived")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local uv = vim.uv
 
 local function figure(name, value)
@@ -38,13 +44,17 @@ local function tail(buf, n)
   return table.concat(vim.api.nvim_buf_get_lines(buf, -(n or 60) - 1, -1, false), "\n")
 end
 local function wait_text(buf, needle, ms)
-  local ok = pcall(T.wait, function() return tail(buf):find(needle, 1, true) ~= nil end, needle, ms)
+  local ok = pcall(T.wait, function()
+    return tail(buf):find(needle, 1, true) ~= nil
+  end, needle, ms)
   T.ok(ok, ("%q not on screen; screen:\n%s"):format(needle, tail(buf, 30):sub(-2500)))
 end
 local function type_keys(buf, keys)
   vim.api.nvim_set_current_win(vim.fn.win_findbuf(buf)[1])
   vim.cmd("startinsert")
-  T.wait(function() return vim.api.nvim_get_mode().mode == "t" end, "terminal mode")
+  T.wait(function()
+    return vim.api.nvim_get_mode().mode == "t"
+  end, "terminal mode")
   vim.api.nvim_input(keys)
 end
 
@@ -79,40 +89,57 @@ end
 local function no_internal_errors()
   for _, n in ipairs(T.notes) do
     local m = n.msg:lower()
-    T.ok(not (m:find("internal error", 1, true) or m:find("panic", 1, true)), "engine reported: " .. n.msg)
+    T.ok(
+      not (m:find("internal error", 1, true) or m:find("panic", 1, true)),
+      "engine reported: " .. n.msg
+    )
   end
 end
 
 local function sleep(ms)
-  pcall(T.wait, function() return false end, "time to pass", ms)
+  pcall(T.wait, function()
+    return false
+  end, "time to pass", ms)
 end
 
 local function rss_mb()
   for line in io.lines("/proc/self/status") do
     local kb = line:match("^VmRSS:%s+(%d+)")
-    if kb then return tonumber(kb) / 1024 end
+    if kb then
+      return tonumber(kb) / 1024
+    end
   end
 end
 
 -- Alive and not a zombie (a killed orphan may wait for a reaper that never comes).
 local function alive(pid)
   local stat = T.read(("/proc/%d/stat"):format(pid))
-  if not stat then return false end
+  if not stat then
+    return false
+  end
   local state = stat:match("%) (%a)")
   return state ~= "Z" and state ~= "X"
 end
 local function pids_in(file)
-  T.wait(function() return (T.read(file) or ""):match("%d") end, "pid file " .. file)
+  T.wait(function()
+    return (T.read(file) or ""):match("%d")
+  end, "pid file " .. file)
   local pids = {}
-  for p in T.read(file):gmatch("%d+") do pids[#pids + 1] = tonumber(p) end
+  for p in T.read(file):gmatch("%d+") do
+    pids[#pids + 1] = tonumber(p)
+  end
   return pids
 end
 
 local function new_workspace(name)
   local p = probe()
   vim.cmd("ConductorNew --name=" .. name .. " hostile output")
-  local ws = T.wait_event("ConductorWorkspaceCreated", function(d) return d.name == name end)
-  T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
+  local ws = T.wait_event("ConductorWorkspaceCreated", function(d)
+    return d.name == name
+  end)
+  T.wait(function()
+    return #agents.list(ws.id, "agent") == 1
+  end, "the agent to start")
   local agent = agents.list(ws.id, "agent")[1]
   wait_text(agent.buf, "PROMPT: hostile output")
   p.stop("start")
@@ -121,7 +148,9 @@ end
 
 local function state_of(ws, id)
   for _, a in ipairs(agents.list(ws.id, "agent")) do
-    if a.id == id then return a.state end
+    if a.id == id then
+      return a.state
+    end
   end
 end
 
@@ -149,11 +178,15 @@ if part == "output" then
   local seen = {}
   local au = vim.api.nvim_create_autocmd("User", {
     pattern = "ConductorAgentState",
-    callback = function(ev) seen[ev.data.agent.state] = true end,
+    callback = function(ev)
+      seen[ev.data.agent.state] = true
+    end,
   })
   type_keys(buf, "work<CR>")
   wait_text(buf, "DONE WORKING")
-  T.wait(function() return seen.working and agents.list(ws.id, "agent")[1].state == "idle" end, "working, then idle")
+  T.wait(function()
+    return seen.working and agents.list(ws.id, "agent")[1].state == "idle"
+  end, "working, then idle")
   vim.api.nvim_del_autocmd(au)
 
   -- A 1 MB window title: Neovim 0.11's title buffer overflows its heap when one write
@@ -196,7 +229,10 @@ elseif part == "flood" then
   local lines = vim.api.nvim_buf_get_lines(buf, -30, -1, false)
   local done_at
   for i = #lines, 1, -1 do
-    if lines[i]:find("BIGFLOOD DONE", 1, true) then done_at = i break end
+    if lines[i]:find("BIGFLOOD DONE", 1, true) then
+      done_at = i
+      break
+    end
   end
   T.eq(lines[done_at - 1], ("B"):rep(62), "the last flood line, complete")
   type_keys(buf, "work<CR>")
@@ -211,7 +247,9 @@ elseif part == "flood" then
   p = probe()
   start = uv.hrtime()
   vim.cmd("ConductorArchive! flood")
-  T.wait_event("ConductorWorkspaceArchived", function(w) return w.name == "flood" end)
+  T.wait_event("ConductorWorkspaceArchived", function(w)
+    return w.name == "flood"
+  end)
   -- Archive forgets the workspace's agents once they are stopped (no "exited" rows left).
   T.wait(function()
     local a = agents.list(nil, "agent")[1]
@@ -221,7 +259,10 @@ elseif part == "flood" then
   p.stop("archive_during_flood")
   -- (Archive wipes the agent's terminal with the workspace; when it is still there, it
   -- must not show the end of the flood.)
-  T.ok(not (vim.api.nvim_buf_is_valid(buf) and tail(buf):find("BIGFLOOD DONE 1024", 1, true)), "the flood was cut short")
+  T.ok(
+    not (vim.api.nvim_buf_is_valid(buf) and tail(buf):find("BIGFLOOD DONE 1024", 1, true)),
+    "the flood was cut short"
+  )
   no_internal_errors()
 elseif part == "processes" then
   local ws, a = new_workspace("procs")
@@ -237,13 +278,19 @@ elseif part == "processes" then
   vim.cmd("stopinsert")
   local t0 = uv.hrtime()
   agents.kill(a.id)
-  T.wait(function() return state_of(ws, a.id) == "exited" end, "the SIGHUP-ignoring agent killed", 10000)
+  T.wait(function()
+    return state_of(ws, a.id) == "exited"
+  end, "the SIGHUP-ignoring agent killed", 10000)
   figure("kill_sighup_ignorer_ms", ("%.0f"):format((uv.hrtime() - t0) / 1e6))
-  T.wait(function() return not alive(pa[1]) and not alive(pa[2]) end, "no process of the killed agent left", 5000)
+  T.wait(function()
+    return not alive(pa[1]) and not alive(pa[2])
+  end, "no process of the killed agent left", 5000)
 
   -- Closes its terminal and keeps running.
   vim.cmd("ConductorAgent fake")
-  T.wait(function() return #agents.list(ws.id, "agent") == 2 end, "second agent")
+  T.wait(function()
+    return #agents.list(ws.id, "agent") == 2
+  end, "second agent")
   local b = agents.list(ws.id, "agent")[2]
   wait_text(b.buf, "FAKE AGENT READY")
   type_keys(b.buf, "detach " .. dir .. "/b<CR>")
@@ -263,19 +310,25 @@ elseif part == "processes" then
 
   -- Exits, leaving a child behind that ignores SIGHUP and holds the terminal open.
   vim.cmd("ConductorAgent fake")
-  T.wait(function() return #agents.list(ws.id, "agent") == 3 end, "third agent")
+  T.wait(function()
+    return #agents.list(ws.id, "agent") == 3
+  end, "third agent")
   local c = agents.list(ws.id, "agent")[3]
   wait_text(c.buf, "FAKE AGENT READY")
   type_keys(c.buf, "leave " .. dir .. "/c<CR>")
   local pc = pids_in(dir .. "/c")
   vim.list_extend(all, pc)
-  T.wait(function() return state_of(ws, c.id) == "exited" end, "the agent that left a child behind exited", 10000)
+  T.wait(function()
+    return state_of(ws, c.id) == "exited"
+  end, "the agent that left a child behind exited", 10000)
   wait_text(c.buf, "exited: exit 0")
   vim.cmd("stopinsert")
 
   -- Ignores SIGHUP, with a child that ignores it too: archive ends them all.
   vim.cmd("ConductorAgent fake")
-  T.wait(function() return #agents.list(ws.id, "agent") == 4 end, "fourth agent")
+  T.wait(function()
+    return #agents.list(ws.id, "agent") == 4
+  end, "fourth agent")
   local d = agents.list(ws.id, "agent")[4]
   wait_text(d.buf, "FAKE AGENT READY")
   type_keys(d.buf, "nohup " .. dir .. "/d<CR>")
@@ -286,17 +339,23 @@ elseif part == "processes" then
   p = probe()
   t0 = uv.hrtime()
   vim.cmd("ConductorArchive! procs")
-  T.wait_event("ConductorWorkspaceArchived", function(w) return w.name == "procs" end)
+  T.wait_event("ConductorWorkspaceArchived", function(w)
+    return w.name == "procs"
+  end)
   p.stop("archive")
   figure("archive_with_hostile_children_ms", ("%.0f"):format((uv.hrtime() - t0) / 1e6))
   T.eq(vim.fn.isdirectory(ws.path), 0, "worktree removed")
   local function left()
     return vim.tbl_filter(alive, all)
   end
-  pcall(T.wait, function() return #left() == 0 end, "", 5000)
+  pcall(T.wait, function()
+    return #left() == 0
+  end, "", 5000)
   T.eq(left(), {}, "processes left after archive (of " .. table.concat(all, ", ") .. ")")
   T.wait(function()
-    local gone = function(id) return state_of(ws, id) == nil or state_of(ws, id) == "exited" end
+    local gone = function(id)
+      return state_of(ws, id) == nil or state_of(ws, id) == "exited"
+    end
     return gone(b.id) and gone(d.id)
   end, "all agents exited (or forgotten with the archived workspace)")
   no_internal_errors()

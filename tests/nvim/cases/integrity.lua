@@ -11,12 +11,14 @@ require("conductor").setup({
 T.record("ConductorWorkspaceCreated")
 T.record("ConductorWorkspaceArchived")
 T.record("ConductorWorkspaceRestored")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 
 vim.cmd("ConductorNew --name=edges try the edges")
 local ws = T.wait_event("ConductorWorkspaceCreated")
 T.eq(T.read(ws.path .. "/.env.local"), "ROOT=1\n", ".env.local copied in")
-T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 1
+end, "the agent to start")
 local function running()
   for _, a in ipairs(agents.list(ws.id, "agent")) do
     if a.state ~= "exited" then
@@ -37,9 +39,14 @@ vim.fn.confirm = function(q)
   return 2
 end
 vim.cmd("ConductorArchive edges")
-T.wait(function() return asked ~= nil end, "the archive confirmation")
+T.wait(function()
+  return asked ~= nil
+end, "the archive confirmation")
 T.contains(asked, "Archive edges?")
-T.contains(asked, "Ignored content is deleted, 3.0 KB in all: node_modules/ (2.9 KB), debug.log (40 B).")
+T.contains(
+  asked,
+  "Ignored content is deleted, 3.0 KB in all: node_modules/ (2.9 KB), debug.log (40 B)."
+)
 T.contains(asked, "Kept and restored: .env.local.")
 vim.wait(200)
 T.ok(running(), "cancelled: the agent still runs")
@@ -58,11 +65,15 @@ T.eq(T.read(ws.path .. "/inner/file.txt"), "nested\n", "refused: files untouched
 vim.fn.delete(ws.path .. "/inner", "rf")
 
 -- Archive, then restore: the edited .env.local is the workspace's, not the root's.
-vim.fn.confirm = function() return 1 end
+vim.fn.confirm = function()
+  return 1
+end
 vim.cmd("ConductorArchive edges")
 T.wait_event("ConductorWorkspaceArchived")
 T.eq(vim.fn.isdirectory(ws.path), 0, "archived: worktree removed")
-T.wait(function() return not running() end, "archived: the agent was stopped")
+T.wait(function()
+  return not running()
+end, "archived: the agent was stopped")
 vim.cmd("ConductorRestore edges")
 T.wait_event("ConductorWorkspaceRestored")
 T.eq(T.read(ws.path .. "/.env.local"), "EDITED=1\n", "kept and restored")

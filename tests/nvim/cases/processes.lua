@@ -7,7 +7,9 @@ require("conductor").setup({
   open_on_create = false,
   agents = { idle = { cmd = { "sleep", "60" }, prompt = "none" } },
   default_agent = "idle",
-  scripts = { setup = [[echo $$ > "$CONDUCTOR_TEST_PIDFILE"; trap '' HUP; while :; do sleep 1; done]] },
+  scripts = {
+    setup = [[echo $$ > "$CONDUCTOR_TEST_PIDFILE"; trap '' HUP; while :; do sleep 1; done]],
+  },
 })
 vim.cmd("ConductorNew --name=forever a task")
 T.wait_event("ConductorWorkspaceCreated")

@@ -16,8 +16,10 @@ require("conductor").setup({
 T.record("ConductorWorkspaceCreated")
 vim.cmd("ConductorNew --agent=" .. name .. " --name=real-" .. name .. " " .. task)
 local ws = T.wait_event("ConductorWorkspaceCreated")
-local agents = require("conductor.agents")
-T.wait(function() return #agents.list(ws.id, "agent") == 1 end, "the agent to start")
+local agents = require("conductor.agent")
+T.wait(function()
+  return #agents.list(ws.id, "agent") == 1
+end, "the agent to start")
 local agent = agents.list(ws.id, "agent")[1]
 local buf = agent.buf
 local function screen()
@@ -32,17 +34,25 @@ local function check(cond, what, ms)
 end
 
 if expect == "waiting" then
-  check(function() return state() == "waiting" end, "its sign-in menu reads as waiting")
+  check(function()
+    return state() == "waiting"
+  end, "its sign-in menu reads as waiting")
   -- And stays so while the menu waits (past the 3 s after which quiet output reads as idle).
   local t0 = vim.uv.now()
-  T.wait(function() return vim.uv.now() - t0 > 4000 end, "four seconds")
+  T.wait(function()
+    return vim.uv.now() - t0 > 4000
+  end, "four seconds")
   T.eq(state(), "waiting", name .. " still waiting on its menu")
   io.stderr:write(("REAL AGENT %s: menu on screen, state %s\n"):format(name, state()))
   return
 end
 
-check(function() return screen():find("pineapple", 1, true) end, "the first prompt on its screen")
-check(function() return state() ~= "starting" end, "a state after start-up")
+check(function()
+  return screen():find("pineapple", 1, true)
+end, "the first prompt on its screen")
+check(function()
+  return state() ~= "starting"
+end, "a state after start-up")
 local after_start = state()
 
 -- Keys reach its input. A CLI still starting may drop what arrives (opencode drops input
@@ -51,7 +61,11 @@ local tries = {}
 local function until_shown(what, send, needle)
   for attempt = 1, 4 do
     send()
-    if pcall(T.wait, function() return screen():find(needle, 1, true) end, what, 15000) then
+    if
+      pcall(T.wait, function()
+        return screen():find(needle, 1, true)
+      end, what, 15000)
+    then
       tries[#tries + 1] = ("%s %d"):format(what, attempt)
       return
     end
@@ -60,13 +74,19 @@ local function until_shown(what, send, needle)
 end
 local before = screen()
 vim.cmd("startinsert")
-T.wait(function() return api.nvim_get_mode().mode == "t" end, "terminal mode")
-until_shown("keys", function() api.nvim_input("zqx") end, "zqx")
+T.wait(function()
+  return api.nvim_get_mode().mode == "t"
+end, "terminal mode")
+until_shown("keys", function()
+  api.nvim_input("zqx")
+end, "zqx")
 api.nvim_input("<BS><BS><BS>")
 vim.cmd("stopinsert")
 
 -- A paste (not submitted) arrives whole.
-until_shown("paste", function() vim.cmd("ConductorSend! pasted-banana-text") end, "pasted-banana-text")
+until_shown("paste", function()
+  vim.cmd("ConductorSend! pasted-banana-text")
+end, "pasted-banana-text")
 
 -- A narrower window: it repaints at the new width.
 before = screen()
@@ -84,7 +104,14 @@ local function widest()
   end
   return w
 end
-check(function() return screen() ~= before and widest() <= cols end,
-  ("a repaint at the new width (%d columns)"):format(cols))
-io.stderr:write(("REAL AGENT %s OK: prompt delivered, keys, paste, resize; state after start-up %s, now %s; attempts: %s\n")
-  :format(name, after_start, state(), table.concat(tries, ", ")))
+check(function()
+  return screen() ~= before and widest() <= cols
+end, ("a repaint at the new width (%d columns)"):format(cols))
+io.stderr:write(
+  ("REAL AGENT %s OK: prompt delivered, keys, paste, resize; state after start-up %s, now %s; attempts: %s\n"):format(
+    name,
+    after_start,
+    state(),
+    table.concat(tries, ", ")
+  )
+)

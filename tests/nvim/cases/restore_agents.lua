@@ -8,20 +8,28 @@ require("conductor").setup({
   stop_grace_ms = 300,
   agents = { fake = { cmd = { fake }, prompt = "arg", resume = { fake, "--resumed" } } },
 })
-for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived", "ConductorWorkspaceRestored" }) do
+for _, e in ipairs({
+  "ConductorWorkspaceCreated",
+  "ConductorWorkspaceArchived",
+  "ConductorWorkspaceRestored",
+}) do
   T.record(e)
 end
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local function text(buf)
   return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 end
 local function live(ws)
-  return vim.tbl_filter(function(e) return e.state ~= "exited" end, agents.list(ws.id, "agent"))
+  return vim.tbl_filter(function(e)
+    return e.state ~= "exited"
+  end, agents.list(ws.id, "agent"))
 end
 
 vim.cmd("ConductorNew --name=back bring it back")
 local ws = T.wait_event("ConductorWorkspaceCreated")
-T.wait(function() return #live(ws) == 1 end, "the first agent")
+T.wait(function()
+  return #live(ws) == 1
+end, "the first agent")
 vim.cmd("ConductorAgent fake")
 T.wait(function()
   local l = live(ws)
@@ -42,7 +50,13 @@ local restored = T.wait(function()
     and text(l[2].buf):find("PROMPT: --resumed", 1, true)
   return drawn and l[1].state == "idle" and l[2].state == "idle" and l
 end, "both agents back with their resume arguments, idle")
-T.eq(vim.tbl_map(function(e) return e.label end, restored), { "fake", "fake-2" }, "labels")
+T.eq(
+  vim.tbl_map(function(e)
+    return e.label
+  end, restored),
+  { "fake", "fake-2" },
+  "labels"
+)
 local line = require("conductor").statusline()
 T.contains(line, "fake:idle fake-2:idle", "the statusline")
 T.eq(line:find("exited", 1, true), nil, "no exited agents in " .. line)

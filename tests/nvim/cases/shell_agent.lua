@@ -6,7 +6,7 @@ local T = require("harness")
 local pwned = vim.env.CONDUCTOR_TEST_PWNED
 require("conductor").setup({ gh = "/bin/true", stop_grace_ms = 300 })
 T.record("ConductorWorkspaceCreated")
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 
 T.eq(agents.default_name(), "shell", "no AI CLI on PATH: the default agent is the shell")
 T.eq(agents.takes_prompts("shell"), false, "the shell takes no prompts")
@@ -19,8 +19,13 @@ local function wait_screen(buf, needle)
   local ok = pcall(T.wait, function()
     return screen(buf):find(needle, 1, true)
   end, needle)
-  T.ok(ok, ("%q not on the shell's screen; it shows:\n%s"):format(
-    needle, table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")))
+  T.ok(
+    ok,
+    ("%q not on the shell's screen; it shows:\n%s"):format(
+      needle,
+      table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+    )
+  )
 end
 
 vim.cmd("ConductorNew --name=plain touch " .. pwned .. "-task")
@@ -32,11 +37,17 @@ T.eq(agent.name, "shell", "the agent")
 wait_screen(agent.buf, "this agent is your shell (/bin/sh)")
 wait_screen(agent.buf, "task: touch " .. pwned .. "-task")
 -- A fresh shell waiting at its prompt is idle, not working, and not "finished".
-T.wait(function() return agents.list(ws.id, "agent")[1].state == "idle" end, "the fresh shell idle")
+T.wait(function()
+  return agents.list(ws.id, "agent")[1].state == "idle"
+end, "the fresh shell idle")
 for _, n in ipairs(T.notes) do
   T.eq(n.msg:find("finished", 1, true), nil, "no 'finished' for a shell: " .. n.msg)
 end
-T.eq(vim.b[agent.buf].term_title, "task: touch " .. pwned .. "-task", "the task is the terminal's title")
+T.eq(
+  vim.b[agent.buf].term_title,
+  "task: touch " .. pwned .. "-task",
+  "the task is the terminal's title"
+)
 
 -- The shell reads what is typed in order: once a marker typed after its start has run,
 -- a task typed in at its start would have run too.
@@ -61,4 +72,6 @@ T.eq(vim.uv.fs_stat(pwned .. "-paste"), nil, "the paste did not run in the shell
 
 -- Issue bodies from GitHub would be prompts: refused before `gh` runs.
 vim.cmd("ConductorFanout --gh")
-T.wait_error("fanout --gh gives each issue's text to the agent as its prompt, and shell takes no prompts")
+T.wait_error(
+  "fanout --gh gives each issue's text to the agent as its prompt, and shell takes no prompts"
+)

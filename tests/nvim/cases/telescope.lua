@@ -12,10 +12,20 @@ require("conductor").setup({
   -- An agent whose screen is taller than the preview, its input on the last line.
   default_agent = "tall",
   agents = {
-    tall = { cmd = { "sh", "-c", "i=1; while [ $i -le 80 ]; do echo screen line $i; i=$((i+1)); done; printf 'INPUT BOTTOM'; exec sleep 600" } },
+    tall = {
+      cmd = {
+        "sh",
+        "-c",
+        "i=1; while [ $i -le 80 ]; do echo screen line $i; i=$((i+1)); done; printf 'INPUT BOTTOM'; exec sleep 600",
+      },
+    },
   },
 })
-for _, e in ipairs({ "ConductorWorkspaceCreated", "ConductorWorkspaceArchived", "ConductorWorkspaceRestored" }) do
+for _, e in ipairs({
+  "ConductorWorkspaceCreated",
+  "ConductorWorkspaceArchived",
+  "ConductorWorkspaceRestored",
+}) do
   T.record(e)
 end
 
@@ -81,8 +91,10 @@ local res_width = api.nvim_win_get_width(res_win)
 for _, line in ipairs(api.nvim_buf_get_lines(res_buf, 0, -1, false)) do
   local _, e = line:find("active", 1, true)
   if e then
-    T.ok(vim.fn.strdisplaywidth(line:sub(1, e)) <= res_width,
-      ("the state is cut off at %d columns: %q"):format(res_width, line))
+    T.ok(
+      vim.fn.strdisplaywidth(line:sub(1, e)) <= res_width,
+      ("the state is cut off at %d columns: %q"):format(res_width, line)
+    )
   end
 end
 
@@ -118,8 +130,10 @@ T.wait(function()
   return lines(api.nvim_win_get_buf(preview_win)):find("INPUT BOTTOM", 1, true)
 end, "the agent's screen in the preview")
 local preview = api.nvim_buf_get_lines(api.nvim_win_get_buf(preview_win), 0, -1, false)
-T.ok(#preview <= api.nvim_win_get_height(preview_win),
-  ("the preview has %d lines, its window %d"):format(#preview, api.nvim_win_get_height(preview_win)))
+T.ok(
+  #preview <= api.nvim_win_get_height(preview_win),
+  ("the preview has %d lines, its window %d"):format(#preview, api.nvim_win_get_height(preview_win))
+)
 T.contains(preview[#preview], "INPUT BOTTOM", "the last line of the preview")
 
 -- Default action: open the workspace's tab.

@@ -15,6 +15,29 @@ local function fail(msg)
   error(msg, 3)
 end
 
+-- The sub-case running now (`T.case`), named in a failure.
+local current_case = nil
+
+--- Runs one named step of a case: a failure inside says which step failed, with its
+--- assertion message (and the step's traceback). Steps run in order and share state.
+---@param name string
+---@param fn fun()
+function T.case(name, fn)
+  local outer = current_case
+  current_case = outer and (outer .. " / " .. name) or name
+  io.stderr:write(("case: %s\n"):format(current_case))
+  local ok, err = xpcall(fn, debug.traceback)
+  local this = current_case
+  current_case = outer
+  if not ok then
+    -- Already named by an inner case: pass it on unchanged.
+    if type(err) == "string" and err:find("^sub%-case ") then
+      error(err, 0)
+    end
+    error(("sub-case %q failed: %s"):format(this, tostring(err)), 0)
+  end
+end
+
 function T.eq(got, want, what)
   if not vim.deep_equal(got, want) then
     fail(("%s: expected %s, got %s"):format(what or "value", vim.inspect(want), vim.inspect(got)))
@@ -30,7 +53,13 @@ end
 
 function T.contains(haystack, needle, what)
   if type(haystack) ~= "string" or not haystack:find(needle, 1, true) then
-    fail(("%s: %s does not contain %s"):format(what or "text", vim.inspect(haystack), vim.inspect(needle)))
+    fail(
+      ("%s: %s does not contain %s"):format(
+        what or "text",
+        vim.inspect(haystack),
+        vim.inspect(needle)
+      )
+    )
   end
 end
 

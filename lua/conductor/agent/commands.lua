@@ -4,8 +4,9 @@
 
 local M = {}
 
-local agents = require("conductor.agents")
+local agents = require("conductor.agent")
 local notify = require("conductor.notify")
+local trust = require("conductor.trust")
 local workspace = require("conductor.workspace")
 
 local function current(command)
@@ -33,7 +34,12 @@ function M.send(opts)
     local where = opts.line1 == opts.line2 and ("%s:%d"):format(rel, opts.line1)
       or ("%s:%d-%d"):format(rel, opts.line1, opts.line2)
     local ft = vim.bo[buf].filetype
-    text = ("%s%s\n```%s\n%s\n```"):format(text ~= "" and (text .. "\n\n") or "", where, ft, table.concat(lines, "\n"))
+    text = ("%s%s\n```%s\n%s\n```"):format(
+      text ~= "" and (text .. "\n\n") or "",
+      where,
+      ft,
+      table.concat(lines, "\n")
+    )
   end
   if text == "" then
     error("nothing to send: give text or a range (:'<,'>ConductorSend)", 0)
@@ -55,7 +61,12 @@ function M.list()
     prompt = "conductor agents",
     format_item = function(e)
       local ws = workspace.get(e.workspace)
-      return ("%-20s %-10s %s%s"):format(ws.name, e.label, e.state, e.code and (" (" .. e.code .. ")") or "")
+      return ("%-20s %-10s %s%s"):format(
+        ws.name,
+        e.label,
+        e.state,
+        e.code and (" (" .. e.code .. ")") or ""
+      )
     end,
   }, function(e)
     if e then
@@ -83,7 +94,7 @@ end
 
 function M.run(script)
   local ws = current("ConductorRun")
-  require("conductor.trust").for_workspace(ws)
+  trust.for_workspace(ws)
   agents.run(ws, script ~= "" and script or nil)
 end
 

@@ -5,6 +5,8 @@
 
 local M = {}
 
+local notify = require("conductor.notify")
+
 local function read(path)
   local f = io.open(path, "rb")
   if not f then
@@ -35,7 +37,8 @@ function M.codex(root, worktree)
   if not text then
     return false
   end
-  local section = text:match(vim.pesc(toml_key(root)) .. "%s*\n(.-)\n%s*%[") or text:match(vim.pesc(toml_key(root)) .. "%s*\n(.*)$")
+  local section = text:match(vim.pesc(toml_key(root)) .. "%s*\n(.-)\n%s*%[")
+    or text:match(vim.pesc(toml_key(root)) .. "%s*\n(.*)$")
   if not section or not section:match('trust_level%s*=%s*"trusted"') then
     return false
   end
@@ -66,7 +69,8 @@ function M.claude(root, worktree)
   if type(wt) == "table" and wt.hasTrustDialogAccepted == true then
     return true
   end
-  data.projects[worktree] = vim.tbl_extend("force", type(wt) == "table" and wt or {}, { hasTrustDialogAccepted = true })
+  data.projects[worktree] =
+    vim.tbl_extend("force", type(wt) == "table" and wt or {}, { hasTrustDialogAccepted = true })
   write_atomic(file, vim.json.encode(data))
   return true
 end
@@ -76,7 +80,12 @@ end
 function M.gemini(root)
   local text = read(vim.env.HOME .. "/.gemini/trustedFolders.json")
   local ok, data = pcall(vim.json.decode, text or "")
-  if ok and type(data) == "table" and type(data[root]) == "string" and data[root]:match("^TRUST") then
+  if
+    ok
+    and type(data) == "table"
+    and type(data[root]) == "string"
+    and data[root]:match("^TRUST")
+  then
     return { GEMINI_CLI_TRUST_WORKSPACE = "true" }
   end
   return false
@@ -91,7 +100,7 @@ function M.apply(def, ws)
   end
   local ok, result = pcall(M[def.trust], ws.repo_root, ws.path)
   if not ok then
-    require("conductor.notify").warn(("could not mark %s trusted for %s: %s"):format(ws.path, def.trust, result))
+    notify.warn(("could not mark %s trusted for %s: %s"):format(ws.path, def.trust, result))
     return nil
   end
   return type(result) == "table" and result or nil

@@ -1,75 +1,22 @@
--- One task raced across agents, and the view that compares the results.
---
--- `:ConductorNew --agent=codex,claude {task}` makes one workspace per agent
--- (`<slug>-<agent>`), a few at a time like a fanout, in a group named after
--- the task. `:ConductorCompare {group}` shows a group in a tab of its own:
+-- The view that compares a group's workspaces, one task raced across agents
+-- (made by compare/start.lua). `:ConductorCompare {group}` shows a group in a tab of its own:
 -- each workspace's agent, branch and change stat, the files they changed;
 -- `d` opens a vimdiff of one file between two worktrees, `K` keeps the
 -- workspace under the cursor and archives the others (archive's rules:
 -- their work is snapshotted, their branches kept).
 --
--- Not here: making the workspaces (fanout.run, actions.create), the group
--- file (groups.lua).
+-- Not here: making the workspaces (compare/start.lua, fanout/scheduler.lua), the
+-- group file (groups.lua).
 
 local M = {}
 
 local api = vim.api
+local actions = require("conductor.actions")
 local engine = require("conductor.engine")
 local groups = require("conductor.groups")
 local notify = require("conductor.notify")
-
---- The agents an `--agent=` value names, each as often as named: `a,b`, `a,a,b`, `a*3`.
----@param spec string
----@return string[]
-function M.agent_list(spec)
-  local names = {}
-  for _, a in ipairs(vim.split(spec or "", ",", { trimempty = true })) do
-    a = vim.trim(a)
-    local name, times = a:match("^(.-)%s*%*%s*(%d+)$")
-    name, times = name or a, tonumber(times) or 1
-    if times < 1 or times > 20 then
-      error(("--agent=%s: a count from 1 to 20, as in codex*3"):format(a), 0)
-    end
-    for _ = 1, name ~= "" and times or 0 do
-      names[#names + 1] = name
-    end
-  end
-  return names
-end
-
---- `:ConductorNew` with several agents (best of N): one workspace per entry for the same
---- task, the same agent as many times as named (`codex,codex,claude`, `codex*3`). Every
---- agent is checked first: a missing one means nothing is made.
----@param args conductor.NewArgs
-function M.new(args)
-  local names = M.agent_list(args.agent)
-  if #names < 2 then
-    return require("conductor.actions").new(vim.tbl_extend("force", args, { agent = names[1] }))
-  end
-  local agents = require("conductor.agents")
-  for _, a in ipairs(names) do
-    agents.check(a)
-  end
-  local task = vim.trim(args.task)
-  local group = groups.unique_name(args.name or groups.slug(task) or "compare")
-  -- Names and labels: `<group>-codex`, or `<group>-codex-2` where an agent runs twice.
-  local jobs, count, seen = {}, {}, {}
-  for _, a in ipairs(names) do
-    count[a] = (count[a] or 0) + 1
-  end
-  for i, a in ipairs(names) do
-    seen[a] = (seen[a] or 0) + 1
-    local label = count[a] > 1 and ("%s-%d"):format(a, seen[a]) or a
-    jobs[i] = { task = task, agent = a, base = args.base, name = group .. "-" .. label, label = label }
-  end
-  require("conductor.fanout").run(jobs, {
-    group = group,
-    kind = "compare",
-    task = task,
-    path = require("conductor.workspace").context_path(),
-    hint = (":ConductorCompare %s compares them"):format(group),
-  })
-end
+local summary = require("conductor.summary")
+local workspace = require("conductor.workspace")
 
 -- The view ------------------------------------------------------------------------
 
@@ -148,7 +95,6 @@ local function render(v)
     return
   end
   local g = groups.get(v.group) or {}
-  local summary = require("conductor.summary")
   local lines = {
     ("⊞ %s — %s of %d workspace%s%s"):format(
       v.group,
@@ -168,7 +114,12 @@ local function render(v)
     if ws.state ~= "active" then
       stat = ""
     elseif type(c) == "table" then
-      stat = ("+%d -%d  %d file%s"):format(c.added or 0, c.removed or 0, #(c.files or {}), #(c.files or {}) == 1 and "" or "s")
+      stat = ("+%d -%d  %d file%s"):format(
+        c.added or 0,
+        c.removed or 0,
+        #(c.files or {}),
+        #(c.files or {}) == 1 and "" or "s"
+      )
     else
       stat = c or "…"
     end
@@ -344,13 +295,17 @@ local function diff_key(v)
   if #files == 0 then
     error(("no changed files in %s yet"):format(v.group), 0)
   end
-  vim.ui.select(files, { prompt = "conductor: diff which file", kind = "conductor_file" }, function(path)
-    if path then
-      vim.schedule(function()
-        notify.guard(with_file)(path)
-      end)
+  vim.ui.select(
+    files,
+    { prompt = "conductor: diff which file", kind = "conductor_file" },
+    function(path)
+      if path then
+        vim.schedule(function()
+          notify.guard(with_file)(path)
+        end)
+      end
     end
-  end)
+  )
 end
 
 --- Keeps `keep` and archives the group's other active workspaces, after
@@ -369,17 +324,15 @@ function M.keep(group, keep)
   local names = vim.tbl_map(function(ws)
     return ws.name
   end, others)
-  local question = ("Keep %s and archive %s?\nTheir uncommitted work is kept in snapshots and"
-    .. " their branches stay; :ConductorRestore brings one back."):format(
-    keep.name,
-    table.concat(names, ", ")
-  )
+  local question = (
+    "Keep %s and archive %s?\nTheir uncommitted work is kept in snapshots and"
+    .. " their branches stay; :ConductorRestore brings one back."
+  ):format(keep.name, table.concat(names, ", "))
   if vim.fn.confirm(question, "&Keep\n&Cancel", 2) ~= 1 then
     return
   end
-  local conductor = require("conductor")
   for _, ws in ipairs(others) do
-    conductor.archive(ws.id, true)
+    actions.archive(ws.id, true)
   end
 end
 
@@ -396,7 +349,7 @@ end
 local function open_key(v)
   local row = v.rows[api.nvim_win_get_cursor(0)[1]] or {}
   if row.ws then
-    require("conductor").open(row.ws.id)
+    actions.open(row.ws.id)
   elseif row.file then
     pick_two(v, nil, function(a, b)
       M.diff(a, b, row.file)
@@ -452,7 +405,8 @@ end
 -- one there is.
 ---@return string
 local function default_group()
-  local ws = require("conductor").current()
+  local ok, ws = pcall(workspace.current)
+  ws = ok and ws or nil
   local name = ws and groups.of(ws.id)
   if name then
     return name
@@ -476,7 +430,10 @@ function M.compare(group)
   if not groups.get(group) then
     local names = groups.names()
     error(
-      ("no group named %q%s"):format(group, #names > 0 and ("; groups: " .. table.concat(names, ", ")) or ""),
+      ("no group named %q%s"):format(
+        group,
+        #names > 0 and ("; groups: " .. table.concat(names, ", ")) or ""
+      ),
       0
     )
   end

@@ -5,6 +5,7 @@
 local M = {}
 
 local api = vim.api
+local notify = require("conductor.notify")
 local workspace = require("conductor.workspace")
 
 local POLL_MS = 500
@@ -63,7 +64,7 @@ function M.log(name)
   local ws = workspace.resolve(name, "ConductorLog")
   local path = ws.log
   if vim.fn.filereadable(path) == 0 then
-    require("conductor.notify").info(("%s has no log yet: no script has run in it"):format(ws.name))
+    notify.info(("%s has no log yet: no script has run in it"):format(ws.name))
     return
   end
   local buf = vim.fn.bufnr(path)
@@ -83,6 +84,6 @@ function M.log(name)
   watch(buf, path)
 end
 
-M.log = require("conductor.notify").guard(M.log)
+M.log = notify.guard(M.log)
 
 return M

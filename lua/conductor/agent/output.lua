@@ -1,0 +1,100 @@
+-- The engine's side of agent terminals, wired once: raw output to each terminal,
+-- state changes and exits, sizes sent when windows change, what quitting Neovim means
+-- for them said as it quits.
+
+local M = {}
+
+local api = vim.api
+local config = require("conductor.config")
+local engine = require("conductor.engine")
+local sessions = require("conductor.agent.sessions")
+local window = require("conductor.agent.window")
+
+local attached = false
+
+--- Wires the engine's terminal output and agent events, once.
+function M.attach()
+  if attached then
+    return
+  end
+  attached = true
+  local core = engine.ensure()
+  core.on_output(sessions.output)
+  engine.on("agent_state", function(d)
+    local s = sessions.by_id[d.session]
+    -- An exit is announced once, by agent_exited (with its code).
+    if s and s.state ~= "exited" and d.state ~= s.state and d.state ~= "exited" then
+      sessions.set_state(s, d.state, s.code)
+    end
+  end)
+  engine.on("agent_exited", function(d)
+    local s = sessions.by_id[d.session]
+    if not s then
+      return
+    end
+    local how = d.code and ("exit " .. d.code) or ("signal " .. tostring(d.signal))
+    pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: %s exited: %s]\r\n"):format(s.label, how))
+    sessions.set_state(s, "exited", d.code)
+    pcall(engine.load().agent_forget, d.session)
+  end)
+  engine.on("engine_lost", function()
+    -- The engine stopped (or was killed): its terminals went with it.
+    for _, s in pairs(sessions.by_id) do
+      if s.state ~= "exited" then
+        pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: the engine stopped; %s is gone]\r\n"):format(s.label))
+        sessions.set_state(s, "exited", nil)
+      end
+    end
+  end)
+  local group = api.nvim_create_augroup("conductor_agents", { clear = true })
+  -- Several Neovims may show one agent: its size follows the one the user is in.
+  api.nvim_create_autocmd({ "FocusGained", "BufEnter" }, {
+    group = group,
+    callback = function(ev)
+      for _, s in pairs(sessions.by_id) do
+        if ev.event == "FocusGained" or s.buf == ev.buf then
+          s.size = nil
+        end
+      end
+      vim.schedule(window.resize_all)
+    end,
+  })
+  api.nvim_create_autocmd({ "WinResized", "VimResized", "BufWinEnter" }, {
+    group = group,
+    callback = function(ev)
+      -- A program shown again repaints its screen: that is not work.
+      local id = ev.event == "BufWinEnter" and vim.b[ev.buf].conductor_session
+      if id and sessions.by_id[id] and sessions.by_id[id].state ~= "exited" then
+        pcall(engine.load().agent_expect_redraw, id)
+      end
+      vim.schedule(window.resize_all)
+    end,
+  })
+  api.nvim_create_autocmd("OptionSet", {
+    group = group,
+    pattern = "background",
+    callback = function()
+      pcall(engine.load().agent_background, vim.o.background)
+    end,
+  })
+  api.nvim_create_autocmd("VimLeavePre", {
+    group = group,
+    callback = function()
+      local working = 0
+      for _, s in pairs(sessions.by_id) do
+        if s.state == "working" then
+          working = working + 1
+        end
+      end
+      if working == 0 then
+        return
+      end
+      -- The engine stops them, or not (engine.lua); either way the user hears which.
+      local text = config.on_editor_exit() == "stop" and "conductor: stopping %d working agent(s)"
+        or "conductor: %d working agent(s) keep running in the engine (:ConductorEngine status)"
+      api.nvim_echo({ { text:format(working), "WarningMsg" } }, true, {})
+    end,
+  })
+end
+
+return M
