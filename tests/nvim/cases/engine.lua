@@ -1,0 +1,194 @@
+-- Agents outlive the editor: they run in the engine process, and any Neovim shows them.
+-- One file, several phases (CONDUCTOR_PHASE), run by tests/e2e/engine_process.rs, some
+-- of them in two Neovims at once; they meet through files in CONDUCTOR_SHARED.
+local T = require("harness")
+local fake = vim.env.CONDUCTOR_FAKE_AGENT
+local phase = vim.env.CONDUCTOR_PHASE
+local shared = vim.env.CONDUCTOR_SHARED
+require("conductor").setup({
+  default_agent = "fake",
+  stop_grace_ms = 300,
+  agents = { fake = { cmd = { fake }, prompt = "arg" } },
+})
+local api = vim.api
+local engine = require("conductor.engine")
+local agents = require("conductor.agent")
+
+local function text(buf)
+  return table.concat(api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+end
+
+local function count(haystack, needle)
+  local n, from = 0, 1
+  while true do
+    local at = haystack:find(needle, from, true)
+    if not at then
+      return n
+    end
+    n, from = n + 1, at + #needle
+  end
+end
+
+-- The state of session `id` now (list entries are copies), nil once forgotten.
+local function state_of(ws, id)
+  for _, e in ipairs(agents.list(ws.id, "agent")) do
+    if e.id == id then
+      return e.state
+    end
+  end
+end
+
+local function live(ws)
+  return vim.tbl_filter(function(e)
+    return e.state ~= "exited"
+  end, agents.list(ws.id, "agent"))
+end
+
+-- Processes whose working directory is inside `dir` (the agent and anything it started).
+local function processes_in(dir)
+  local found = {}
+  for _, link in ipairs(vim.fn.glob("/proc/[0-9]*/cwd", false, true)) do
+    local cwd = vim.uv.fs_readlink(link)
+    if cwd and (cwd == dir or vim.startswith(cwd, dir .. "/")) then
+      found[#found + 1] = tonumber(link:match("/proc/(%d+)/"))
+    end
+  end
+  return found
+end
+
+local function wait_file(name)
+  T.wait(function()
+    return vim.uv.fs_stat(shared .. "/" .. name) ~= nil
+  end, "the other Neovim's " .. name, 60000)
+  return vim.json.decode(T.read(shared .. "/" .. name))
+end
+
+local function say(name, data)
+  T.write(shared .. "/" .. name .. ".tmp", vim.json.encode(data or {}))
+  vim.uv.fs_rename(shared .. "/" .. name .. ".tmp", shared .. "/" .. name)
+end
+
+-- A workspace with a fake agent that has done one turn ("DONE WORKING" on its screen).
+local function start_agent(name)
+  T.record("ConductorWorkspaceCreated")
+  vim.cmd("ConductorNew --name=" .. name .. " outlive the editor")
+  local ws = T.wait_event("ConductorWorkspaceCreated")
+  local a
+  T.wait(function()
+    a = live(ws)[1]
+    return a and text(a.buf):find("FAKE AGENT READY", 1, true)
+  end, "the agent")
+  engine.load().agent_write(a.id, "work before the quit\r")
+  T.wait(function()
+    return text(a.buf):find("DONE WORKING", 1, true)
+  end, "the first turn")
+  return ws, a
+end
+
+-- Opens `name` in this Neovim: its running agent is shown, not started again.
+local function reattach(name, session)
+  vim.cmd("ConductorOpen " .. name)
+  local ws = require("conductor.workspace").get(name)
+  local list = live(ws)
+  T.eq(#list, 1, "one agent, the one that kept running")
+  T.eq(list[1].id, session, "the same engine session")
+  local a = list[1]
+  T.wait(function()
+    local t = text(a.buf)
+    return t:find("FAKE AGENT READY", 1, true) and t:find("DONE WORKING", 1, true)
+  end, "its screen and scrollback shown again")
+  return ws, a
+end
+
+if phase == "quit" or phase == "kill" then
+  T.case("an agent works, then Neovim " .. (phase == "quit" and "quits" or "is killed"), function()
+    local ws, a = start_agent("keep")
+    say("started", { session = a.id, engine = engine.load().connected().pid, path = ws.path })
+    if phase == "kill" then
+      vim.uv.kill(vim.fn.getpid(), "sigkill")
+    end
+  end)
+elseif phase == "back" then
+  T.case("another Neovim shows the agent, which takes keys", function()
+    local before = wait_file("started")
+    local ws, a = reattach("keep", before.session)
+    T.eq(engine.load().connected().pid, before.engine, "the same engine")
+    T.eq(#processes_in(ws.path) > 0, true, "the agent still runs")
+    engine.load().agent_write(a.id, "work after the reattach\r")
+    T.wait(function()
+      return count(text(a.buf), "DONE WORKING") >= 2
+    end, "the second turn")
+    T.eq(T.read(ws.path .. "/agent-output.txt"), "after the reattach\n", "its work")
+  end)
+elseif phase == "share-a" then
+  T.case("two Neovims show one agent: the first", function()
+    local ws, a = start_agent("shared")
+    say("a-ready", { session = a.id, path = ws.path })
+    -- The other Neovim types `size`: its answer shows here too.
+    T.wait(function()
+      return text(a.buf):find("SIZE %d+ %d+")
+    end, "the other Neovim's keys answered here", 60000)
+    engine.load().agent_write(a.id, "invalid\r")
+    say("a-typed")
+    -- The other Neovim archives the workspace: the agent stops here too, and nothing of
+    -- it runs on in the removed worktree.
+    T.wait(function()
+      local state = state_of(ws, a.id)
+      return state == nil or state == "exited"
+    end, "the agent stopped by the other Neovim's archive", 60000)
+    T.wait(function()
+      return #processes_in(ws.path) == 0
+    end, "no process left in the archived worktree")
+  end)
+elseif phase == "share-b" then
+  T.case("two Neovims show one agent: the second", function()
+    local ready = wait_file("a-ready")
+    local ws, a = reattach("shared", ready.session)
+    engine.load().agent_write(a.id, "size\r")
+    wait_file("a-typed")
+    T.wait(function()
+      return text(a.buf):find("INVALID DONE", 1, true)
+    end, "the first Neovim's keys answered here")
+    T.record("ConductorWorkspaceArchived")
+    vim.cmd("ConductorArchive! shared")
+    T.wait_event("ConductorWorkspaceArchived")
+    T.eq(#processes_in(ws.path), 0, "the agent stopped with the archive")
+  end)
+elseif phase == "engine-killed" then
+  T.case("the engine is killed: the agent is marked gone, no work is lost", function()
+    local ws, a = start_agent("lost")
+    local old = engine.load().connected().pid
+    T.ok(#processes_in(ws.path) > 0, "the agent runs")
+    vim.uv.kill(old, "sigkill")
+    T.wait(function()
+      return state_of(ws, a.id) == "exited"
+    end, "the agent marked exited when the engine went")
+    T.contains(text(a.buf), "the engine stopped")
+    -- The next command starts a new engine; the workspace and its work are there.
+    local list = engine.call("list", {})
+    T.eq(#list, 1, "the workspace is still listed")
+    local new = engine.load().connected().pid
+    T.ok(new ~= nil and new ~= old, "a new engine")
+    T.eq(T.read(ws.path .. "/agent-output.txt"), "before the quit\n", "the agent's work")
+    T.wait(function()
+      return #processes_in(ws.path) == 0
+    end, "the lost agent's processes gone (no orphan)")
+    -- Opening it starts the agent again (resumed), in the new engine.
+    vim.cmd("ConductorOpen lost")
+    T.wait(function()
+      return #live(ws) == 1
+    end, "the agent started again")
+  end)
+elseif phase == "exit-stop" then
+  T.case('agents.on_editor_exit = "stop": quitting stops the agent', function()
+    require("conductor").setup({
+      default_agent = "fake",
+      stop_grace_ms = 300,
+      agents = { fake = { cmd = { fake }, prompt = "arg" }, on_editor_exit = "stop" },
+    })
+    local ws = start_agent("stopped")
+    say("started", { path = ws.path })
+  end)
+else
+  error("unknown phase " .. tostring(phase))
+end
