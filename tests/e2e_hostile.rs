@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::nvim::run_case;
 use common::Fixture;
-use conductor_core::core::agent::{Exit, SessionSink, Sessions, SpawnRequest};
-use conductor_core::core::status::AgentState;
+use conductor_core::core::agent_state::AgentState;
+use conductor_core::core::pty::{Exit, SessionSink, Sessions, SpawnRequest};
 
 /// One part at a time: the responsiveness figures mean nothing while another Neovim
 /// floods the same two cores.

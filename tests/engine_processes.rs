@@ -226,17 +226,17 @@ fn setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor() {
 #[derive(Default)]
 struct Exits(std::sync::Mutex<Vec<u64>>);
 
-impl conductor_core::core::agent::SessionSink for Exits {
+impl conductor_core::core::pty::SessionSink for Exits {
     fn output(&self, _: u64, _: Vec<u8>) {}
-    fn state(&self, _: u64, _: conductor_core::core::status::AgentState) {}
-    fn exited(&self, session: u64, _: conductor_core::core::agent::Exit) {
+    fn state(&self, _: u64, _: conductor_core::core::agent_state::AgentState) {}
+    fn exited(&self, session: u64, _: conductor_core::core::pty::Exit) {
         self.0.lock().unwrap().push(session);
     }
 }
 
 #[test]
 fn an_archive_by_another_neovim_stops_the_agents_here_first() {
-    use conductor_core::core::agent::SpawnRequest;
+    use conductor_core::core::pty::SpawnRequest;
     use conductor_core::core::terminals::AgentStart;
     let f = Fixture::new();
     let ws = f.create("shared");
@@ -438,7 +438,7 @@ fn an_archive_script_that_closes_its_output_still_times_out() {
 /// nothing about any workspace, so the agents running here keep running.
 #[test]
 fn a_state_file_moved_away_stops_no_agent() {
-    use conductor_core::core::agent::SpawnRequest;
+    use conductor_core::core::pty::SpawnRequest;
     use conductor_core::core::terminals::AgentStart;
     let f = Fixture::new();
     let _ws = f.create("kept");

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{write, Fixture};
-use conductor_core::core::agent::{Exit, SessionSink};
+use conductor_core::core::agent_state::AgentState;
 use conductor_core::core::lifecycle::CreateRequest;
-use conductor_core::core::status::AgentState;
+use conductor_core::core::pty::{Exit, SessionSink};
 use conductor_core::core::terminals::RunStart;
 
 #[derive(Default)]

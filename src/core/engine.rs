@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::agent::Sessions;
 use crate::core::config::{self, Base, ConfigFile, FileKind, Layer, RepoConfig};
 use crate::core::error::{Error, Result};
 use crate::core::process::ProcessTable;
+use crate::core::pty::Sessions;
 use crate::core::repo;
 use crate::core::store::{State, Store, Workspace, WorkspaceState};
 use crate::core::trust::{self, Decision, TrustStatus};
@@ -160,7 +160,7 @@ pub struct Engine {
     pub(crate) events: EventSink,
     pub(crate) processes: ProcessTable,
     pub sessions: Sessions,
-    pub(crate) change_cache: crate::core::review::ChangeCache,
+    pub(crate) change_cache: crate::core::changes::ChangeCache,
     pub(crate) watch: crate::core::watch::Watch,
 }
 

@@ -2,9 +2,8 @@
 //! listing never waits on git), viewed marks, reverting a file, the checks, merge and
 //! pull request.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,12 +14,6 @@ use crate::core::error::{Error, Result};
 use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
 use crate::core::ship::{self, Draft, Merged, PullRequest, Strategy};
 use crate::core::store::{CheckResult, ChecksRun, Workspace};
-
-/// Last computed change list of each workspace (branch scope), by workspace id.
-#[derive(Default)]
-pub struct ChangeCache {
-    map: Mutex<HashMap<String, Changes>>,
-}
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -79,11 +72,7 @@ impl Engine {
         let computed =
             changes::compute(&ws.path, &ws.base_branch, req.scope, req.commit.as_deref())?;
         if req.scope == Scope::Branch {
-            self.change_cache
-                .map
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(ws.id.clone(), computed.clone());
+            self.change_cache.insert(&ws.id, computed.clone());
             self.emit(Event::Changes {
                 workspace_id: ws.id.clone(),
                 changes: computed.clone(),
@@ -99,13 +88,7 @@ impl Engine {
         repo: Option<&std::path::Path>,
     ) -> Result<Option<Changes>> {
         let ws = self.get(reference, repo)?;
-        Ok(self
-            .change_cache
-            .map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&ws.id)
-            .cloned())
+        Ok(self.change_cache.get(&ws.id))
     }
 
     /// Recomputes the branch-scope list in the background (e.g. when an agent goes idle).
@@ -160,7 +143,7 @@ impl Engine {
         let config = self.workspace_config(&ws)?;
         // With a pull request open and gh installed, its CI checks are part of the run.
         let gh = ws.pr_url.as_ref().and_then(|_| {
-            crate::core::agent::find_program(
+            crate::core::process::find_program(
                 &self.options().gh,
                 std::env::var_os("PATH").as_deref(),
             )
@@ -259,7 +242,7 @@ impl Engine {
         if req.title.trim().is_empty() {
             return Err(Error::new("the pull request needs a title"));
         }
-        let gh = crate::core::agent::find_program(
+        let gh = crate::core::process::find_program(
             &self.options().gh,
             std::env::var_os("PATH").as_deref(),
         );

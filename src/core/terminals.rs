@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::agent::{SessionSink, SpawnRequest};
 use crate::core::config::{self, RunMode};
 use crate::core::engine::{workspace_env, Engine};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::WorkspaceRequest;
+use crate::core::pty::{SessionSink, SpawnRequest};
 use crate::core::store::{Workspace, WorkspaceState};
 
 #[derive(Debug, Clone, Deserialize, Default)]

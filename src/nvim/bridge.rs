@@ -138,7 +138,7 @@ fn drain() {
             // not a UTF-8 character (Neovim 0.11 shows U+FFFD): cut between characters.
             // (The reader thread already ends every message on a character boundary.)
             if bytes.len() > SLICE {
-                let cut = match crate::core::agent::utf8_complete_len(&bytes[..SLICE]) {
+                let cut = match crate::core::pty::utf8_complete_len(&bytes[..SLICE]) {
                     0 => SLICE,
                     n => n,
                 };

@@ -12,15 +12,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 use serde::Deserialize;
 
-use crate::core::agent::{Exit, SessionSink};
+use crate::core::agent_state::AgentState;
 use crate::core::checkpoints::CheckpointRequest;
 use crate::core::doctor::DoctorRequest;
 use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
+use crate::core::pty::{Exit, SessionSink};
 use crate::core::review::{ChangesRequest, FileRequest, ShipRequest};
 use crate::core::spotlight::SpotlightRequest;
-use crate::core::status::AgentState;
 use crate::core::terminals::{AgentStart, RunStart};
 use bridge::Message;
 

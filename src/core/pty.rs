@@ -1,4 +1,5 @@
-//! Agent sessions: a program on a real PTY (portable-pty) in a workspace.
+//! Programs on a real PTY (portable-pty) in a workspace: agent sessions, and run scripts
+//! (they share the machinery; `kind` tells them apart).
 //!
 //! Each session has three threads: the reader (PTY output → sink, and the status
 //! detector), the writer (keys and pastes → PTY, so the main thread never blocks on a
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,10 +19,10 @@ use std::time::Duration;
 use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
 use serde::{Deserialize, Serialize};
 
+use crate::core::agent_state::{AgentState, Detector, Patterns};
 use crate::core::error::{Error, Result};
-use crate::core::process::{group_alive, signal_group};
+use crate::core::process::{find_program, group_alive, stop_group};
 use crate::core::queries::{Background, ColorQueries};
-use crate::core::status::{AgentState, Detector, Patterns};
 
 /// Variables of the editor's own process that must not leak into agents.
 const STRIPPED_ENV: &[&str] = &[
@@ -109,23 +110,6 @@ impl Session {
 pub struct Sessions {
     map: Mutex<HashMap<u64, Arc<Session>>>,
     next: Mutex<u64>,
-}
-
-/// `program` as found on PATH (or as given, when it has a slash).
-pub fn find_program(program: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
-    if program.contains('/') {
-        let p = PathBuf::from(program);
-        return is_executable(&p).then_some(p);
-    }
-    std::env::split_paths(path_var?)
-        .map(|dir| dir.join(program))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 impl Sessions {
@@ -648,20 +632,6 @@ pub fn utf8_complete_len(bytes: &[u8]) -> usize {
         return if back < need { len - back } else { len };
     }
     len
-}
-
-pub fn stop_group(pgid: i32, grace: Duration) {
-    if !group_alive(pgid) {
-        return;
-    }
-    signal_group(pgid, libc::SIGHUP);
-    let deadline = std::time::Instant::now() + grace;
-    while group_alive(pgid) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if group_alive(pgid) {
-        signal_group(pgid, libc::SIGKILL);
-    }
 }
 
 #[cfg(test)]
