@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::nvim::run_case;
 use common::Fixture;
 use conductor_core::core::agent_state::AgentState;
-use conductor_core::core::pty::{Exit, SessionSink, Sessions, SpawnRequest};
+use conductor_core::core::pty::{Exit, SessionKind, SessionSink, Sessions, SpawnRequest};
 
 /// One part at a time: the responsiveness figures mean nothing while another Neovim
 /// floods the same two cores.
@@ -116,7 +116,7 @@ fn engine_memory_stays_bounded_by_an_endless_osc_string() {
     let id = sessions
         .spawn(
             "ws",
-            "agent",
+            SessionKind::Agent,
             dir.path(),
             &[],
             SpawnRequest {

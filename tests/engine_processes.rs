@@ -181,7 +181,7 @@ fn setup_forever_child() {
 
 #[test]
 fn setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor() {
-    use conductor_core::core::doctor::DoctorRequest;
+    use conductor_core::core::doctor::{DoctorRequest, FindingKind};
     let f = Fixture::new();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "setup_forever_child", "--nocapture"])
@@ -198,7 +198,7 @@ fn setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor() {
     let findings = f.engine.doctor(&DoctorRequest { repair: false }).unwrap();
     let leftover = findings
         .iter()
-        .find(|x| x.kind == "leftover-processes")
+        .find(|x| x.kind == FindingKind::LeftoverProcesses)
         .unwrap_or_else(|| panic!("no leftover finding in {findings:#?}"));
     assert_eq!(leftover.workspace.as_deref(), Some("killed"));
     assert!(
@@ -210,7 +210,7 @@ fn setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor() {
     let repaired = f.engine.doctor(&DoctorRequest { repair: true }).unwrap();
     assert!(repaired
         .iter()
-        .any(|x| x.kind == "leftover-processes" && x.repaired));
+        .any(|x| x.kind == FindingKind::LeftoverProcesses && x.repaired));
     assert!(
         wait_gone(pid),
         "the doctor left the setup script {pid} running"
@@ -218,7 +218,9 @@ fn setup_groups_of_a_killed_neovim_are_stopped_by_the_doctor() {
     // Nothing left to say afterwards.
     let again = f.engine.doctor(&DoctorRequest { repair: false }).unwrap();
     assert!(
-        again.iter().all(|x| x.kind != "leftover-processes"),
+        again
+            .iter()
+            .all(|x| x.kind != FindingKind::LeftoverProcesses),
         "{again:#?}"
     );
 }

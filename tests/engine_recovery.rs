@@ -35,7 +35,7 @@ fn doctor_rebuilds_the_records_after_the_state_file_is_lost() {
     let found = f.engine.doctor(&DoctorRequest { repair: false }).unwrap();
     let kinds: Vec<(String, Option<String>)> = found
         .iter()
-        .map(|x| (x.kind.clone(), x.workspace.clone()))
+        .map(|x| (x.kind.as_str().to_string(), x.workspace.clone()))
         .collect();
     assert!(
         kinds.contains(&("orphan-worktree".into(), None)),

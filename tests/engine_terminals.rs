@@ -168,6 +168,6 @@ fn terminals_need_an_active_workspace() {
         .to_string();
     assert_eq!(
         e,
-        "workspace sleepy is not active; :ConductorRestore sleepy brings it back"
+        "workspace sleepy is archived; :ConductorRestore sleepy brings it back"
     );
 }

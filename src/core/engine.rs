@@ -293,6 +293,25 @@ impl Engine {
         let state = self.store()?.read()?;
         find(&state, reference, repo).cloned()
     }
+
+    /// The one guard before acting in a workspace (agents, run scripts, setup, archive,
+    /// review): it must be active, not archived nor still being created or restored.
+    pub(crate) fn active_workspace(
+        &self,
+        reference: &str,
+        repo: Option<&Path>,
+    ) -> Result<Workspace> {
+        let ws = self.get(reference, repo)?;
+        let state = match ws.state {
+            WorkspaceState::Active => return Ok(ws),
+            WorkspaceState::Archived => "archived",
+            WorkspaceState::Creating => "still being created or restored",
+        };
+        Err(Error::new(format!(
+            "workspace {} is {state}; :ConductorRestore {} brings it back",
+            ws.name, ws.name
+        )))
+    }
 }
 
 /// Finds a workspace by id, else by name (preferring the given repository's).

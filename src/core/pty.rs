@@ -70,6 +70,14 @@ pub struct SpawnRequest {
     pub background: Option<String>,
 }
 
+/// What a session runs: an agent, or a run script (they share the machinery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    Agent,
+    Run,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Exit {
     pub code: Option<i32>,
@@ -86,8 +94,7 @@ pub trait SessionSink: Send + Sync {
 
 struct Session {
     workspace: String,
-    /// "agent" or "run" (run scripts share the machinery).
-    kind: String,
+    kind: SessionKind,
     master: Mutex<Box<dyn MasterPty + Send>>,
     input: mpsc::Sender<Vec<u8>>,
     /// The screen the program shows (its state, its modes).
@@ -117,7 +124,7 @@ impl Sessions {
     pub fn spawn(
         &self,
         workspace: &str,
-        kind: &str,
+        kind: SessionKind,
         cwd: &Path,
         env: &[(String, String)],
         req: SpawnRequest,
@@ -385,7 +392,7 @@ impl Sessions {
 
         let session = Session {
             workspace: workspace.to_string(),
-            kind: kind.to_string(),
+            kind,
             master: Mutex::new(pair.master),
             input,
             detector,
@@ -512,7 +519,7 @@ impl Sessions {
     }
 
     /// Sessions of `workspace` (any when None) of `kind` (any when None).
-    pub fn matching(&self, workspace: Option<&str>, kind: Option<&str>) -> Vec<u64> {
+    pub fn matching(&self, workspace: Option<&str>, kind: Option<SessionKind>) -> Vec<u64> {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, s| !s.finished());
         map.iter()

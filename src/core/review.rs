@@ -57,11 +57,12 @@ impl Engine {
         reference: &str,
         repo: Option<&std::path::Path>,
     ) -> Result<Workspace> {
-        let ws = self.get(reference, repo)?;
+        let ws = self.active_workspace(reference, repo)?;
         if !ws.path.is_dir() {
             return Err(Error::new(format!(
-                "{} has no worktree (archived?); :ConductorRestore {} first",
-                ws.name, ws.name
+                "the worktree of {} ({}) is gone; :ConductorDoctor sees to it",
+                ws.name,
+                ws.path.display()
             )));
         }
         Ok(ws)

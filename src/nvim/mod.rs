@@ -18,7 +18,7 @@ use crate::core::doctor::DoctorRequest;
 use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
-use crate::core::pty::{Exit, SessionSink};
+use crate::core::pty::{Exit, SessionKind, SessionSink};
 use crate::core::review::{ChangesRequest, FileRequest, ShipRequest};
 use crate::core::spotlight::SpotlightRequest;
 use crate::core::terminals::{AgentStart, RunStart};
@@ -476,7 +476,7 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
         }
         "stop_runs" => {
             let req: WorkspaceRequest = params(lua, method, value)?;
-            Box::new(move || to_json(engine.stop_sessions(&req, Some("run"))))
+            Box::new(move || to_json(engine.stop_sessions(&req, Some(SessionKind::Run))))
         }
         other => {
             return Err(mlua::Error::runtime(format!(
