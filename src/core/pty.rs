@@ -121,6 +121,8 @@ pub struct Sessions {
 
 impl Sessions {
     /// Starts `req.argv` on a new PTY in `cwd` with `env` added to this process's own.
+    /// Steps: check it can start, open the PTY and start the program, then the session's
+    /// threads (writer, quiet timer, screen model, reader, waiter), then record it.
     pub fn spawn(
         &self,
         workspace: &str,
@@ -130,33 +132,7 @@ impl Sessions {
         req: SpawnRequest,
         sink: Arc<dyn SessionSink>,
     ) -> Result<u64> {
-        let program = req
-            .argv
-            .first()
-            .ok_or_else(|| Error::new(format!("agent {}: empty command", req.name)))?;
-        if !cwd.is_dir() {
-            return Err(Error::new(format!(
-                "cannot start {}: the workspace directory {} does not exist",
-                req.name,
-                cwd.display()
-            )));
-        }
-        let path_var = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| OsString::from(v))
-            .or_else(|| std::env::var_os("PATH"));
-        if find_program(program, path_var.as_deref()).is_none() {
-            let hint = req
-                .install_hint
-                .as_deref()
-                .map(|h| format!("install it ({h}) or "))
-                .unwrap_or_default();
-            return Err(Error::new(format!(
-                "agent {}: `{program}` not found on PATH; {hint}set agents.{}.cmd in setup()",
-                req.name, req.name
-            )));
-        }
+        check_startable(&req, cwd, env)?;
         let size = PtySize {
             rows: req.rows.max(2),
             cols: req.cols.max(10),
@@ -166,39 +142,18 @@ impl Sessions {
         let pair = native_pty_system()
             .openpty(size)
             .map_err(|e| Error::new(format!("cannot open a terminal for {}: {e}", req.name)))?;
-        let mut cmd = CommandBuilder::from_argv(req.argv.iter().map(OsString::from).collect());
-        cmd.cwd(cwd);
-        for key in STRIPPED_ENV {
-            cmd.env_remove(key);
-        }
-        cmd.env("TERM", "xterm-256color");
-        if req.termguicolors.unwrap_or(true) {
-            cmd.env("COLORTERM", "truecolor");
-        } else {
-            cmd.env_remove("COLORTERM");
-        }
-        // A shell keeps the PWD it inherits when it names the directory it starts in;
-        // Neovim's own would be stale here.
-        cmd.env("PWD", cwd);
-        match &req.nvim {
-            Some(addr) => cmd.env("NVIM", addr),
-            None => cmd.env_remove("NVIM"),
-        }
-        for (k, v) in env.iter().map(|(k, v)| (k, v)).chain(req.env.iter()) {
-            cmd.env(k, v);
-        }
-        let mut child = pair
+        let child = pair
             .slave
-            .spawn_command(cmd)
+            .spawn_command(command(&req, cwd, env))
             .map_err(|e| Error::new(format!("cannot start {}: {e}", req.name)))?;
         // Our copy of the slave would keep the PTY open after the child exits.
         drop(pair.slave);
         let pgid = child.process_id().map_or(0, |p| p as i32);
-        let mut reader = pair
+        let reader = pair
             .master
             .try_clone_reader()
             .map_err(|e| Error::new(e.to_string()))?;
-        let mut writer = pair
+        let writer = pair
             .master
             .take_writer()
             .map_err(|e| Error::new(e.to_string()))?;
@@ -224,171 +179,29 @@ impl Sessions {
             // SAFETY: `copy` is a fresh descriptor that nothing else owns.
             (copy >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
         });
-        let first_input = req.first_input.clone();
-        let (ready_detector, ready_output) = (Arc::clone(&detector), Arc::clone(&last_output));
-        // The writer lives as long as the child: dropping it would send EOF to the agent.
-        std::thread::Builder::new()
-            .name(format!("agent-{id}-writer"))
-            .spawn(move || {
-                if let Some(prompt) = first_input {
-                    if let Some(tty) = tty {
-                        wait_until_ready(&tty, &ready_detector, &ready_output, FIRST_INPUT_WAIT);
-                    }
-                    let bracketed = ready_detector
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .bracketed_paste();
-                    let text = paste_bytes(&prompt, bracketed, true);
-                    if writer
-                        .write_all(&text)
-                        .and_then(|_| writer.flush())
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                for bytes in input_rx {
-                    if writer
-                        .write_all(&bytes)
-                        .and_then(|_| writer.flush())
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| Error::new(e.to_string()))?;
-
+        let first_input = req.first_input.clone().map(|prompt| FirstInput {
+            prompt,
+            tty,
+            detector: Arc::clone(&detector),
+            last_output: Arc::clone(&last_output),
+        });
+        start_writer(id, writer, input_rx, first_input)?;
         let (activity, activity_rx) = mpsc::channel::<()>();
         let idle_after = Duration::from_millis(req.idle_after_ms.unwrap_or(3000));
-        {
-            let (detector, sink) = (Arc::clone(&detector), Arc::clone(&sink));
-            std::thread::Builder::new()
-                .name(format!("agent-{id}-quiet"))
-                .spawn(move || loop {
-                    match activity_rx.recv_timeout(idle_after) {
-                        Ok(()) => continue,
-                        Err(RecvTimeoutError::Timeout) => {
-                            let changed =
-                                detector.lock().unwrap_or_else(|e| e.into_inner()).quiet();
-                            if let Some(state) = changed {
-                                sink.state(id, state);
-                            }
-                            // Sleep until the next output: nothing can change before it.
-                            if activity_rx.recv().is_err() {
-                                break;
-                            }
-                        }
-                        Err(RecvTimeoutError::Disconnected) => break,
-                    }
-                })
-                .map_err(|e| Error::new(e.to_string()))?;
-        }
-
-        let (eof_tx, eof_rx) = mpsc::channel::<()>();
-        // The screen model reads the output on a thread of its own, at a lower priority:
-        // parsing every byte costs about as much CPU as Neovim's own terminal, and on a
-        // busy machine the editor's main thread must win (a 200 MB flood froze it for
-        // over 500 ms when the reader parsed inline). The queue is bounded, so a model
-        // that falls behind slows the program's output rather than growing memory.
+        start_quiet_timer(id, activity_rx, idle_after, &detector, &sink)?;
         let (to_screen, screen_rx) = mpsc::sync_channel::<Vec<u8>>(SCREEN_QUEUE);
-        {
-            let (detector, sink) = (Arc::clone(&detector), Arc::clone(&sink));
-            std::thread::Builder::new()
-                .name(format!("agent-{id}-screen"))
-                .spawn(move || {
-                    lower_this_thread_priority();
-                    while let Ok(mut bytes) = screen_rx.recv() {
-                        while bytes.len() < READ_CHUNK * 4 {
-                            match screen_rx.try_recv() {
-                                Ok(more) => bytes.extend_from_slice(&more),
-                                Err(_) => break,
-                            }
-                        }
-                        let changed = detector
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .feed(&bytes);
-                        *last_output.lock().unwrap_or_else(|e| e.into_inner()) =
-                            std::time::Instant::now();
-                        let _ = activity.send(());
-                        for state in changed {
-                            sink.state(id, state);
-                        }
-                    }
-                })
-                .map_err(|e| Error::new(e.to_string()))?;
-        }
-        {
-            let sink = Arc::clone(&sink);
-            let background = Arc::clone(&background);
-            let answers = input.clone();
-            std::thread::Builder::new()
-                .name(format!("agent-{id}-reader"))
-                .spawn(move || {
-                    let mut buf = vec![0u8; READ_CHUNK];
-                    // The start of a UTF-8 character cut off by the end of a read, kept
-                    // for the next one (at most 3 bytes): see `utf8_complete_len`.
-                    let mut carry: Vec<u8> = Vec::new();
-                    let mut queries = ColorQueries::default();
-                    loop {
-                        match reader.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                let bg = *background.lock().unwrap_or_else(|e| e.into_inner());
-                                let (shown, replies) = queries.filter(&buf[..n], bg);
-                                if !replies.is_empty() {
-                                    let _ = answers.send(replies);
-                                }
-                                // Blocks while the screen model is a full queue behind.
-                                let _ = to_screen.send(shown.clone());
-                                let mut bytes = std::mem::take(&mut carry);
-                                bytes.extend_from_slice(&shown);
-                                carry = bytes.split_off(utf8_complete_len(&bytes));
-                                if !bytes.is_empty() {
-                                    sink.output(id, bytes);
-                                }
-                            }
-                        }
-                    }
-                    carry.extend(queries.finish());
-                    if !carry.is_empty() {
-                        sink.output(id, carry);
-                    }
-                    let _ = eof_tx.send(());
-                })
-                .map_err(|e| Error::new(e.to_string()))?;
-        }
-        {
-            let sink = Arc::clone(&sink);
-            std::thread::Builder::new()
-                .name(format!("agent-{id}-waiter"))
-                .spawn(move || {
-                    let status = child.wait();
-                    // A grandchild may hold the PTY open; do not wait for it forever.
-                    let _ = eof_rx.recv_timeout(Duration::from_secs(2));
-                    let exit = match status {
-                        Ok(s) => match s.signal() {
-                            Some(sig) => Exit {
-                                code: None,
-                                signal: Some(sig.to_string()),
-                            },
-                            None => Exit {
-                                code: Some(s.exit_code() as i32),
-                                signal: None,
-                            },
-                        },
-                        Err(e) => Exit {
-                            code: None,
-                            signal: Some(e.to_string()),
-                        },
-                    };
-                    // The exit is one event (with its code), not a state change and then
-                    // an exit.
-                    sink.exited(id, exit);
-                })
-                .map_err(|e| Error::new(e.to_string()))?;
-        }
+        start_screen_model(id, screen_rx, &detector, last_output, activity, &sink)?;
+        let (eof_tx, eof_rx) = mpsc::channel::<()>();
+        start_reader(
+            id,
+            reader,
+            to_screen,
+            input.clone(),
+            &background,
+            eof_tx,
+            &sink,
+        )?;
+        start_waiter(id, child, eof_rx, &sink)?;
 
         let session = Session {
             workspace: workspace.to_string(),
@@ -552,6 +365,277 @@ impl Sessions {
             .copied()
             .collect()
     }
+}
+
+/// Refuses early, with the agent's name and what to do: an empty command, a workspace
+/// directory that is gone (portable-pty would silently start in $HOME), a program that is
+/// not on the PATH the program will get.
+fn check_startable(req: &SpawnRequest, cwd: &Path, env: &[(String, String)]) -> Result<()> {
+    let program = req
+        .argv
+        .first()
+        .ok_or_else(|| Error::new(format!("agent {}: empty command", req.name)))?;
+    if !cwd.is_dir() {
+        return Err(Error::new(format!(
+            "cannot start {}: the workspace directory {} does not exist",
+            req.name,
+            cwd.display()
+        )));
+    }
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v))
+        .or_else(|| std::env::var_os("PATH"));
+    if find_program(program, path_var.as_deref()).is_none() {
+        let hint = req
+            .install_hint
+            .as_deref()
+            .map(|h| format!("install it ({h}) or "))
+            .unwrap_or_default();
+        return Err(Error::new(format!(
+            "agent {}: `{program}` not found on PATH; {hint}set agents.{}.cmd in setup()",
+            req.name, req.name
+        )));
+    }
+    Ok(())
+}
+
+/// The program's command line, directory and environment: this process's own, less the
+/// editor's variables, plus the terminal's, the workspace's and the agent's own.
+fn command(req: &SpawnRequest, cwd: &Path, env: &[(String, String)]) -> CommandBuilder {
+    let mut cmd = CommandBuilder::from_argv(req.argv.iter().map(OsString::from).collect());
+    cmd.cwd(cwd);
+    for key in STRIPPED_ENV {
+        cmd.env_remove(key);
+    }
+    cmd.env("TERM", "xterm-256color");
+    if req.termguicolors.unwrap_or(true) {
+        cmd.env("COLORTERM", "truecolor");
+    } else {
+        cmd.env_remove("COLORTERM");
+    }
+    // A shell keeps the PWD it inherits when it names the directory it starts in;
+    // Neovim's own would be stale here.
+    cmd.env("PWD", cwd);
+    match &req.nvim {
+        Some(addr) => cmd.env("NVIM", addr),
+        None => cmd.env_remove("NVIM"),
+    }
+    for (k, v) in env.iter().map(|(k, v)| (k, v)).chain(req.env.iter()) {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// The first prompt of an agent that takes it typed in, and what tells when to type it.
+struct FirstInput {
+    prompt: String,
+    tty: Option<std::os::fd::OwnedFd>,
+    detector: Arc<Mutex<Detector>>,
+    last_output: Arc<Mutex<std::time::Instant>>,
+}
+
+/// The writer: keys and pastes to the PTY, so the main thread never blocks on a full
+/// PTY. It lives as long as the child: dropping it would send EOF to the agent.
+fn start_writer(
+    id: u64,
+    mut writer: Box<dyn Write + Send>,
+    input_rx: mpsc::Receiver<Vec<u8>>,
+    first_input: Option<FirstInput>,
+) -> Result<()> {
+    std::thread::Builder::new()
+        .name(format!("agent-{id}-writer"))
+        .spawn(move || {
+            if let Some(first) = first_input {
+                if let Some(tty) = &first.tty {
+                    wait_until_ready(tty, &first.detector, &first.last_output, FIRST_INPUT_WAIT);
+                }
+                let bracketed = first
+                    .detector
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .bracketed_paste();
+                let text = paste_bytes(&first.prompt, bracketed, true);
+                if writer
+                    .write_all(&text)
+                    .and_then(|_| writer.flush())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            for bytes in input_rx {
+                if writer
+                    .write_all(&bytes)
+                    .and_then(|_| writer.flush())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| Error::new(e.to_string()))
+}
+
+/// The quiet timer: output quiet for `idle_after` may mean idle (the detector decides).
+fn start_quiet_timer(
+    id: u64,
+    activity_rx: mpsc::Receiver<()>,
+    idle_after: Duration,
+    detector: &Arc<Mutex<Detector>>,
+    sink: &Arc<dyn SessionSink>,
+) -> Result<()> {
+    let (detector, sink) = (Arc::clone(detector), Arc::clone(sink));
+    std::thread::Builder::new()
+        .name(format!("agent-{id}-quiet"))
+        .spawn(move || loop {
+            match activity_rx.recv_timeout(idle_after) {
+                Ok(()) => continue,
+                Err(RecvTimeoutError::Timeout) => {
+                    let changed = detector.lock().unwrap_or_else(|e| e.into_inner()).quiet();
+                    if let Some(state) = changed {
+                        sink.state(id, state);
+                    }
+                    // Sleep until the next output: nothing can change before it.
+                    if activity_rx.recv().is_err() {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        })
+        .map(drop)
+        .map_err(|e| Error::new(e.to_string()))
+}
+
+/// The screen model reads the output on a thread of its own, at a lower priority:
+/// parsing every byte costs about as much CPU as Neovim's own terminal, and on a busy
+/// machine the editor's main thread must win (a 200 MB flood froze it for over 500 ms
+/// when the reader parsed inline). Its queue is bounded, so a model that falls behind
+/// slows the program's output rather than growing memory.
+fn start_screen_model(
+    id: u64,
+    screen_rx: mpsc::Receiver<Vec<u8>>,
+    detector: &Arc<Mutex<Detector>>,
+    last_output: Arc<Mutex<std::time::Instant>>,
+    activity: mpsc::Sender<()>,
+    sink: &Arc<dyn SessionSink>,
+) -> Result<()> {
+    let (detector, sink) = (Arc::clone(detector), Arc::clone(sink));
+    std::thread::Builder::new()
+        .name(format!("agent-{id}-screen"))
+        .spawn(move || {
+            lower_this_thread_priority();
+            while let Ok(mut bytes) = screen_rx.recv() {
+                while bytes.len() < READ_CHUNK * 4 {
+                    match screen_rx.try_recv() {
+                        Ok(more) => bytes.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                let changed = detector
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .feed(&bytes);
+                *last_output.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+                let _ = activity.send(());
+                for state in changed {
+                    sink.state(id, state);
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| Error::new(e.to_string()))
+}
+
+/// The reader: PTY output to the sink (whole characters only) and to the screen model;
+/// colour queries answered through `answers`. Says `eof` when the output has ended.
+fn start_reader(
+    id: u64,
+    mut reader: Box<dyn Read + Send>,
+    to_screen: mpsc::SyncSender<Vec<u8>>,
+    answers: mpsc::Sender<Vec<u8>>,
+    background: &Arc<Mutex<Background>>,
+    eof: mpsc::Sender<()>,
+    sink: &Arc<dyn SessionSink>,
+) -> Result<()> {
+    let (background, sink) = (Arc::clone(background), Arc::clone(sink));
+    std::thread::Builder::new()
+        .name(format!("agent-{id}-reader"))
+        .spawn(move || {
+            let mut buf = vec![0u8; READ_CHUNK];
+            // The start of a UTF-8 character cut off by the end of a read, kept for the
+            // next one (at most 3 bytes): see `utf8_complete_len`.
+            let mut carry: Vec<u8> = Vec::new();
+            let mut queries = ColorQueries::default();
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let bg = *background.lock().unwrap_or_else(|e| e.into_inner());
+                        let (shown, replies) = queries.filter(&buf[..n], bg);
+                        if !replies.is_empty() {
+                            let _ = answers.send(replies);
+                        }
+                        // Blocks while the screen model is a full queue behind.
+                        let _ = to_screen.send(shown.clone());
+                        let mut bytes = std::mem::take(&mut carry);
+                        bytes.extend_from_slice(&shown);
+                        carry = bytes.split_off(utf8_complete_len(&bytes));
+                        if !bytes.is_empty() {
+                            sink.output(id, bytes);
+                        }
+                    }
+                }
+            }
+            carry.extend(queries.finish());
+            if !carry.is_empty() {
+                sink.output(id, carry);
+            }
+            let _ = eof.send(());
+        })
+        .map(drop)
+        .map_err(|e| Error::new(e.to_string()))
+}
+
+/// The waiter: the exit status, announced only after the reader saw the end of the
+/// output (so no tail is lost), as one event with its code.
+fn start_waiter(
+    id: u64,
+    mut child: Box<dyn portable_pty::Child + Send + Sync>,
+    eof: mpsc::Receiver<()>,
+    sink: &Arc<dyn SessionSink>,
+) -> Result<()> {
+    let sink = Arc::clone(sink);
+    std::thread::Builder::new()
+        .name(format!("agent-{id}-waiter"))
+        .spawn(move || {
+            let status = child.wait();
+            // A grandchild may hold the PTY open; do not wait for it forever.
+            let _ = eof.recv_timeout(Duration::from_secs(2));
+            let exit = match status {
+                Ok(s) => match s.signal() {
+                    Some(sig) => Exit {
+                        code: None,
+                        signal: Some(sig.to_string()),
+                    },
+                    None => Exit {
+                        code: Some(s.exit_code() as i32),
+                        signal: None,
+                    },
+                },
+                Err(e) => Exit {
+                    code: None,
+                    signal: Some(e.to_string()),
+                },
+            };
+            // The exit is one event (with its code), not a state change and then an exit.
+            sink.exited(id, exit);
+        })
+        .map(drop)
+        .map_err(|e| Error::new(e.to_string()))
 }
 
 /// Lets the editor's threads go first when the CPU is busy (Linux: a thread has its own
