@@ -92,7 +92,7 @@ impl Finding {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DoctorRequest {
     pub repair: bool,
 }

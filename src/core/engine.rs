@@ -18,9 +18,11 @@ use crate::core::repo;
 use crate::core::store::{State, Store, Workspace, WorkspaceState};
 use crate::core::trust::{self, Decision, TrustStatus};
 
-/// Engine options; the Lua side fills them from `setup()`.
+/// Engine options; the Lua side fills them from `setup()` (`config.engine_opts`). A key
+/// not listed here is refused by name; `defaults` is a config layer, which ignores
+/// unknown keys as the settings files do.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Options {
     pub state_dir: PathBuf,
     pub workspaces_root: PathBuf,
@@ -364,4 +366,22 @@ pub fn workspace_env(ws: &Workspace, config: &RepoConfig) -> Vec<(String, String
         set("CONDUCTOR_PORT", port.to_string());
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    #[test]
+    fn options_refuse_an_unknown_field_by_name() {
+        let e = serde_json::from_value::<Options>(serde_json::json!({ "stop_grace": 1 }))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("unknown field `stop_grace`"), "{e}");
+        let ok = serde_json::from_value::<Options>(serde_json::json!({
+            "stop_grace_ms": 1,
+            "defaults": { "scripts": { "setup": "x" }, "someday": true }
+        }));
+        assert!(ok.is_ok(), "{ok:?}");
+    }
 }

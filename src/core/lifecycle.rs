@@ -20,7 +20,7 @@ use crate::core::store::{ArchivedHead, SetupState, Workspace, WorkspaceState};
 use crate::core::{after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules};
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CreateRequest {
     /// Any path inside the repository (or one of its worktrees).
     pub path: PathBuf,
@@ -31,7 +31,7 @@ pub struct CreateRequest {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorkspaceRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,

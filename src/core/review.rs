@@ -16,7 +16,7 @@ use crate::core::ship::{self, Draft, Merged, PullRequest, Strategy};
 use crate::core::store::{CheckResult, ChecksRun, Workspace};
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChangesRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
@@ -25,7 +25,7 @@ pub struct ChangesRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FileRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
@@ -35,7 +35,7 @@ pub struct FileRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShipRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,

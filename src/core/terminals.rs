@@ -14,6 +14,8 @@ use crate::core::lifecycle::WorkspaceRequest;
 use crate::core::pty::{SessionKind, SessionSink, SpawnRequest};
 use crate::core::store::Workspace;
 
+/// Unlike the other requests, unknown fields are not refused here: serde cannot refuse
+/// them through `flatten`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 pub struct AgentStart {
@@ -24,7 +26,7 @@ pub struct AgentStart {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunStart {
     pub workspace: String,
     pub repo: Option<PathBuf>,

@@ -265,7 +265,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct PathParams {
     path: PathBuf,
     base: Option<String>,
@@ -273,7 +273,7 @@ struct PathParams {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct TrustParams {
     path: PathBuf,
     sha256: String,
@@ -281,7 +281,7 @@ struct TrustParams {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct ListParams {
     repo: Option<PathBuf>,
     include_archived: bool,
