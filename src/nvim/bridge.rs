@@ -36,7 +36,7 @@ const MAX_IN_FLIGHT: usize = 1 << 20;
 /// than one such write (16 KB slices doubled the latency; a time budget of several
 /// slices per turn was far worse; see BENCHMARKS.md). Keep it well under 15 KB: Neovim
 /// 0.11 grows its window-title buffer only once per write, so a write carrying more than
-/// ~15 KB of an OSC 2 title overflows its heap and aborts the editor (tests/e2e_hostile.rs).
+/// ~15 KB of an OSC 2 title overflows its heap and aborts the editor (tests/e2e/hostile.rs).
 const SLICE: usize = 4 * 1024;
 
 static IN_FLIGHT: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
