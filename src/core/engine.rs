@@ -1,5 +1,6 @@
-//! The engine: options, the event stream, and looking workspaces up. The lifecycle
-//! operations (create, archive, restore, delete) live in `lifecycle.rs`.
+//! The engine: options, the event stream, looking workspaces up, and the one guard
+//! before acting in one (`active_workspace`). The lifecycle operations (create, archive,
+//! restore, delete) live in `lifecycle.rs`.
 //!
 //! Every operation is a plain function of plain data; the Neovim adapter calls them on
 //! worker threads and forwards `Event`s to the main thread. Nothing here knows Neovim.

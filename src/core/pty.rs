@@ -1,11 +1,14 @@
 //! Programs on a real PTY (portable-pty) in a workspace: agent sessions, and run scripts
 //! (they share the machinery; `kind` tells them apart).
 //!
-//! Each session has three threads: the reader (PTY output → sink, and the status
-//! detector), the writer (keys and pastes → PTY, so the main thread never blocks on a
-//! full PTY), and the waiter (exit status, announced only after the reader saw the end of
-//! the output, so no tail is lost). The child leads its own session and process group,
-//! so stopping it stops everything it started.
+//! Each session has five threads: the reader (PTY output → sink, and to the screen
+//! model), the screen model (the agent-state detector, `agent_state.rs`, at a lower
+//! priority), the quiet timer (quiet output may mean idle), the writer (keys and pastes →
+//! PTY, so the main thread never blocks on a full PTY), and the waiter (exit status,
+//! announced only after the reader saw the end of the output, so no tail is lost). The
+//! child leads its own session and process group, so stopping it stops everything it
+//! started. Not here: which program an agent runs (Lua's agent catalog), stopping a
+//! process group (`process.rs`).
 
 use std::collections::HashMap;
 use std::ffi::OsString;

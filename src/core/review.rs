@@ -1,6 +1,7 @@
 //! Review and ship, as engine operations on a workspace: the change list (cached, so
 //! listing never waits on git), viewed marks, reverting a file, the checks, merge and
-//! pull request.
+//! pull request. Not here: computing changes and their cache (`changes.rs`), git's side
+//! of merge and pull request (`ship.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;

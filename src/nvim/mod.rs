@@ -1,6 +1,9 @@
 //! The adapter: the Lua module table that `lua/conductor/engine.lua` loads. It converts
 //! Lua values to engine requests, runs them (cheap ones inline, the rest on worker
-//! threads) and returns answers through the bridge. No logic of its own.
+//! threads) and returns answers through the bridge. Its own decisions are the editor's
+//! only: what may run on the main thread, refreshing a workspace's changes when one of
+//! its agents goes idle or exits, and how long quitting Neovim waits for agents to stop.
+//! Not here: what an operation does (`core`), the main-thread queue (`bridge.rs`).
 
 mod bridge;
 
