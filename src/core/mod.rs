@@ -2,7 +2,7 @@
 //! could be served by a standalone process later.
 
 pub mod after_checkout;
-pub mod agent;
+pub mod agent_state;
 pub mod aside;
 pub mod changes;
 pub mod checkout;
@@ -19,6 +19,7 @@ pub mod names;
 pub mod platform;
 pub mod ports;
 pub mod process;
+pub mod pty;
 pub mod queries;
 pub mod records;
 pub mod repo;
@@ -27,7 +28,6 @@ pub mod scripts;
 pub mod ship;
 pub mod snapshot;
 pub mod spotlight;
-pub mod status;
 pub mod store;
 pub mod submodules;
 pub mod terminals;

@@ -1,6 +1,9 @@
 //! The adapter: the Lua module table that `lua/conductor/engine.lua` loads. It converts
 //! Lua values to engine requests, runs them (cheap ones inline, the rest on worker
-//! threads) and returns answers through the bridge. No logic of its own.
+//! threads) and returns answers through the bridge. Its own decisions are the editor's
+//! only: what may run on the main thread, refreshing a workspace's changes when one of
+//! its agents goes idle or exits, and how long quitting Neovim waits for agents to stop.
+//! Not here: what an operation does (`core`), the main-thread queue (`bridge.rs`).
 
 mod bridge;
 
@@ -12,15 +15,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 use serde::Deserialize;
 
-use crate::core::agent::{Exit, SessionSink};
+use crate::core::agent_state::AgentState;
 use crate::core::checkpoints::CheckpointRequest;
 use crate::core::doctor::DoctorRequest;
 use crate::core::engine::{Engine, Options};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
+use crate::core::pty::{Exit, SessionKind, SessionSink};
 use crate::core::review::{ChangesRequest, FileRequest, ShipRequest};
 use crate::core::spotlight::SpotlightRequest;
-use crate::core::status::AgentState;
 use crate::core::terminals::{AgentStart, RunStart};
 use bridge::Message;
 
@@ -265,7 +268,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct PathParams {
     path: PathBuf,
     base: Option<String>,
@@ -273,7 +276,7 @@ struct PathParams {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct TrustParams {
     path: PathBuf,
     sha256: String,
@@ -281,7 +284,7 @@ struct TrustParams {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct ListParams {
     repo: Option<PathBuf>,
     include_archived: bool,
@@ -476,7 +479,7 @@ fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
         }
         "stop_runs" => {
             let req: WorkspaceRequest = params(lua, method, value)?;
-            Box::new(move || to_json(engine.stop_sessions(&req, Some("run"))))
+            Box::new(move || to_json(engine.stop_sessions(&req, Some(SessionKind::Run))))
         }
         other => {
             return Err(mlua::Error::runtime(format!(
