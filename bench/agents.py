@@ -3,7 +3,7 @@
 
 Each CLI (codex, claude, gemini, opencode; from .agents/, which `./dev test --real-agents`
 installs, else PATH) is started offline with a fake key in a temporary home, exactly as
-tests/e2e_real_agents.rs does, with the first prompt as its argument. "First full
+tests/e2e/real_agents.rs does, with the first prompt as its argument. "First full
 screen" is the moment its screen shows that prompt (it has drawn its input or
 transcript around it). Ours: `require("conductor.agent").start` in a workspace;
 baseline: `jobstart(argv, { term = true })` in the same worktree, in a window of the same

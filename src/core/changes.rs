@@ -3,7 +3,9 @@
 //! +/- line counts computed with `similar` (Myers, like git). Scopes: the whole branch
 //! (since the merge-base with its base branch), uncommitted work only, or one commit.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Repository, Tree};
@@ -43,6 +45,30 @@ pub struct Changes {
     pub files: Vec<FileChange>,
     pub added: usize,
     pub removed: usize,
+}
+
+/// Last computed change list of each workspace (branch scope), by workspace id: listing
+/// never waits on git.
+#[derive(Default)]
+pub struct ChangeCache {
+    map: Mutex<HashMap<String, Changes>>,
+}
+
+impl ChangeCache {
+    pub fn insert(&self, workspace_id: &str, changes: Changes) {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(workspace_id.to_string(), changes);
+    }
+
+    pub fn get(&self, workspace_id: &str) -> Option<Changes> {
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(workspace_id)
+            .cloned()
+    }
 }
 
 /// Git's rule: a NUL byte in the first 8000 bytes makes a file binary.

@@ -21,7 +21,7 @@ use crate::core::error::{Context, Error, Result};
 use crate::core::snapshot;
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CheckpointRequest {
     pub workspace: String,
     pub repo: Option<std::path::PathBuf>,

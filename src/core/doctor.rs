@@ -20,22 +20,79 @@ use crate::core::scripts::now_secs;
 use crate::core::store::{SetupState, State, Workspace, WorkspaceState};
 use crate::core::{names, ports, repo, snapshot};
 
+/// What kind of disagreement a finding is; Lua reads it as "missing-directory" etc.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// A workspace stuck half-created or half-restored by a Neovim that stopped.
+    Unfinished,
+    MissingDirectory,
+    InterruptedSetup,
+    MissingBranch,
+    OrphanWorktree,
+    StaleWorktreeEntry,
+    LeftoverProcesses,
+    LostRecord,
+}
+
+impl FindingKind {
+    /// Whether the doctor can repair it (the others it only reports, with what to do).
+    pub fn fixable(self) -> bool {
+        !matches!(self, FindingKind::MissingBranch)
+    }
+
+    /// The name Lua and the tests see ("missing-directory").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Unfinished => "unfinished",
+            FindingKind::MissingDirectory => "missing-directory",
+            FindingKind::InterruptedSetup => "interrupted-setup",
+            FindingKind::MissingBranch => "missing-branch",
+            FindingKind::OrphanWorktree => "orphan-worktree",
+            FindingKind::StaleWorktreeEntry => "stale-worktree-entry",
+            FindingKind::LeftoverProcesses => "leftover-processes",
+            FindingKind::LostRecord => "lost-record",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Finding {
-    /// "unfinished", "missing-directory", "orphan-worktree", "stale-worktree-entry",
-    /// "missing-branch", "leftover-processes", "lost-record".
-    pub kind: String,
+    pub kind: FindingKind,
+    /// Whether the repair does something (`kind.fixable()`, sent along for Lua).
+    #[serde(default)]
+    pub fixable: bool,
     pub workspace: Option<String>,
     pub path: Option<PathBuf>,
     /// What is wrong, in a sentence.
     pub problem: String,
-    /// What the repair does (or "nothing to do automatically: …").
+    /// What the repair does (or, when not fixable, "nothing to do automatically: …").
     pub repair: String,
     pub repaired: bool,
 }
 
+impl Finding {
+    pub fn new(
+        kind: FindingKind,
+        workspace: Option<String>,
+        path: Option<PathBuf>,
+        problem: String,
+        repair: String,
+    ) -> Self {
+        Finding {
+            kind,
+            fixable: kind.fixable(),
+            workspace,
+            path,
+            problem,
+            repair,
+            repaired: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DoctorRequest {
     pub repair: bool,
 }
@@ -99,17 +156,16 @@ impl Engine {
                     continue;
                 }
                 if !path.exists() {
-                    let mut f = Finding {
-                        kind: "stale-worktree-entry".into(),
-                        workspace: None,
-                        path: Some(path.clone()),
-                        problem: format!(
+                    let mut f = Finding::new(
+                        FindingKind::StaleWorktreeEntry,
+                        None,
+                        Some(path.clone()),
+                        format!(
                             "git lists worktree {name} at {}, which no longer exists",
                             path.display()
                         ),
-                        repair: "prune git's record of it (its branch stays)".into(),
-                        repaired: false,
-                    };
+                        "prune git's record of it (its branch stays)".into(),
+                    );
                     if req.repair {
                         let _ = wt.prune(Some(git2::WorktreePruneOptions::new().valid(true)));
                         f.repaired = true;
@@ -117,17 +173,16 @@ impl Engine {
                     findings.push(f);
                     continue;
                 }
-                let mut f = Finding {
-                    kind: "orphan-worktree".into(),
-                    workspace: None,
-                    path: Some(path.clone()),
-                    problem: format!(
+                let mut f = Finding::new(
+                    FindingKind::OrphanWorktree,
+                    None,
+                    Some(path.clone()),
+                    format!(
                         "{} is a worktree under the workspaces root that conductor does not know",
                         path.display()
                     ),
-                    repair: "adopt it as a workspace (nothing is removed)".into(),
-                    repaired: false,
-                };
+                    "adopt it as a workspace (nothing is removed)".into(),
+                );
                 if req.repair {
                     f.repaired = self.adopt(root, name, &path).is_ok();
                 }
@@ -168,11 +223,11 @@ impl Engine {
                 .map(i32::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut f = Finding {
-                kind: "leftover-processes".into(),
-                workspace: Some(name.clone()),
-                path: ws.map(|w| w.path.clone()),
-                problem: format!(
+            let mut f = Finding::new(
+                FindingKind::LeftoverProcesses,
+                Some(name.clone()),
+                ws.map(|w| w.path.clone()),
+                format!(
                     "{} process(es) of {name} still run (pid {list}) though {}",
                     pids.len(),
                     if archived {
@@ -181,9 +236,8 @@ impl Engine {
                         "the Neovim that started them is gone"
                     }
                 ),
-                repair: "stop them (SIGHUP, then SIGKILL)".into(),
-                repaired: false,
-            };
+                "stop them (SIGHUP, then SIGKILL)".into(),
+            );
             if repair {
                 groups::stop_pids(&pids, self.grace());
                 if let Ok(store) = self.store() {
@@ -207,13 +261,14 @@ impl Engine {
         let branch_exists = git
             .as_ref()
             .is_some_and(|g| repo::branch_exists(g, &ws.branch));
-        let finding = |kind: &str, problem: String, repair: String| Finding {
-            kind: kind.into(),
-            workspace: Some(ws.name.clone()),
-            path: Some(ws.path.clone()),
-            problem,
-            repair,
-            repaired: false,
+        let finding = |kind: FindingKind, problem: String, repair: String| {
+            Finding::new(
+                kind,
+                Some(ws.name.clone()),
+                Some(ws.path.clone()),
+                problem,
+                repair,
+            )
         };
         match ws.state {
             WorkspaceState::Creating => {
@@ -222,10 +277,10 @@ impl Engine {
                 }
                 let restoring = ws.archived_at.is_some();
                 let mut f = match (restoring, dir) {
-                    (false, true) => finding("unfinished", format!("{} was being created when its Neovim stopped", ws.name), "finish it: mark it active (its setup did not run: :ConductorSetup)".into()),
-                    (false, false) => finding("unfinished", format!("{} was being created when its Neovim stopped, before its worktree existed", ws.name), "forget it (and its branch when that holds no commit of its own)".into()),
-                    (true, true) => finding("unfinished", format!("{} was being restored when its Neovim stopped", ws.name), "finish the restore: put its recorded work back if not done yet, mark it active".into()),
-                    (true, false) => finding("unfinished", format!("{} was being restored when its Neovim stopped, before its worktree existed", ws.name), "mark it archived again (its branch and recorded work are untouched)".into()),
+                    (false, true) => finding(FindingKind::Unfinished, format!("{} was being created when its Neovim stopped", ws.name), "finish it: mark it active (its setup did not run: :ConductorSetup)".into()),
+                    (false, false) => finding(FindingKind::Unfinished, format!("{} was being created when its Neovim stopped, before its worktree existed", ws.name), "forget it (and its branch when that holds no commit of its own)".into()),
+                    (true, true) => finding(FindingKind::Unfinished, format!("{} was being restored when its Neovim stopped", ws.name), "finish the restore: put its recorded work back if not done yet, mark it active".into()),
+                    (true, false) => finding(FindingKind::Unfinished, format!("{} was being restored when its Neovim stopped, before its worktree existed", ws.name), "mark it archived again (its branch and recorded work are untouched)".into()),
                 };
                 if do_repair {
                     self.finish_unfinished(ws, restoring, dir)?;
@@ -238,7 +293,7 @@ impl Engine {
                     .as_ref()
                     .and_then(|g| g.refname_to_id(&snapshot_ref(&ws.id)).ok());
                 let mut f = finding(
-                    "missing-directory",
+                    FindingKind::MissingDirectory,
                     format!("{}'s worktree {} is gone", ws.name, ws.path.display()),
                     format!(
                         "mark it archived{} (branch {} {})",
@@ -272,7 +327,7 @@ impl Engine {
                 if ws.setup == SetupState::Running && !ws.setup_pid.is_some_and(alive) =>
             {
                 let mut f = finding(
-                    "interrupted-setup",
+                    FindingKind::InterruptedSetup,
                     format!(
                         "{}'s setup script was running when its Neovim stopped",
                         ws.name
@@ -292,7 +347,7 @@ impl Engine {
                 Ok(Some(f))
             }
             WorkspaceState::Archived if !branch_exists => Ok(Some(finding(
-                "missing-branch",
+                FindingKind::MissingBranch,
                 format!(
                     "{} is archived but its branch {} is gone",
                     ws.name, ws.branch
@@ -446,11 +501,11 @@ impl Engine {
                 continue;
             }
             let snapshot = snapshots.iter().find(|s| s.2 == name).cloned();
-            let mut f = Finding {
-                kind: "lost-record".into(),
-                workspace: Some(name.clone()),
-                path: None,
-                problem: format!(
+            let mut f = Finding::new(
+                FindingKind::LostRecord,
+                Some(name.clone()),
+                None,
+                format!(
                     "branch {branch} of {} is a workspace the state file does not know{}",
                     root.display(),
                     snapshot
@@ -458,10 +513,8 @@ impl Engine {
                         .map(|s| format!(" (its uncommitted work is on {})", s.1))
                         .unwrap_or_default()
                 ),
-                repair: "record it as an archived workspace (:ConductorRestore brings it back)"
-                    .into(),
-                repaired: false,
-            };
+                "record it as an archived workspace (:ConductorRestore brings it back)".into(),
+            );
             if repair {
                 self.record_archived(root, &git, &branch, &name, snapshot.map(|s| (s.0, s.1)))?;
                 f.repaired = true;
@@ -584,5 +637,26 @@ impl Engine {
             });
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FindingKind::*;
+
+    #[test]
+    fn finding_kinds_serialise_as_their_names() {
+        for kind in [
+            Unfinished,
+            MissingDirectory,
+            InterruptedSetup,
+            MissingBranch,
+            OrphanWorktree,
+            StaleWorktreeEntry,
+            LeftoverProcesses,
+            LostRecord,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
     }
 }

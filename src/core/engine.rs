@@ -1,5 +1,6 @@
-//! The engine: options, the event stream, and looking workspaces up. The lifecycle
-//! operations (create, archive, restore, delete) live in `lifecycle.rs`.
+//! The engine: options, the event stream, looking workspaces up, and the one guard
+//! before acting in one (`active_workspace`). The lifecycle operations (create, archive,
+//! restore, delete) live in `lifecycle.rs`.
 //!
 //! Every operation is a plain function of plain data; the Neovim adapter calls them on
 //! worker threads and forwards `Event`s to the main thread. Nothing here knows Neovim.
@@ -10,17 +11,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::agent::Sessions;
 use crate::core::config::{self, Base, ConfigFile, FileKind, Layer, RepoConfig};
 use crate::core::error::{Error, Result};
 use crate::core::process::ProcessTable;
+use crate::core::pty::Sessions;
 use crate::core::repo;
 use crate::core::store::{State, Store, Workspace, WorkspaceState};
 use crate::core::trust::{self, Decision, TrustStatus};
 
-/// Engine options; the Lua side fills them from `setup()`.
+/// Engine options; the Lua side fills them from `setup()` (`config.engine_opts`). A key
+/// not listed here is refused by name; `defaults` is a config layer, which ignores
+/// unknown keys as the settings files do.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Options {
     pub state_dir: PathBuf,
     pub workspaces_root: PathBuf,
@@ -160,7 +163,7 @@ pub struct Engine {
     pub(crate) events: EventSink,
     pub(crate) processes: ProcessTable,
     pub sessions: Sessions,
-    pub(crate) change_cache: crate::core::review::ChangeCache,
+    pub(crate) change_cache: crate::core::changes::ChangeCache,
     pub(crate) watch: crate::core::watch::Watch,
 }
 
@@ -298,6 +301,25 @@ impl Engine {
         let state = self.store()?.read()?;
         find(&state, reference, repo).cloned()
     }
+
+    /// The one guard before acting in a workspace (agents, run scripts, setup, archive,
+    /// review): it must be active, not archived nor still being created or restored.
+    pub(crate) fn active_workspace(
+        &self,
+        reference: &str,
+        repo: Option<&Path>,
+    ) -> Result<Workspace> {
+        let ws = self.get(reference, repo)?;
+        let state = match ws.state {
+            WorkspaceState::Active => return Ok(ws),
+            WorkspaceState::Archived => "archived",
+            WorkspaceState::Creating => "still being created or restored",
+        };
+        Err(Error::new(format!(
+            "workspace {} is {state}; :ConductorRestore {} brings it back",
+            ws.name, ws.name
+        )))
+    }
 }
 
 /// Finds a workspace by id, else by name (preferring the given repository's).
@@ -350,4 +372,22 @@ pub fn workspace_env(ws: &Workspace, config: &RepoConfig) -> Vec<(String, String
         set("CONDUCTOR_PORT", port.to_string());
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    #[test]
+    fn options_refuse_an_unknown_field_by_name() {
+        let e = serde_json::from_value::<Options>(serde_json::json!({ "stop_grace": 1 }))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("unknown field `stop_grace`"), "{e}");
+        let ok = serde_json::from_value::<Options>(serde_json::json!({
+            "stop_grace_ms": 1,
+            "defaults": { "scripts": { "setup": "x" }, "someday": true }
+        }));
+        assert!(ok.is_ok(), "{ok:?}");
+    }
 }

@@ -43,12 +43,6 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// `bail!("...")` returns early with a formatted [`Error`].
-#[macro_export]
-macro_rules! bail {
-    ($($arg:tt)*) => { return Err($crate::core::error::Error::new(format!($($arg)*))) };
-}
-
 /// Adds a short description of the failing step to io and git errors.
 pub trait Context<T> {
     fn context(self, what: impl fmt::Display) -> Result<T>;

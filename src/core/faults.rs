@@ -1,5 +1,5 @@
 //! Named points where a test can freeze the engine, to kill the process right there and
-//! check that nothing was lost (`tests/engine_crash.rs`). Off unless the environment
+//! check that nothing was lost (`tests/engine/crash.rs`). Off unless the environment
 //! names a point: `CONDUCTOR_PAUSE_AT=archive:removed CONDUCTOR_PAUSE_FILE=/tmp/x`.
 
 use std::path::PathBuf;

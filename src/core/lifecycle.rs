@@ -20,7 +20,7 @@ use crate::core::store::{ArchivedHead, SetupState, Workspace, WorkspaceState};
 use crate::core::{after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules};
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CreateRequest {
     /// Any path inside the repository (or one of its worktrees).
     pub path: PathBuf,
@@ -31,7 +31,7 @@ pub struct CreateRequest {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorkspaceRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
@@ -475,7 +475,7 @@ impl Engine {
     }
 
     pub fn run_setup(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
-        let ws = self.active(&req)?;
+        let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
         let config = self.workspace_config(&ws)?;
         if config.setup.is_none() && config.untrusted_script("setup").is_none() {
             return Err(Error::new(format!(
@@ -486,19 +486,6 @@ impl Engine {
         self.processes.stop_all(&ws.id, self.grace());
         self.start_setup(&ws, &config);
         self.get(&ws.id, None)
-    }
-
-    fn active(&self, req: &WorkspaceRequest) -> Result<Workspace> {
-        let ws = self.get(&req.workspace, req.repo.as_deref())?;
-        if ws.state != WorkspaceState::Active {
-            return Err(Error::new(format!(
-                "workspace {} is {}; :ConductorRestore {} brings it back",
-                ws.name,
-                state_name(ws.state),
-                ws.name
-            )));
-        }
-        Ok(ws)
     }
 
     /// Stops scripts, agents and run scripts of a workspace, all within one grace period,
@@ -526,7 +513,7 @@ impl Engine {
     }
 
     pub fn status(&self, req: WorkspaceRequest) -> Result<Status> {
-        let ws = self.active(&req)?;
+        let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
         let changes = repo::count_changes(&ws.path)?;
         Ok(Status {
             dirty: changes > 0,
@@ -537,7 +524,7 @@ impl Engine {
 
     /// What archive would delete and keep: the confirmation's text comes from here.
     pub fn archive_preview(&self, req: WorkspaceRequest) -> Result<ArchivePreview> {
-        let ws = self.active(&req)?;
+        let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
         let config = self.workspace_config(&ws)?;
         let changes = repo::count_changes(&ws.path)?;
         let kept = kept_ignored(&ws, &config)?;
@@ -581,7 +568,7 @@ impl Engine {
     }
 
     pub fn archive(self: &Arc<Self>, req: WorkspaceRequest) -> Result<Workspace> {
-        let ws = self.active(&req)?;
+        let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
         let git = repo::open_main(&ws.repo_root)?;
         let config = self.workspace_config(&ws)?;
         let keep = kept_ignored(&ws, &config)?;
@@ -952,14 +939,6 @@ fn copy_listed(
         include::copy_files(root, dest, files)?;
     }
     Ok(())
-}
-
-fn state_name(s: WorkspaceState) -> &'static str {
-    match s {
-        WorkspaceState::Creating => "still being created",
-        WorkspaceState::Active => "active",
-        WorkspaceState::Archived => "archived",
-    }
 }
 
 /// Opens the main repository of a workspace (exposed for tests).

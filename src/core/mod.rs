@@ -2,7 +2,7 @@
 //! could be served by a standalone process later.
 
 pub mod after_checkout;
-pub mod agent;
+pub mod agent_state;
 pub mod aside;
 pub mod changes;
 pub mod checkout;
@@ -20,6 +20,7 @@ pub mod platform;
 pub mod ports;
 pub mod process;
 pub mod protocol;
+pub mod pty;
 pub mod queries;
 pub mod records;
 pub mod replay;
@@ -29,7 +30,6 @@ pub mod scripts;
 pub mod ship;
 pub mod snapshot;
 pub mod spotlight;
-pub mod status;
 pub mod store;
 pub mod submodules;
 pub mod terminals;

@@ -1,8 +1,10 @@
 //! Stopping what a workspace runs. Every script and agent runs as the leader of its own
 //! process group, so the whole tree it started (dev servers, watchers) stops with it:
-//! SIGHUP to the group, a short grace, then SIGKILL for whatever is left.
+//! SIGHUP to the group, a short grace, then SIGKILL for whatever is left. Also where a
+//! program is found on PATH (agents, `gh`).
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -87,3 +89,35 @@ impl ProcessTable {
 }
 
 pub use crate::core::platform::groups::{group_alive, signal_group};
+
+/// SIGHUP to one process group, `grace`, then SIGKILL. Blocks up to `grace`.
+pub fn stop_group(pgid: i32, grace: Duration) {
+    if !group_alive(pgid) {
+        return;
+    }
+    signal_group(pgid, libc::SIGHUP);
+    let deadline = std::time::Instant::now() + grace;
+    while group_alive(pgid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if group_alive(pgid) {
+        signal_group(pgid, libc::SIGKILL);
+    }
+}
+
+/// `program` as found on PATH (or as given, when it has a slash).
+pub fn find_program(program: &str, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return is_executable(&p).then_some(p);
+    }
+    std::env::split_paths(path_var?)
+        .map(|dir| dir.join(program))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

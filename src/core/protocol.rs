@@ -192,10 +192,11 @@ pub enum ServerMessage {
 
 /// A method with no parameters still takes (and ignores) a table.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PathParams {
     pub path: PathBuf,
     pub base: Option<String>,
@@ -203,7 +204,7 @@ pub struct PathParams {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrustParams {
     pub path: PathBuf,
     pub sha256: String,
@@ -211,20 +212,20 @@ pub struct TrustParams {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListParams {
     pub repo: Option<PathBuf>,
     pub include_archived: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionParams {
     pub session: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PasteParams {
     pub session: u64,
     pub text: String,
@@ -232,7 +233,7 @@ pub struct PasteParams {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ResizeParams {
     pub session: u64,
     pub rows: u16,
@@ -240,20 +241,20 @@ pub struct ResizeParams {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BackgroundParams {
     pub background: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionsParams {
     /// Only this workspace's sessions (its id).
     pub workspace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct StopAllParams {
     /// What this editor answers for: the sessions it shows, and everything (scripts
     /// too) when no other editor is connected. Else every session and script.
@@ -261,7 +262,7 @@ pub struct StopAllParams {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EngineStopParams {
     /// Stop even while agents run.
     pub force: bool,
@@ -413,14 +414,18 @@ pub struct EnginePaths {
 
 impl EnginePaths {
     pub fn for_state_dir(state_dir: &Path) -> io::Result<EnginePaths> {
-        let dir = runtime_dir()?;
+        Ok(EnginePaths::in_runtime_dir(&runtime_dir()?, state_dir))
+    }
+
+    /// The same, under a runtime directory given (`runtime_dir()` reads the environment).
+    pub fn in_runtime_dir(dir: &Path, state_dir: &Path) -> EnginePaths {
         let name = socket_name(state_dir);
-        Ok(EnginePaths {
+        EnginePaths {
             socket: dir.join(format!("{name}.sock")),
             lock: dir.join(format!("{name}.lock")),
             pid: dir.join(format!("{name}.pid")),
             log: state_dir.join("engine.log"),
-        })
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! Review and ship, as engine operations on a workspace: the change list (cached, so
 //! listing never waits on git), viewed marks, reverting a file, the checks, merge and
-//! pull request.
+//! pull request. Not here: computing changes and their cache (`changes.rs`), git's side
+//! of merge and pull request (`ship.rs`).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,14 +16,8 @@ use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
 use crate::core::ship::{self, Draft, Merged, PullRequest, Strategy};
 use crate::core::store::{CheckResult, ChecksRun, Workspace};
 
-/// Last computed change list of each workspace (branch scope), by workspace id.
-#[derive(Default)]
-pub struct ChangeCache {
-    map: Mutex<HashMap<String, Changes>>,
-}
-
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChangesRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
@@ -32,7 +26,7 @@ pub struct ChangesRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FileRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
@@ -42,7 +36,7 @@ pub struct FileRequest {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShipRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
@@ -64,11 +58,12 @@ impl Engine {
         reference: &str,
         repo: Option<&std::path::Path>,
     ) -> Result<Workspace> {
-        let ws = self.get(reference, repo)?;
+        let ws = self.active_workspace(reference, repo)?;
         if !ws.path.is_dir() {
             return Err(Error::new(format!(
-                "{} has no worktree (archived?); :ConductorRestore {} first",
-                ws.name, ws.name
+                "the worktree of {} ({}) is gone; :ConductorDoctor sees to it",
+                ws.name,
+                ws.path.display()
             )));
         }
         Ok(ws)
@@ -79,11 +74,7 @@ impl Engine {
         let computed =
             changes::compute(&ws.path, &ws.base_branch, req.scope, req.commit.as_deref())?;
         if req.scope == Scope::Branch {
-            self.change_cache
-                .map
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(ws.id.clone(), computed.clone());
+            self.change_cache.insert(&ws.id, computed.clone());
             self.emit(Event::Changes {
                 workspace_id: ws.id.clone(),
                 changes: computed.clone(),
@@ -99,13 +90,7 @@ impl Engine {
         repo: Option<&std::path::Path>,
     ) -> Result<Option<Changes>> {
         let ws = self.get(reference, repo)?;
-        Ok(self
-            .change_cache
-            .map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&ws.id)
-            .cloned())
+        Ok(self.change_cache.get(&ws.id))
     }
 
     /// Recomputes the branch-scope list in the background (e.g. when an agent goes idle).
@@ -160,7 +145,7 @@ impl Engine {
         let config = self.workspace_config(&ws)?;
         // With a pull request open and gh installed, its CI checks are part of the run.
         let gh = ws.pr_url.as_ref().and_then(|_| {
-            crate::core::agent::find_program(
+            crate::core::process::find_program(
                 &self.options().gh,
                 std::env::var_os("PATH").as_deref(),
             )
@@ -259,7 +244,7 @@ impl Engine {
         if req.title.trim().is_empty() {
             return Err(Error::new("the pull request needs a title"));
         }
-        let gh = crate::core::agent::find_program(
+        let gh = crate::core::process::find_program(
             &self.options().gh,
             std::env::var_os("PATH").as_deref(),
         );

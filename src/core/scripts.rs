@@ -153,7 +153,7 @@ pub fn run(
                 spec.kind.as_str(),
                 spec.timeout.unwrap_or_default()
             )?;
-            crate::core::agent::stop_group(pgid, spec.grace);
+            crate::core::process::stop_group(pgid, spec.grace);
         }
         // The script has ended but something it started still holds the output pipe:
         // keep what arrives for a moment, then stop waiting for it.

@@ -37,7 +37,7 @@ pub struct Spotlight {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SpotlightRequest {
     pub workspace: Option<String>,
     pub repo: Option<std::path::PathBuf>,

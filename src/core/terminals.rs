@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::agent::{SessionSink, SpawnRequest};
 use crate::core::config::{self, RunMode};
 use crate::core::engine::{workspace_env, Engine};
 use crate::core::error::{Error, Result};
 use crate::core::lifecycle::WorkspaceRequest;
-use crate::core::store::{Workspace, WorkspaceState};
+use crate::core::pty::{SessionKind, SessionSink, SpawnRequest};
+use crate::core::store::Workspace;
 
+/// Unlike the other requests, unknown fields are not refused here: serde cannot refuse
+/// them through `flatten`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 pub struct AgentStart {
@@ -27,7 +29,7 @@ pub struct AgentStart {
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunStart {
     pub workspace: String,
     pub repo: Option<PathBuf>,
@@ -52,30 +54,15 @@ pub struct Started {
 }
 
 impl Engine {
-    pub(crate) fn active_workspace(
-        &self,
-        reference: &str,
-        repo: Option<&std::path::Path>,
-    ) -> Result<Workspace> {
-        let ws = self.get(reference, repo)?;
-        if ws.state != WorkspaceState::Active {
-            return Err(Error::new(format!(
-                "workspace {} is not active; :ConductorRestore {} brings it back",
-                ws.name, ws.name
-            )));
-        }
-        Ok(ws)
-    }
-
     pub fn agent_start(&self, req: AgentStart, sink: Arc<dyn SessionSink>) -> Result<Started> {
         let ws = self.active_workspace(&req.workspace, req.repo.as_deref())?;
         let config = self.workspace_config(&ws)?;
         let env = workspace_env(&ws, &config);
         let argv = req.spawn.argv.clone();
         let name = req.spawn.name.clone();
-        let session = self
-            .sessions
-            .spawn(&ws.id, "agent", &ws.path, &env, req.spawn, sink)?;
+        let session =
+            self.sessions
+                .spawn(&ws.id, SessionKind::Agent, &ws.path, &env, req.spawn, sink)?;
         self.record_session_group(&ws.id, session);
         Ok(Started {
             session,
@@ -117,9 +104,9 @@ impl Engine {
                 }
             })?,
         };
-        let mut stopped = self.sessions.matching(Some(&ws.id), Some("run"));
+        let mut stopped = self.sessions.matching(Some(&ws.id), Some(SessionKind::Run));
         if config.run_mode == RunMode::Nonconcurrent {
-            stopped = self.sessions.matching(None, Some("run"));
+            stopped = self.sessions.matching(None, Some(SessionKind::Run));
         }
         self.sessions.stop_many(&stopped, self.grace());
         let env = workspace_env(&ws, &config);
@@ -140,7 +127,7 @@ impl Engine {
         };
         let session = self
             .sessions
-            .spawn(&ws.id, "run", &ws.path, &env, spawn, sink)?;
+            .spawn(&ws.id, SessionKind::Run, &ws.path, &env, spawn, sink)?;
         self.record_session_group(&ws.id, session);
         Ok(Started {
             session,
@@ -171,8 +158,13 @@ impl Engine {
         Ok(ids)
     }
 
-    /// Stops a workspace's run scripts (or every session when `all`).
-    pub fn stop_sessions(&self, req: &WorkspaceRequest, kind: Option<&str>) -> Result<usize> {
+    /// Stops a workspace's sessions of `kind` (its run scripts, say), or all of its
+    /// sessions when `kind` is None.
+    pub fn stop_sessions(
+        &self,
+        req: &WorkspaceRequest,
+        kind: Option<SessionKind>,
+    ) -> Result<usize> {
         let ws = self.get(&req.workspace, req.repo.as_deref())?;
         let ids = self.sessions.matching(Some(&ws.id), kind);
         self.sessions.stop_many(&ids, self.grace());

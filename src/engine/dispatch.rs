@@ -8,11 +8,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use conductor_core::core::agent::{Exit, SessionSink};
+use conductor_core::core::agent_state::AgentState;
 use conductor_core::core::engine::Engine;
 use conductor_core::core::error::{Error, Result};
 use conductor_core::core::protocol::{Request, ServerMessage, PROTOCOL};
-use conductor_core::core::status::AgentState;
+use conductor_core::core::pty::{Exit, SessionKind, SessionSink};
 use serde_json::{json, Value};
 
 use crate::hub::{Hub, Out, SessionInfo};
@@ -170,7 +170,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
                 .hub
                 .list(None)
                 .into_iter()
-                .filter(|s| !s.exited && s.kind == "agent")
+                .filter(|s| !s.exited && s.kind == SessionKind::Agent)
                 .count();
             if running > 0 && !p.force {
                 return inline(Err(Error::new(format!(
@@ -211,12 +211,15 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
             Box::new(move || {
                 let label = req.script.clone();
                 let started = engine.run_start(req, sink)?;
-                hub.register(info_of(&started, "run", label, (0, 0)), Some(client));
+                hub.register(
+                    info_of(&started, SessionKind::Run, label, (0, 0)),
+                    Some(client),
+                );
                 to_json(Ok(started))
             })
         }
         Request::StopRuns(req) => {
-            Box::new(move || to_json(engine.stop_sessions(&req, Some("run"))))
+            Box::new(move || to_json(engine.stop_sessions(&req, Some(SessionKind::Run))))
         }
     };
     let hub = Arc::clone(&ctx.hub);
@@ -231,7 +234,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
 
 fn info_of(
     started: &conductor_core::core::terminals::Started,
-    kind: &str,
+    kind: SessionKind,
     label: Option<String>,
     size: (u16, u16),
 ) -> SessionInfo {
@@ -239,7 +242,7 @@ fn info_of(
         session: started.session,
         workspace_id: started.workspace.id.clone(),
         workspace: started.workspace.name.clone(),
-        kind: kind.into(),
+        kind,
         name: started.name.clone(),
         label: label.unwrap_or_else(|| started.name.clone()),
         state: String::new(),
@@ -264,8 +267,10 @@ fn agent_start(
         size,
     });
     let started = ctx.engine.agent_start(req, sink)?;
-    ctx.hub
-        .register(info_of(&started, "agent", label, size), Some(client));
+    ctx.hub.register(
+        info_of(&started, SessionKind::Agent, label, size),
+        Some(client),
+    );
     to_json(Ok(started))
 }
 

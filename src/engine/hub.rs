@@ -15,6 +15,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use conductor_core::core::protocol::{ServerMessage, WINDOW};
+use conductor_core::core::pty::SessionKind;
 use conductor_core::core::replay::{Screen, SCROLLBACK};
 use serde::Serialize;
 
@@ -35,8 +36,7 @@ pub struct SessionInfo {
     pub session: u64,
     pub workspace_id: String,
     pub workspace: String,
-    /// "agent" or "run".
-    pub kind: String,
+    pub kind: SessionKind,
     pub name: String,
     pub label: String,
     pub state: String,

@@ -32,7 +32,7 @@ pub enum Message {
 /// than one such write (16 KB slices doubled the latency; a time budget of several
 /// slices per turn was far worse; see BENCHMARKS.md). Keep it well under 15 KB: Neovim
 /// 0.11 grows its window-title buffer only once per write, so a write carrying more than
-/// ~15 KB of an OSC 2 title overflows its heap and aborts the editor (tests/e2e_hostile.rs).
+/// ~15 KB of an OSC 2 title overflows its heap and aborts the editor (tests/e2e/hostile.rs).
 const SLICE: usize = 4 * 1024;
 
 static QUEUE: Mutex<VecDeque<Message>> = Mutex::new(VecDeque::new());
@@ -105,7 +105,7 @@ fn drain() {
             // not a UTF-8 character (Neovim 0.11 shows U+FFFD): cut between characters.
             // (The reader thread already ends every message on a character boundary.)
             if bytes.len() > SLICE {
-                let cut = match crate::core::agent::utf8_complete_len(&bytes[..SLICE]) {
+                let cut = match crate::core::pty::utf8_complete_len(&bytes[..SLICE]) {
                     0 => SLICE,
                     n => n,
                 };

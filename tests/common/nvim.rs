@@ -80,6 +80,19 @@ pub fn stop_engine(home: &Path) {
 }
 
 pub fn run_case(case: &str, home: &Path, cwd: &Path, env: &[(&str, String)]) -> CaseOutput {
+    let out = run_case_keeping_engine(case, home, cwd, env);
+    stop_engine(home);
+    out
+}
+
+/// Runs a case and leaves the engine it started running (its agents outlive this
+/// Neovim): for tests where another Neovim comes next. The caller stops it.
+pub fn run_case_keeping_engine(
+    case: &str,
+    home: &Path,
+    cwd: &Path,
+    env: &[(&str, String)],
+) -> CaseOutput {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let case_path = root.join("tests/nvim/cases").join(format!("{case}.lua"));
     let mut cmd = Command::new(nvim());
@@ -129,7 +142,6 @@ pub fn run_case(case: &str, home: &Path, cwd: &Path, env: &[(&str, String)]) -> 
         std::thread::sleep(Duration::from_millis(20));
     };
     let stderr = reader.join().unwrap();
-    stop_engine(home);
     let success = status.is_some_and(|s| s.success()) && stderr.contains("CASE PASSED");
     CaseOutput { success, stderr }
 }

@@ -200,7 +200,7 @@ if part == "output" then
 
   -- A 64 MB OSC string, unterminated until its last byte. Neovim 0.11 itself keeps such
   -- a string (for its TermRequest event) and copies it, about three times its size; the
-  -- engine's share is bounded (tests/e2e_hostile.rs measures it alone). Here: the editor
+  -- engine's share is bounded (tests/e2e/hostile.rs measures it alone). Here: the editor
   -- stays responsive and usable, and memory does not run away.
   collectgarbage()
   local before = rss_mb()

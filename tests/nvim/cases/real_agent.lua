@@ -1,5 +1,5 @@
 -- A real agent CLI (codex, claude, gemini or opencode) in a workspace terminal, offline
--- with a fake key (tests/e2e_real_agents.rs prepares its home): the first prompt is
+-- with a fake key (tests/e2e/real_agents.rs prepares its home): the first prompt is
 -- delivered through the CLI's own argument, the screen renders, keys and a paste arrive,
 -- a resize repaints, and the state after start-up is what the screen shows.
 -- CONDUCTOR_REAL_EXPECT=waiting: no credentials, a sign-in or auth menu must read as
