@@ -79,6 +79,12 @@ fn refuse(stream: &UnixStream, message: String, reason: &str) {
         },
     );
     let _ = w.flush();
+    drop(w);
+    // Closing with the client's hello unread would reset the connection before it reads
+    // the refusal: say we are done, and read what it sends until it closes (briefly).
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = std::io::copy(&mut &*stream, &mut std::io::sink());
 }
 
 fn client(stream: UnixStream, ctx: Arc<Ctx>) {

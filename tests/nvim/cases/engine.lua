@@ -44,13 +44,15 @@ local function live(ws)
   end, agents.list(ws.id, "agent"))
 end
 
--- Processes whose working directory is inside `dir` (the agent and anything it started).
+-- Processes whose working directory is inside `dir` (the agent and anything it started),
+-- this Neovim left out (its tab's directory is the workspace's).
 local function processes_in(dir)
   local found = {}
   for _, link in ipairs(vim.fn.glob("/proc/[0-9]*/cwd", false, true)) do
     local cwd = vim.uv.fs_readlink(link)
-    if cwd and (cwd == dir or vim.startswith(cwd, dir .. "/")) then
-      found[#found + 1] = tonumber(link:match("/proc/(%d+)/"))
+    local pid = tonumber(link:match("/proc/(%d+)/"))
+    if pid ~= vim.fn.getpid() and cwd and (cwd == dir or vim.startswith(cwd, dir .. "/")) then
+      found[#found + 1] = pid
     end
   end
   return found
@@ -163,7 +165,9 @@ elseif phase == "engine-killed" then
     T.wait(function()
       return state_of(ws, a.id) == "exited"
     end, "the agent marked exited when the engine went")
-    T.contains(text(a.buf), "the engine stopped")
+    T.wait(function()
+      return text(a.buf):find("the engine stopped", 1, true)
+    end, "its terminal says why")
     -- The next command starts a new engine; the workspace and its work are there.
     local list = engine.call("list", {})
     T.eq(#list, 1, "the workspace is still listed")
