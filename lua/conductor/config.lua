@@ -306,8 +306,9 @@ M.schema = {
     name = "confirm_quit",
     type = "boolean",
     default = true,
-    desc = "Ask before quitting Neovim while agents run (quitting stops them), saying"
-      .. " how many and which.",
+    desc = 'With `agents.on_editor_exit = "stop"`, ask before quitting Neovim while'
+      .. " agents run (quitting stops them), saying how many and which. (By default"
+      .. " they keep running in the engine, and nothing is asked.)",
   },
   {
     name = "review.keys",

@@ -34,8 +34,9 @@ local notify = require("conductor.notify")
 ---@field agent_stop_all fun(mine: boolean?): integer
 ---@field agent_forget fun(id: integer)
 ---@field notify fun(method: string, params: table)   a request whose answer nobody needs
----@field connected fun(): { pid: integer?, version: string? }   the engine this Neovim talks to
+---@field connected fun(): { pid: integer?, version: string?, generation: integer? }   the engine this Neovim talks to
 ---@field engine_stop fun(state_dir: string): boolean   stops that engine, whatever its version
+---@field engine_running fun(state_dir: string): boolean   an engine listens (without starting one)
 
 ---@type conductor.Core?
 local core = nil
@@ -49,6 +50,9 @@ local started = false
 -- the event loop, never from inside core.request.
 ---@type table<integer, conductor.Callback>
 local pending = {}
+-- The connection each pending request went out on (see `engine_lost`).
+---@type table<integer, integer>
+local generation_of = {}
 ---@type table<string, fun(data: table)[]>
 local listeners = {}
 
@@ -216,7 +220,7 @@ end
 local function handle(msg)
   if msg.id ~= nil then
     local cb = pending[msg.id]
-    pending[msg.id] = nil
+    pending[msg.id], generation_of[msg.id] = nil, nil
     if not cb then
       return
     elseif msg.ok then
@@ -226,11 +230,14 @@ local function handle(msg)
     end
   elseif msg.event then
     if msg.event == "engine_lost" then
-      -- No answer will come for what was asked of the engine that went away.
-      local waiting = pending
-      pending = {}
-      for id, cb in pairs(waiting) do
-        run("request " .. id, cb, "the engine stopped before answering", nil)
+      -- No answer will come for what was asked of the engine that went away (and only
+      -- of that one: a request may already have gone to the next).
+      local lost = (msg.data or {}).generation
+      for id, cb in pairs(pending) do
+        if generation_of[id] == lost then
+          pending[id], generation_of[id] = nil, nil
+          run("request " .. id, cb, "the engine stopped before answering", nil)
+        end
       end
     end
     for _, fn in ipairs(listeners[msg.event] or {}) do
@@ -360,6 +367,7 @@ function M.request(method, params, cb)
   local c = M.ensure()
   local id = protect(c.request, method, params or {})
   pending[id] = cb
+  generation_of[id] = c.connected().generation
   return id
 end
 

@@ -57,18 +57,23 @@ end
 ---@return boolean stopped
 function M.stop(force)
   local core = engine.load()
-  local ok, st = pcall(engine.call, "engine_status", {})
-  if ok then
-    local running = #vim.tbl_filter(running_agent, st.sessions or {})
-    if running > 0 and not force then
-      local answer = vim.fn.confirm(
-        ("Stop the engine and the %d agent(s) running in it?"):format(running),
-        "&Stop them\n&Cancel",
-        2
-      )
-      if answer ~= 1 then
-        return false
+  if not core.engine_running(engine.state_dir()) then
+    return true
+  end
+  if not force then
+    local ok, st = pcall(engine.call, "engine_status", {})
+    local question
+    if not ok then
+      -- Another version (a plugin update): it may run agents this one cannot list.
+      question = "An engine of another version runs; the agents in it stop with it. Stop it?"
+    else
+      local running = #vim.tbl_filter(running_agent, st.sessions or {})
+      if running > 0 then
+        question = ("Stop the engine and the %d agent(s) running in it?"):format(running)
       end
+    end
+    if question and vim.fn.confirm(question, "&Stop them\n&Cancel", 2) ~= 1 then
+      return false
     end
   end
   -- Understood by an engine of any version: also the way out of a protocol mismatch.
@@ -96,7 +101,9 @@ function M.command(args, bang)
   if sub == "" or sub == "status" then
     M.status()
   elseif sub == "stop" then
-    if M.stop(bang) then
+    if not engine.load().engine_running(engine.state_dir()) then
+      notify.info("no engine runs")
+    elseif M.stop(bang) then
       notify.info("engine stopped")
     end
   elseif sub == "restart" then

@@ -88,7 +88,7 @@ impl ProcessTable {
     }
 }
 
-pub use crate::core::platform::groups::{group_alive, signal_group};
+pub use crate::platform::groups::{group_alive, signal_group};
 
 /// SIGHUP to one process group, `grace`, then SIGKILL. Blocks up to `grace`.
 pub fn stop_group(pgid: i32, grace: Duration) {

@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::checkpoints::CheckpointRequest;
-use crate::core::doctor::DoctorRequest;
-use crate::core::engine::Options;
-use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
-use crate::core::review::{ChangesRequest, FileRequest, ShipRequest};
-use crate::core::spotlight::SpotlightRequest;
-use crate::core::terminals::{AgentStart, RunStart};
+use crate::checkpoints::CheckpointRequest;
+use crate::doctor::DoctorRequest;
+use crate::engine::Options;
+use crate::lifecycle::{CreateRequest, WorkspaceRequest};
+use crate::review::{ChangesRequest, FileRequest, ShipRequest};
+use crate::spotlight::SpotlightRequest;
+use crate::terminals::{AgentStart, RunStart};
 
 /// Raised whenever a request, reply or event changes shape.
 pub const PROTOCOL: u32 = 1;
@@ -30,9 +30,14 @@ pub const PROTOCOL: u32 = 1;
 /// Largest frame either side accepts: a bigger length is a broken or hostile peer.
 pub const MAX_FRAME: usize = 64 << 20;
 
-/// Output bytes a client may have received but not yet shown, per agent: the engine
+/// Output bytes of one session a client may have received but not yet shown: the engine
 /// waits (and so the agent does) beyond it. A flood slows the agent, not the editor.
 pub const WINDOW: usize = 1 << 20;
+
+/// How long a client may stay a full window behind before the engine stops waiting for
+/// it (a suspended or stuck Neovim must not freeze agents that others watch): it is
+/// detached from the session and told so (`agent_detached`), and attaches again.
+pub const LAG: std::time::Duration = std::time::Duration::from_secs(5);
 
 const KIND_JSON: u8 = 1;
 const KIND_OUTPUT: u8 = 2;
@@ -149,6 +154,10 @@ pub enum ClientMessage {
         protocol: u32,
         version: String,
         pid: u32,
+        /// The client's environment: the base of the agents and run scripts it starts
+        /// (its PATH, keys, ssh agent), not the environment the engine started with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env: Option<std::collections::BTreeMap<String, String>>,
     },
     /// Understood by every engine whatever its protocol: stop now (agents too).
     Stop,
@@ -269,6 +278,8 @@ pub struct EngineStopParams {
 }
 
 /// Every method a client may call, with its parameters.
+// Each request is parsed once and handed on: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Deserialize)]
 #[serde(tag = "method", content = "params", rename_all = "snake_case")]
 pub enum Request {
@@ -321,7 +332,7 @@ pub enum Request {
     AgentAttach(ResizeParams),
     AgentDetach(SessionParams),
     // The engine itself.
-    Options(Box<Options>),
+    Options(Options),
     EngineStatus(NoParams),
     EngineStop(EngineStopParams),
 }
@@ -404,11 +415,15 @@ pub fn socket_name(state_dir: &Path) -> String {
     format!("engine-{hex}")
 }
 
-/// Where the engine of `state_dir` listens, with its lock and pid files beside it.
+/// Where the engine of `state_dir` listens, and its files. The lock is in the state
+/// directory (what it protects): two Neovims whose runtime directories differ (an ssh
+/// session, `su`) still share one engine, found through the socket path it records.
 pub struct EnginePaths {
     pub socket: PathBuf,
-    pub lock: PathBuf,
     pub pid: PathBuf,
+    pub lock: PathBuf,
+    /// The socket path of the engine that runs, in the state directory.
+    pub record: PathBuf,
     pub log: PathBuf,
 }
 
@@ -422,10 +437,24 @@ impl EnginePaths {
         let name = socket_name(state_dir);
         EnginePaths {
             socket: dir.join(format!("{name}.sock")),
-            lock: dir.join(format!("{name}.lock")),
             pid: dir.join(format!("{name}.pid")),
+            lock: state_dir.join("engine.lock"),
+            record: state_dir.join("engine.socket"),
             log: state_dir.join("engine.log"),
         }
+    }
+
+    /// The sockets to try, in order: this runtime directory's, then the one the running
+    /// engine recorded (when it differs).
+    pub fn sockets(&self) -> Vec<PathBuf> {
+        let mut list = vec![self.socket.clone()];
+        if let Ok(text) = std::fs::read_to_string(&self.record) {
+            let recorded = PathBuf::from(text.trim());
+            if !recorded.as_os_str().is_empty() && recorded != self.socket {
+                list.push(recorded);
+            }
+        }
+        list
     }
 }
 

@@ -6,14 +6,39 @@
 //!
 //! Not here: which clients see which agent (src/engine/hub.rs).
 
+use std::collections::VecDeque;
 use std::num::NonZeroU16;
 
 /// Lines of scrollback kept per agent.
 pub const SCROLLBACK: usize = 10_000;
 
+/// The rows that scrolled off the top, each kept as its text with colour codes (a few
+/// dozen bytes), not as a row of cells (32 bytes a column): 10,000 lines of an 80-column
+/// agent take about 1 MB, not 25 MB.
+struct Scrolled {
+    lines: VecDeque<String>,
+    capacity: usize,
+}
+
+impl vt100::Callbacks for Scrolled {
+    fn on_scroll(&mut self, row: vt100::capture::RowContents<'_>, alternate_screen: bool) {
+        // A full-screen program's alternate screen keeps no history, as in a terminal.
+        if alternate_screen || self.capacity == 0 {
+            return;
+        }
+        let mut line = String::new();
+        let mut state = vt100::capture::BasicFormattedCaptureState::new();
+        let _ = row.write_formatted_basic(&mut line, &mut state);
+        if self.lines.len() == self.capacity {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+}
+
 /// A terminal emulator fed with everything an agent printed.
 pub struct Screen {
-    parser: vt100::Parser,
+    parser: vt100::Parser<Scrolled>,
 }
 
 fn nonzero(n: u16, min: u16) -> NonZeroU16 {
@@ -22,8 +47,18 @@ fn nonzero(n: u16, min: u16) -> NonZeroU16 {
 
 impl Screen {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Screen {
+        let scrolled = Scrolled {
+            lines: VecDeque::new(),
+            capacity: scrollback,
+        };
         Screen {
-            parser: vt100::Parser::new(nonzero(rows, 2), nonzero(cols, 10), scrollback),
+            // No scrollback in the emulator itself: rows leave it through `on_scroll`.
+            parser: vt100::Parser::new_with_callbacks(
+                nonzero(rows, 2),
+                nonzero(cols, 10),
+                0,
+                scrolled,
+            ),
         }
     }
 
@@ -49,29 +84,25 @@ impl Screen {
             .join("\n")
     }
 
+    /// Lines of scrollback kept, and their bytes.
+    pub fn scrollback(&self) -> (usize, usize) {
+        let lines = &self.parser.callbacks().lines;
+        (lines.len(), lines.iter().map(String::len).sum())
+    }
+
     /// Bytes that, written to a fresh terminal of this size, show the same scrollback
-    /// (as plain rows: a wrapped line comes back as rows) and the same screen.
+    /// (a wrapped line comes back as rows) and the same screen.
     pub fn replay(&mut self) -> Vec<u8> {
-        let screen = self.parser.screen_mut();
-        let rows = screen.size().0.get() as usize;
-        screen.set_scrollback(usize::MAX);
-        let total = screen.scrollback();
-        let mut out = String::from("\x1b[m\x1b[H\x1b[2J");
-        // A page of the scrollback at a time: the offset counts rows above the screen,
-        // and the screen then shows the `rows` lines that start that far up.
-        let mut offset = total;
-        while offset > 0 {
-            screen.set_scrollback(offset);
-            let take = offset.min(rows);
-            // Any width but the screen's: each row on its own, not joined to the next
-            // by cursor moves (see vt100's `rows_formatted`).
-            for row in screen.rows_formatted(0, u16::MAX).take(take) {
-                out.push_str(&row);
-                out.push_str("\x1b[m\r\n");
-            }
-            offset -= take;
+        let rows = self.size().0 as usize;
+        let lines = &self.parser.callbacks().lines;
+        let total = lines.len();
+        let mut out =
+            String::with_capacity(lines.iter().map(|l| l.len() + 8).sum::<usize>() + 4096);
+        out.push_str("\x1b[m\x1b[H\x1b[2J");
+        for line in lines {
+            out.push_str(line);
+            out.push_str("\x1b[m\r\n");
         }
-        screen.set_scrollback(0);
         // The last rows printed are still on the screen: scroll them off into the
         // terminal's scrollback, so that the screen below starts blank.
         let up = total.min(rows.saturating_sub(1));
@@ -79,6 +110,7 @@ impl Screen {
             out.push_str(&format!("\x1b[{rows};1H"));
             out.push_str(&"\n".repeat(up));
         }
+        let screen = self.parser.screen();
         if screen.alternate_screen() {
             out.push_str("\x1b[?1049h");
         }
@@ -131,8 +163,8 @@ mod tests {
         let cell = copy.screen().cell(4, 0).unwrap();
         assert!(cell.bold());
         assert_eq!(cell.fgcolor(), vt100::Color::Idx(1));
-        let want = scrollback_rows(&mut s.parser);
-        assert_eq!(want.len(), 8);
+        let want: Vec<String> = (0..8).map(|i| format!("line {i}")).collect();
+        assert_eq!(s.scrollback().0, 8);
         assert_eq!(scrollback_rows(&mut copy), want);
         let line3 = {
             let screen = copy.screen_mut();
@@ -142,6 +174,21 @@ mod tests {
             c
         };
         assert_eq!(line3, vt100::Color::Idx(3));
+    }
+
+    #[test]
+    fn scrollback_is_bounded_and_compact() {
+        let mut s = Screen::new(5, 80, 100);
+        for i in 0..1000 {
+            s.feed(format!("\x1b[32mline {i}\x1b[m\r\n").as_bytes());
+        }
+        let (lines, bytes) = s.scrollback();
+        assert_eq!(lines, 100);
+        assert!(bytes < 100 * 40, "{bytes} bytes for 100 short lines");
+        let mut copy = replayed(&mut s, 1000);
+        let rows = scrollback_rows(&mut copy);
+        assert_eq!(rows.first().map(String::as_str), Some("line 896"));
+        assert_eq!(rows.len(), 100);
     }
 
     #[test]

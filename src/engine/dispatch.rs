@@ -8,11 +8,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use conductor_core::core::agent_state::AgentState;
-use conductor_core::core::engine::Engine;
-use conductor_core::core::error::{Error, Result};
-use conductor_core::core::protocol::{Request, ServerMessage, PROTOCOL};
-use conductor_core::core::pty::{Exit, SessionKind, SessionSink};
+use conductor::agent_state::AgentState;
+use conductor::engine::Engine;
+use conductor::error::{Error, Result};
+use conductor::protocol::{Request, ServerMessage, MAX_FRAME, PROTOCOL};
+use conductor::pty::{Exit, SessionKind, SessionSink};
 use serde_json::{json, Value};
 
 use crate::hub::{Hub, Out, SessionInfo};
@@ -25,6 +25,8 @@ pub struct Ctx {
     pub started: std::time::Instant,
     /// Set by `engine_stop`: the server exits once the reply is out.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// The engine is on its way out: new clients are told to retry (with a new engine).
+    pub closing: std::sync::atomic::AtomicBool,
 }
 
 fn to_json<T: serde::Serialize>(r: Result<T>) -> Result<Value> {
@@ -36,6 +38,18 @@ fn grace(engine: &Engine) -> Duration {
 }
 
 pub fn reply(hub: &Hub, client: u32, id: u64, result: std::result::Result<Value, String>) {
+    // An answer too large for one frame is an error, not a broken connection.
+    let result = result.and_then(|value| {
+        let len = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(0);
+        if len + 1024 > MAX_FRAME {
+            Err(format!(
+                "conductor: the answer is too large to send ({} MB)",
+                len >> 20
+            ))
+        } else {
+            Ok(value)
+        }
+    });
     let message = match result {
         Ok(value) => ServerMessage::Reply {
             id,
@@ -53,7 +67,7 @@ pub fn reply(hub: &Hub, client: u32, id: u64, result: std::result::Result<Value,
     hub.send(client, Out::Json(message));
 }
 
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()
@@ -115,20 +129,17 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
         }
         Request::AgentStop(p) => {
             // The grace period must not hold this client's other requests.
-            let hub = Arc::clone(&ctx.hub);
-            std::thread::spawn(move || {
-                engine.sessions.stop(p.session, grace(&engine));
-                drop(hub);
-            });
+            std::thread::spawn(move || engine.sessions.stop(p.session, grace(&engine)));
             return inline(Ok(Value::Bool(true)));
         }
         Request::AgentStopAll(p) => {
             let hub = Arc::clone(&ctx.hub);
             Box::new(move || {
                 let grace = grace(&engine).min(Duration::from_secs(1));
-                // An editor stops what it shows; the last editor, everything.
+                // An editor stops what it started that no other editor shows; the last
+                // editor, everything.
                 if p.mine && hub.clients().len() > 1 {
-                    let ids = hub.shown_by(client);
+                    let ids = hub.owned_alone(client);
                     engine.sessions.stop_many(&ids, grace);
                     Ok(json!(ids.len()))
                 } else {
@@ -147,10 +158,11 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
             return inline(to_json(Ok(ctx.hub.list(p.workspace.as_deref()))))
         }
         Request::AgentAttach(p) => {
-            if p.rows > 0 && p.cols > 0 {
+            // The screen takes the new size first, then the program hears of it.
+            let r = ctx.hub.attach(client, p.session, p.rows, p.cols);
+            if r.is_ok() && p.rows > 0 && p.cols > 0 {
                 let _ = engine.sessions.resize(p.session, p.rows, p.cols);
             }
-            let r = ctx.hub.attach(client, p.session, p.rows, p.cols);
             if r.is_ok() {
                 let _ = engine.sessions.expect_redraw(p.session);
             }
@@ -161,7 +173,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
             return inline(Ok(Value::Bool(true)));
         }
         Request::Options(options) => {
-            engine.set_options(*options);
+            engine.set_options(options);
             return inline(Ok(Value::Bool(true)));
         }
         Request::EngineStatus(_) => return inline(Ok(status(ctx))),
@@ -201,7 +213,8 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
         Request::Merge(req) => Box::new(move || to_json(engine.merge(&req))),
         Request::DraftMessage(req) => Box::new(move || to_json(engine.draft_message(&req))),
         Request::Pr(req) => Box::new(move || to_json(engine.pull_request(&req))),
-        Request::RunStart(req) => {
+        Request::RunStart(mut req) => {
+            req.base_env = ctx.hub.env_of(client);
             let sink = Arc::new(HubSink {
                 ctx: Arc::clone(ctx),
                 owner: client,
@@ -233,7 +246,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
 }
 
 fn info_of(
-    started: &conductor_core::core::terminals::Started,
+    started: &conductor::terminals::Started,
     kind: SessionKind,
     label: Option<String>,
     size: (u16, u16),
@@ -257,8 +270,9 @@ fn info_of(
 fn agent_start(
     ctx: &Arc<Ctx>,
     client: u32,
-    req: conductor_core::core::terminals::AgentStart,
+    mut req: conductor::terminals::AgentStart,
 ) -> Result<Value> {
+    req.spawn.base_env = ctx.hub.env_of(client);
     let size = (req.spawn.rows, req.spawn.cols);
     let label = req.label.clone();
     let sink = Arc::new(HubSink {

@@ -9,14 +9,14 @@
 //!
 //! Not here: what requests do (dispatch.rs), the socket (server.rs).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use conductor_core::core::protocol::{ServerMessage, WINDOW};
-use conductor_core::core::pty::SessionKind;
-use conductor_core::core::replay::{Screen, SCROLLBACK};
+use conductor::protocol::{ServerMessage, LAG, WINDOW};
+use conductor::pty::SessionKind;
+use conductor::replay::{Screen, SCROLLBACK};
 use serde::Serialize;
 
 /// What a client's writer thread sends, in order.
@@ -28,6 +28,7 @@ pub enum Out {
 struct Client {
     tx: mpsc::Sender<Out>,
     pid: u32,
+    env: Option<BTreeMap<String, String>>,
 }
 
 /// A session as every client may see it (`agent_sessions`, `:ConductorEngine status`).
@@ -45,6 +46,9 @@ pub struct SessionInfo {
     pub exited: bool,
     pub code: Option<i32>,
     pub signal: Option<String>,
+    /// The client that started it.
+    #[serde(skip)]
+    pub owner: Option<u32>,
 }
 
 struct Inner {
@@ -63,6 +67,9 @@ struct Shared {
 pub struct Hub {
     clients: Mutex<HashMap<u32, Client>>,
     sessions: Mutex<HashMap<u64, Arc<Shared>>>,
+    /// Sessions forgotten: late output (a grandchild still holding the terminal) must
+    /// not bring them back as phantoms that keep the engine busy forever.
+    forgotten: Mutex<HashSet<u64>>,
     next_client: AtomicU32,
 }
 
@@ -72,11 +79,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Hub {
     /// A new client; its writer thread drains the receiver.
-    pub fn add_client(&self, pid: u32) -> (u32, mpsc::Receiver<Out>) {
+    pub fn add_client(
+        &self,
+        pid: u32,
+        env: Option<BTreeMap<String, String>>,
+    ) -> (u32, mpsc::Receiver<Out>) {
         let id = self.next_client.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel();
-        lock(&self.clients).insert(id, Client { tx, pid });
+        lock(&self.clients).insert(id, Client { tx, pid, env });
         (id, rx)
+    }
+
+    /// The environment `client` said hello with.
+    pub fn env_of(&self, client: u32) -> Option<BTreeMap<String, String>> {
+        lock(&self.clients).get(&client).and_then(|c| c.env.clone())
     }
 
     /// The client is gone: nothing waits for it any more.
@@ -117,9 +133,19 @@ impl Hub {
 
     /// The session's record, made when its first output or its start comes (whichever
     /// is first), with the client that started it already showing it.
-    fn entry(&self, session: u64, owner: Option<u32>, rows: u16, cols: u16) -> Arc<Shared> {
+    fn entry(&self, session: u64, owner: Option<u32>, rows: u16, cols: u16) -> Option<Arc<Shared>> {
+        if lock(&self.forgotten).contains(&session) {
+            return None;
+        }
+        // Not known yet (a state before the first output): a usual size until the start
+        // says which.
+        let (rows, cols) = if rows == 0 || cols == 0 {
+            (24, 80)
+        } else {
+            (rows, cols)
+        };
         let mut sessions = lock(&self.sessions);
-        Arc::clone(sessions.entry(session).or_insert_with(|| {
+        Some(Arc::clone(sessions.entry(session).or_insert_with(|| {
             let mut subscribers = HashMap::new();
             if let Some(owner) = owner {
                 subscribers.insert(owner, 0);
@@ -132,28 +158,37 @@ impl Hub {
                         rows,
                         cols,
                         state: "starting".into(),
+                        owner,
                         ..Default::default()
                     },
                     subscribers,
                 }),
                 room: Condvar::new(),
             })
-        }))
+        })))
     }
 
     /// The start of a session is known: who started it, what it is.
     pub fn register(&self, info: SessionInfo, owner: Option<u32>) {
-        let s = self.entry(info.session, owner, info.rows, info.cols);
+        let Some(s) = self.entry(info.session, owner, info.rows, info.cols) else {
+            return;
+        };
         let mut inner = lock(&s.inner);
-        let state = std::mem::take(&mut inner.info.state);
-        let exited = inner.info.exited;
+        if info.rows > 0 && info.cols > 0 && inner.screen.size() != (info.rows, info.cols) {
+            inner.screen.resize(info.rows, info.cols);
+        }
+        // What came first (its state, its exit) stays.
+        let before = std::mem::take(&mut inner.info);
         inner.info = SessionInfo {
-            state: if state.is_empty() {
+            state: if before.state.is_empty() {
                 info.state.clone()
             } else {
-                state
+                before.state
             },
-            exited: exited || info.exited,
+            exited: before.exited || info.exited,
+            code: before.code.or(info.code),
+            signal: before.signal.or(info.signal.clone()),
+            owner: owner.or(before.owner),
             ..info
         };
     }
@@ -161,8 +196,11 @@ impl Hub {
     /// Output of `session`: into its screen, then to every client showing it. Waits
     /// while a client is a full window behind.
     pub fn output(&self, session: u64, bytes: Vec<u8>, owner: Option<u32>, size: (u16, u16)) {
-        let s = self.entry(session, owner, size.0, size.1);
+        let Some(s) = self.entry(session, owner, size.0, size.1) else {
+            return;
+        };
         let mut inner = lock(&s.inner);
+        let waiting_since = Instant::now();
         while inner.subscribers.values().any(|n| *n >= WINDOW) {
             // Timed, so that a client that vanished without a word is noticed.
             inner = s
@@ -172,6 +210,27 @@ impl Hub {
                 .0;
             let clients = lock(&self.clients);
             inner.subscribers.retain(|c, _| clients.contains_key(c));
+            drop(clients);
+            if waiting_since.elapsed() >= LAG {
+                // Stuck (suspended, blocked): stop waiting for it; it attaches again.
+                let stuck: Vec<u32> = inner
+                    .subscribers
+                    .iter()
+                    .filter(|(_, n)| **n >= WINDOW)
+                    .map(|(c, _)| *c)
+                    .collect();
+                for client in stuck {
+                    inner.subscribers.remove(&client);
+                    self.send(
+                        client,
+                        Out::Json(ServerMessage::Event {
+                            event: serde_json::json!({
+                                "event": "agent_detached", "data": { "session": session }
+                            }),
+                        }),
+                    );
+                }
+            }
         }
         inner.screen.feed(&bytes);
         let subscribers: Vec<u32> = inner.subscribers.keys().copied().collect();
@@ -231,13 +290,14 @@ impl Hub {
     }
 
     pub fn set_state(&self, session: u64, state: &str) {
-        if let Some(s) = self.shared(session) {
+        if let Some(s) = self.entry(session, None, 0, 0) {
             lock(&s.inner).info.state = state.to_string();
         }
     }
 
     pub fn set_exited(&self, session: u64, code: Option<i32>, signal: Option<String>) {
-        if let Some(s) = self.shared(session) {
+        // Made when unknown: an exit may come before the start is registered.
+        if let Some(s) = self.entry(session, None, 0, 0) {
             let mut inner = lock(&s.inner);
             inner.info.state = "exited".into();
             inner.info.exited = true;
@@ -247,6 +307,7 @@ impl Hub {
     }
 
     pub fn forget(&self, session: u64) {
+        lock(&self.forgotten).insert(session);
         lock(&self.sessions).remove(&session);
     }
 
@@ -262,15 +323,18 @@ impl Hub {
         list
     }
 
-    /// Sessions `client` shows.
-    pub fn shown_by(&self, client: u32) -> Vec<u64> {
+    /// Sessions `client` started and no other client shows: what it answers for alone.
+    pub fn owned_alone(&self, client: u32) -> Vec<u64> {
         let sessions: Vec<(u64, Arc<Shared>)> = lock(&self.sessions)
             .iter()
             .map(|(id, s)| (*id, Arc::clone(s)))
             .collect();
         sessions
             .into_iter()
-            .filter(|(_, s)| lock(&s.inner).subscribers.contains_key(&client))
+            .filter(|(_, s)| {
+                let inner = lock(&s.inner);
+                inner.info.owner == Some(client) && inner.subscribers.keys().all(|c| *c == client)
+            })
             .map(|(id, _)| id)
             .collect()
     }

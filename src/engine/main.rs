@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conductor_core::core::engine::{Engine, Options};
-use conductor_core::core::protocol::{self, ClientMessage, EnginePaths, Frame, ServerMessage};
+use conductor::engine::{Engine, Options};
+use conductor::protocol::{self, ClientMessage, EnginePaths, Frame, ServerMessage};
 
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -79,9 +79,9 @@ fn serve(state_dir: PathBuf, detach: bool) -> i32 {
         // SAFETY: no other thread exists yet; the child only continues this function.
         match unsafe { libc::fork() } {
             -1 => return fail(std::io::Error::last_os_error()),
-            0 => unsafe {
-                libc::setsid();
-            },
+            // Already a session of its own (the starter's setsid): not its leader, so it
+            // can never acquire a controlling terminal.
+            0 => {}
             _ => return 0,
         }
     }
@@ -115,6 +115,7 @@ fn serve(state_dir: PathBuf, detach: bool) -> i32 {
         Err(e) => return fail(format!("{}: {e}", paths.socket.display())),
     };
     let _ = std::fs::write(&paths.pid, std::process::id().to_string());
+    let _ = std::fs::write(&paths.record, paths.socket.as_os_str().as_encoded_bytes());
     eprintln!(
         "conductor-engine {VERSION}: pid {} serving {}",
         std::process::id(),
@@ -144,6 +145,7 @@ fn serve(state_dir: PathBuf, detach: bool) -> i32 {
             .expect("a tokio runtime can always be built"),
         started: std::time::Instant::now(),
         stopping: Default::default(),
+        closing: Default::default(),
     });
     let idle = std::env::var("CONDUCTOR_ENGINE_IDLE_MS")
         .ok()
@@ -151,10 +153,11 @@ fn serve(state_dir: PathBuf, detach: bool) -> i32 {
         .map(Duration::from_millis)
         .unwrap_or(IDLE);
     let socket = paths.socket.clone();
-    let pid = paths.pid.clone();
+    let (pid, record) = (paths.pid.clone(), paths.record.clone());
     server::serve(listener, ctx, idle, move || {
         let _ = std::fs::remove_file(&socket);
         let _ = std::fs::remove_file(&pid);
+        let _ = std::fs::remove_file(&record);
     });
     drop(lock);
     0
@@ -163,7 +166,11 @@ fn serve(state_dir: PathBuf, detach: bool) -> i32 {
 /// A connection that has said hello, for the command-line `status`.
 fn connect(state_dir: &std::path::Path) -> Result<UnixStream, String> {
     let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| e.to_string())?;
-    UnixStream::connect(&paths.socket).map_err(|_| "no engine runs for this state directory".into())
+    paths
+        .sockets()
+        .iter()
+        .find_map(|s| UnixStream::connect(s).ok())
+        .ok_or_else(|| "no engine runs for this state directory".into())
 }
 
 fn stop(state_dir: &std::path::Path) -> i32 {
@@ -190,6 +197,7 @@ fn status(state_dir: &std::path::Path) -> i32 {
         protocol: protocol::PROTOCOL,
         version: VERSION.into(),
         pid: std::process::id(),
+        env: None,
     };
     let request = ClientMessage::Request {
         id: 1,

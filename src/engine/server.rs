@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conductor_core::core::platform::peer;
-use conductor_core::core::protocol::{
+use conductor::platform::peer;
+use conductor::protocol::{
     self, read_frame, ClientMessage, Frame, Request, ServerMessage, PROTOCOL,
 };
 
@@ -24,7 +24,12 @@ pub fn serve(listener: UnixListener, ctx: Arc<Ctx>, idle: Duration, cleanup: imp
         std::thread::Builder::new()
             .name("accept".into())
             .spawn(move || {
-                for stream in listener.incoming().flatten() {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else {
+                        // Out of file descriptors, say: wait rather than spin.
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
                     let ctx = Arc::clone(&ctx);
                     let _ = std::thread::Builder::new()
                         .name("client".into())
@@ -51,7 +56,8 @@ pub fn serve(listener: UnixListener, ctx: Arc<Ctx>, idle: Duration, cleanup: imp
         }
     }
     // No new client may find a dying engine: the next one starts a new engine, which
-    // waits for this one's lock.
+    // waits for this one's lock (and one that got in just now is told to retry).
+    ctx.closing.store(true, Ordering::SeqCst);
     cleanup();
     // Replies already queued (the `engine_stop` one) get a moment to go out.
     std::thread::sleep(Duration::from_millis(50));
@@ -107,17 +113,12 @@ fn client(stream: UnixStream, ctx: Arc<Ctx>) {
         return;
     };
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
-    let pid = match read_frame(&mut reader) {
+    let (pid, env) = match read_frame(&mut reader) {
         Ok(Some(Frame::Json(v))) => match serde_json::from_value::<ClientMessage>(v) {
             Ok(ClientMessage::Stop) => stop_and_hold(&ctx),
             Ok(ClientMessage::Hello {
-                protocol,
-                version,
-                pid,
-            }) if protocol == PROTOCOL => {
-                let _ = version;
-                pid
-            }
+                protocol, pid, env, ..
+            }) if protocol == PROTOCOL => (pid, env),
             Ok(ClientMessage::Hello {
                 protocol, version, ..
             }) => {
@@ -135,7 +136,20 @@ fn client(stream: UnixStream, ctx: Arc<Ctx>) {
         },
         _ => return,
     };
-    let (id, rx) = ctx.hub.add_client(pid);
+    if ctx.closing.load(Ordering::SeqCst) {
+        refuse(
+            &stream,
+            "conductor: the engine is stopping; try again".into(),
+            "closing",
+        );
+        return;
+    }
+    let (id, rx) = ctx.hub.add_client(pid, env);
+    // However this thread ends (a panic included), the client is gone from the hub.
+    let _gone = Gone {
+        hub: Arc::clone(&ctx.hub),
+        client: id,
+    };
     let writer = {
         let Ok(out) = stream.try_clone() else {
             ctx.hub.drop_client(id);
@@ -162,7 +176,20 @@ fn client(stream: UnixStream, ctx: Arc<Ctx>) {
                     method,
                     params,
                 }) => match Request::parse(&method, params) {
-                    Ok(req) => dispatch::dispatch(&ctx, id, rid, req),
+                    Ok(req) => {
+                        // A bug in one request must not take the client (or engine) down.
+                        let run =
+                            std::panic::AssertUnwindSafe(|| dispatch::dispatch(&ctx, id, rid, req));
+                        if let Err(panic) = std::panic::catch_unwind(run) {
+                            let text = dispatch::panic_text(&panic);
+                            dispatch::reply(
+                                &ctx.hub,
+                                id,
+                                rid,
+                                Err(format!("conductor: internal error: {text}")),
+                            );
+                        }
+                    }
                     Err(e) => dispatch::reply(&ctx.hub, id, rid, Err(e)),
                 },
                 Ok(ClientMessage::Stop) => stop_and_hold(&ctx),
@@ -176,10 +203,22 @@ fn client(stream: UnixStream, ctx: Arc<Ctx>) {
             Ok(None) | Err(_) => break,
         }
     }
-    ctx.hub.drop_client(id);
+    drop(_gone);
     let _ = stream.shutdown(std::net::Shutdown::Both);
     if let Ok(w) = writer {
         let _ = w.join();
+    }
+}
+
+/// Takes a client out of the hub when its thread ends, however it ends.
+struct Gone {
+    hub: Arc<crate::hub::Hub>,
+    client: u32,
+}
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.hub.drop_client(self.client);
     }
 }
 

@@ -25,7 +25,7 @@ use crate::core::protocol::{
 
 use super::bridge::{self, Message};
 
-/// How long a new engine may take to listen.
+/// How long a new engine may take to listen (it may wait for a stopping one's lock).
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a cheap call may wait for its reply.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -37,7 +37,7 @@ pub struct Connection {
     client: u32,
     pub engine_pid: u32,
     pub engine_version: String,
-    next: AtomicU64,
+    pub generation: u64,
     waiters: Arc<Waiters>,
     alive: Arc<AtomicBool>,
 }
@@ -52,6 +52,11 @@ pub struct Target {
 }
 
 static TARGET: Mutex<Option<Target>> = Mutex::new(None);
+/// Request ids never repeat in this Neovim, whichever connection sends them (a reply of
+/// a lost engine must not answer a newer request).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Connections made so far: `engine_lost` names the one that was lost.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 static CONNECTION: Mutex<Option<Arc<Connection>>> = Mutex::new(None);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -156,11 +161,19 @@ fn connect_or_start(target: &Target) -> Result<UnixStream, String> {
             Ok(s) => return Ok(s),
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Err(e) => {
+                // Its own last words say why (a socket path too long, a directory refused).
+                let log = std::fs::read_to_string(&paths.log).unwrap_or_default();
+                let last = log.lines().last().unwrap_or("").trim().to_string();
                 return Err(format!(
-                    "conductor: the engine did not start listening on {} ({e}); see {}",
+                    "conductor: the engine did not start listening on {} ({e}){}; see {}",
                     paths.socket.display(),
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last}")
+                    },
                     paths.log.display()
-                ))
+                ));
             }
         }
     }
@@ -176,6 +189,7 @@ impl Connection {
                 protocol: PROTOCOL,
                 version: super::VERSION.into(),
                 pid: std::process::id(),
+                env: Some(std::env::vars().collect()),
             },
         )
         .map_err(|e| format!("conductor: the engine closed the connection: {e}"))?;
@@ -205,6 +219,7 @@ impl Connection {
             }
             _ => return Err("conductor: the engine said something unexpected".into()),
         };
+        let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
         let (out, rx) = mpsc::channel::<Vec<u8>>();
         let alive = Arc::new(AtomicBool::new(true));
         let waiters: Arc<Waiters> = Arc::default();
@@ -231,7 +246,7 @@ impl Connection {
             let (alive, waiters) = (Arc::clone(&alive), Arc::clone(&waiters));
             std::thread::Builder::new()
                 .name("conductor-engine-reader".into())
-                .spawn(move || read_loop(reader, alive, waiters))
+                .spawn(move || read_loop(reader, alive, waiters, generation))
                 .map_err(|e| e.to_string())?;
         }
         Ok(Connection {
@@ -239,7 +254,7 @@ impl Connection {
             client,
             engine_pid,
             engine_version,
-            next: AtomicU64::new(1),
+            generation,
             waiters,
             alive,
         })
@@ -250,7 +265,7 @@ impl Connection {
     }
 
     fn next_id(&self) -> u64 {
-        (u64::from(self.client) << 32) | self.next.fetch_add(1, Ordering::Relaxed)
+        (u64::from(self.client) << 32) | NEXT_ID.fetch_add(1, Ordering::Relaxed)
     }
 
     fn send_request(&self, id: u64, method: &str, params: serde_json::Value) -> Result<(), String> {
@@ -321,7 +336,11 @@ impl Connection {
     /// Asks the engine to stop (whatever its protocol) and waits until it has.
     pub fn stop_engine(state_dir: &Path, timeout: Duration) -> Result<bool, String> {
         let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| e.to_string())?;
-        let Ok(mut s) = UnixStream::connect(&paths.socket) else {
+        let Some(mut s) = paths
+            .sockets()
+            .iter()
+            .find_map(|s| UnixStream::connect(s).ok())
+        else {
             return Ok(false);
         };
         protocol::write_json(&mut s, &ClientMessage::Stop).map_err(|e| e.to_string())?;
@@ -337,7 +356,12 @@ impl Connection {
     }
 }
 
-fn read_loop(mut reader: BufReader<UnixStream>, alive: Arc<AtomicBool>, waiters: Arc<Waiters>) {
+fn read_loop(
+    mut reader: BufReader<UnixStream>,
+    alive: Arc<AtomicBool>,
+    waiters: Arc<Waiters>,
+    generation: u64,
+) {
     loop {
         match read_frame(&mut reader) {
             Ok(Some(Frame::Output { session, bytes })) => {
@@ -374,6 +398,6 @@ fn read_loop(mut reader: BufReader<UnixStream>, alive: Arc<AtomicBool>, waiters:
     // Every waiting call fails now (their senders drop).
     lock(&waiters).clear();
     bridge::post(Message::Event(
-        serde_json::json!({ "event": "engine_lost", "data": {} }),
+        serde_json::json!({ "event": "engine_lost", "data": { "generation": generation } }),
     ));
 }

@@ -76,8 +76,22 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
                 if let Some(c) = client::current() {
                     t.set("pid", c.engine_pid)?;
                     t.set("version", c.engine_version.clone())?;
+                    t.set("generation", c.generation)?;
                 }
                 Ok(t)
+            })
+        })?,
+    )?;
+    raw.set(
+        "engine_running",
+        lua.create_function(|_, state_dir: String| {
+            guarded(|| {
+                Ok(
+                    crate::core::protocol::EnginePaths::for_state_dir(std::path::Path::new(
+                        &state_dir,
+                    ))
+                    .is_ok_and(|p| std::os::unix::net::UnixStream::connect(p.socket).is_ok()),
+                )
             })
         })?,
     )?;

@@ -179,6 +179,7 @@ fn a_client_of_another_protocol_is_refused_with_the_way_out() {
             protocol: 999,
             version: "a future plugin".into(),
             pid: 1,
+            env: None,
         },
     )
     .unwrap();
@@ -253,4 +254,89 @@ fn a_client_of_another_user_is_refused() {
     let mut s = UnixStream::connect(&paths.socket).unwrap();
     protocol::write_json(&mut s, &ClientMessage::Stop).unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn the_engine_command_shows_stops_after_asking_and_restarts() {
+    let s = Setup::new();
+    let out = s.run("command");
+    assert!(out.success, "{}", out.stderr);
+}
+
+/// An engine of an older protocol, as a plugin update leaves it running: it refuses
+/// every client with reason "protocol" and stops when told to (the stable `stop`).
+const OLD_ENGINE: &str = r#"
+import json, os, socket, struct, sys
+path = sys.argv[1]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(8)
+open(sys.argv[2], "w").close()
+def frame(conn):
+    head = b""
+    while len(head) < 4:
+        more = conn.recv(4 - len(head))
+        if not more:
+            return None
+        head += more
+    n = struct.unpack("<I", head)[0]
+    body = b""
+    while len(body) < n:
+        body += conn.recv(n - len(body))
+    return json.loads(body[1:])
+while True:
+    conn, _ = server.accept()
+    msg = frame(conn)
+    if msg and msg.get("type") == "stop":
+        os.unlink(path)
+        sys.exit(0)
+    body = json.dumps({"type": "refused", "reason": "protocol",
+        "message": "conductor: the running engine (0.0.1 (old), protocol 0) does not speak this plugin's protocol 1: restart it with :ConductorEngine restart"}).encode()
+    conn.sendall(struct.pack("<I", len(body) + 1) + b"\x01" + body)
+    conn.shutdown(socket.SHUT_WR)
+    conn.close()
+"#;
+
+#[test]
+fn an_engine_of_another_protocol_is_said_and_restarted_on_request() {
+    use std::os::unix::fs::DirBuilderExt;
+    let s = Setup::new();
+    let runtime = s.f.base().join("run");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(runtime.join("conductor"))
+        .unwrap();
+    let state_dir = s.home.join(".local/state/nvim/conductor");
+    let paths = EnginePaths::in_runtime_dir(&runtime.join("conductor"), &state_dir);
+    let ready = s.f.base().join("old-engine-ready");
+    let mut old = Command::new("python3")
+        .args(["-c", OLD_ENGINE])
+        .arg(&paths.socket)
+        .arg(&ready)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "the old engine listens");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut vars = env("upgrade", &s.shared);
+    vars.push(("XDG_RUNTIME_DIR", runtime.display().to_string()));
+    let out = run_case_keeping_engine("engine", &s.home, &s.f.repo, &vars);
+    // The old engine was told to stop, and did.
+    let stopped = old.try_wait().unwrap().is_some() || {
+        std::thread::sleep(Duration::from_secs(1));
+        old.try_wait().unwrap().is_some()
+    };
+    if !stopped {
+        let _ = old.kill();
+    }
+    let _ = Command::new(engine())
+        .args(["stop", "--state-dir"])
+        .arg(&state_dir)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .status();
+    assert!(out.success, "{}", out.stderr);
+    assert!(stopped, "the old engine was stopped");
 }

@@ -38,12 +38,18 @@ function M.attach()
     pcall(engine.load().agent_forget, d.session)
   end)
   engine.on("engine_lost", function()
-    -- The engine stopped (or was killed): its terminals went with it.
-    for _, s in pairs(sessions.by_id) do
-      if s.state ~= "exited" then
-        pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: the engine stopped; %s is gone]\r\n"):format(s.label))
-        sessions.set_state(s, "exited", nil)
-      end
+    -- The engine stopped (or was killed): its terminals went with it. Their buffers stay
+    -- (scrollback to read) but leave the session table: a new engine numbers its
+    -- sessions from 1 again, and must not find them taken.
+    sessions.engine_lost()
+  end)
+  engine.on("agent_detached", function(d)
+    -- This Neovim fell a whole window behind (suspended, blocked) and the engine
+    -- stopped waiting for it: show the terminal's screen again, then its output.
+    local s = sessions.by_id[d.session]
+    if s and s.state ~= "exited" and api.nvim_buf_is_valid(s.buf) then
+      local rows, cols = window.size_of(s.buf)
+      pcall(engine.call, "agent_attach", { session = d.session, rows = rows or 0, cols = cols or 0 })
     end
   end)
   local group = api.nvim_create_augroup("conductor_agents", { clear = true })

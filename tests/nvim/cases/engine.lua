@@ -163,8 +163,8 @@ elseif phase == "engine-killed" then
     T.ok(#processes_in(ws.path) > 0, "the agent runs")
     vim.uv.kill(old, "sigkill")
     T.wait(function()
-      return state_of(ws, a.id) == "exited"
-    end, "the agent marked exited when the engine went")
+      return state_of(ws, a.id) == nil
+    end, "the agent gone from the list when the engine went")
     T.wait(function()
       return text(a.buf):find("the engine stopped", 1, true)
     end, "its terminal says why")
@@ -192,6 +192,74 @@ elseif phase == "exit-stop" then
     })
     local ws = start_agent("stopped")
     say("started", { path = ws.path })
+  end)
+elseif phase == "command" then
+  T.case(":ConductorEngine status, stop (asking first) and restart", function()
+    local ws, a = start_agent("admin")
+    local core = engine.load()
+    local first = core.connected().pid
+    vim.cmd("ConductorEngine status")
+    local said = T.notes[#T.notes].msg
+    T.contains(said, ("engine pid %d"):format(first))
+    T.contains(said, "editors connected: 1")
+    T.contains(said, "admin/fake  idle  (agent)")
+    -- Working agents: quitting says how many keep running (the default, "keep").
+    core.agent_write(a.id, "busy\r")
+    T.wait(function()
+      return state_of(ws, a.id) == "working"
+    end, "the agent working")
+    api.nvim_exec_autocmds("VimLeavePre", {})
+    T.contains(vim.fn.execute("messages"), "1 working agent(s) keep running in the engine")
+    T.eq(core.connected().pid, first, "quitting's hook stopped nothing")
+    -- Stop asks first while an agent runs: "Cancel" leaves everything running.
+    local asked
+    local confirm = vim.fn.confirm
+    vim.fn.confirm = function(question)
+      asked = question
+      return 2
+    end
+    vim.cmd("ConductorEngine stop")
+    vim.fn.confirm = confirm
+    T.contains(asked, "the 1 agent(s) running in it")
+    T.eq(core.connected().pid, first, "still running after Cancel")
+    vim.cmd("ConductorEngine! stop")
+    T.wait(function()
+      return state_of(ws, a.id) == nil
+    end, "the agent gone with the engine")
+    T.wait(function()
+      return text(a.buf):find("the engine stopped", 1, true)
+    end, "its terminal says why")
+    T.eq(core.connected().pid, nil, "no engine")
+    T.wait(function()
+      return #processes_in(ws.path) == 0
+    end, "nothing left running")
+    vim.cmd("ConductorEngine restart")
+    local second = core.connected().pid
+    T.ok(second and second ~= first, "a new engine")
+    T.contains(T.notes[#T.notes].msg, ("engine restarted (pid %d)"):format(second))
+  end)
+elseif phase == "upgrade" then
+  T.case("an engine of another protocol: said, and restarted when the user says so", function()
+    -- tests/e2e/engine_process.rs runs an "old engine" on this Neovim's socket: it
+    -- refuses every client with reason "protocol", and stops when told to.
+    local chosen
+    vim.ui.select = function(items, opts, on_choice)
+      chosen = opts.prompt
+      on_choice(items[1], 1)
+    end
+    local ok, err = pcall(engine.call, "list", {})
+    T.eq(ok, false, "refused")
+    T.contains(err, "does not speak this plugin's protocol")
+    T.contains(err, ":ConductorEngine restart")
+    T.wait(function()
+      return chosen ~= nil
+    end, "the restart offered")
+    T.contains(chosen, "does not speak this plugin's protocol")
+    -- The offer was taken: the old engine stopped and a new one runs.
+    T.wait(function()
+      return engine.load().connected().pid ~= nil
+    end, "the new engine")
+    T.eq(engine.call("list", {}), {}, "the new engine answers")
   end)
 else
   error("unknown phase " .. tostring(phase))
