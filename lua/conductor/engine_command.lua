@@ -49,7 +49,8 @@ function M.status_lines()
 end
 
 function M.status()
-  notify.info(table.concat(M.status_lines(), "\n"))
+  -- Several lines, as they are (notify.info would make them one).
+  vim.notify("conductor: " .. table.concat(M.status_lines(), "\n"), vim.log.levels.INFO)
 end
 
 --- Stops the engine and everything it runs; asks first when agents run (unless `force`).

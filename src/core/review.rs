@@ -48,8 +48,17 @@ pub struct ShipRequest {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Blob {
+    /// Sent as text when it is UTF-8 (almost always), else as numbers: JSON has no bytes.
+    #[serde(serialize_with = "text_or_bytes")]
     pub bytes: Vec<u8>,
     pub binary: bool,
+}
+
+fn text_or_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => s.serialize_str(text),
+        Err(_) => s.collect_seq(bytes),
+    }
 }
 
 impl Engine {

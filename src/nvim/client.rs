@@ -83,7 +83,18 @@ pub fn connection() -> Result<Arc<Connection>, String> {
     let target = lock(&TARGET)
         .clone()
         .ok_or("conductor: engine not started (call setup() first)")?;
-    let c = Arc::new(Connection::open(&target)?);
+    // An engine that is closing refuses with "closing": the next attempt starts (or
+    // finds) its successor.
+    let mut tries = 0;
+    let c = loop {
+        match Connection::open(&target) {
+            Err(e) if e.ends_with("[closing]") && tries < 25 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => break Arc::new(other?),
+        }
+    };
     *current = Some(Arc::clone(&c));
     drop(current);
     c.call("options", target.options)?;
@@ -211,8 +222,8 @@ impl Connection {
             } => (client, pid, version),
             ServerMessage::Refused { message, reason } => {
                 // Lua recognises the reason and offers the restart.
-                return Err(if reason == "protocol" {
-                    format!("{message} [protocol]")
+                return Err(if reason == "protocol" || reason == "closing" {
+                    format!("{message} [{reason}]")
                 } else {
                     message
                 });

@@ -234,10 +234,11 @@ fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
         return match json {
             serde_json::Value::Null => Ok(Value::Nil),
             blob => {
-                let bytes: Vec<u8> = blob
-                    .get("bytes")
-                    .and_then(|b| serde_json::from_value(b.clone()).ok())
-                    .unwrap_or_default();
+                let bytes: Vec<u8> = match blob.get("bytes") {
+                    Some(serde_json::Value::String(text)) => text.clone().into_bytes(),
+                    Some(other) => serde_json::from_value(other.clone()).unwrap_or_default(),
+                    None => Vec::new(),
+                };
                 let t = lua.create_table()?;
                 t.set("text", lua.create_string(&bytes)?)?;
                 t.set(
