@@ -44,14 +44,17 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
             })
         })?,
     )?;
-    // Fire and forget: the reply (if any) finds no callback and is dropped.
+    // Fire and forget: the reply (if any) finds no callback and is dropped. Nothing to
+    // do without an engine (its sessions went with it): never starts one.
     raw.set(
         "notify",
         lua.create_function(|lua, (method, params): (String, Value)| {
             guarded(|| {
                 let params = json_params(lua, params)?;
-                conn()?
-                    .request(&method, params)
+                let Some(c) = client::current() else {
+                    return Ok(false);
+                };
+                c.request(&method, params)
                     .map(|_| true)
                     .map_err(mlua::Error::runtime)
             })
@@ -61,8 +64,10 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         "agent_write",
         lua.create_function(|_, (session, bytes): (u64, mlua::String)| {
             guarded(|| {
-                conn()?
-                    .input(session, &bytes.as_bytes())
+                let Some(c) = client::current() else {
+                    return Ok(false);
+                };
+                c.input(session, &bytes.as_bytes())
                     .map(|()| true)
                     .map_err(mlua::Error::runtime)
             })

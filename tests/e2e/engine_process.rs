@@ -340,3 +340,12 @@ fn an_engine_of_another_protocol_is_said_and_restarted_on_request() {
     assert!(out.success, "{}", out.stderr);
     assert!(stopped, "the old engine was stopped");
 }
+
+#[test]
+fn a_full_screen_agent_comes_back_as_drawn() {
+    let s = Setup::new();
+    let out = s.run("tui-quit");
+    assert!(out.success, "first Neovim:\n{}", out.stderr);
+    let out = s.run("tui-back");
+    assert!(out.success, "second Neovim:\n{}", out.stderr);
+}

@@ -130,6 +130,9 @@ elseif phase == "share-a" then
     T.wait(function()
       return text(a.buf):find("SIZE %d+ %d+")
     end, "the other Neovim's keys answered here", 60000)
+    T.wait(function()
+      return text(a.buf):find("PASTE 7 BYTES 2 LINES", 1, true)
+    end, "the other Neovim's paste answered here", 60000)
     engine.load().agent_write(a.id, "invalid\r")
     say("a-typed")
     -- The other Neovim archives the workspace: the agent stops here too, and nothing of
@@ -146,7 +149,17 @@ elseif phase == "share-b" then
   T.case("two Neovims show one agent: the second", function()
     local ready = wait_file("a-ready")
     local ws, a = reattach("shared", ready.session)
+    -- The size is this Neovim's now (it attached last): the agent sees it.
+    local rows, cols = require("conductor.agent.window").size_of(a.buf)
     engine.load().agent_write(a.id, "size\r")
+    T.wait(function()
+      return text(a.buf):find(("SIZE %d %d"):format(rows, cols), 1, true)
+    end, ("the agent sized %dx%d, this Neovim's window"):format(rows, cols))
+    -- A paste from here arrives whole (as a bracketed paste).
+    agents.paste(a.id, "one\ntwo", false)
+    T.wait(function()
+      return text(a.buf):find("PASTE 7 BYTES 2 LINES", 1, true)
+    end, "the paste from this Neovim")
     wait_file("a-typed")
     T.wait(function()
       return text(a.buf):find("INVALID DONE", 1, true)
@@ -192,6 +205,47 @@ elseif phase == "exit-stop" then
     })
     local ws = start_agent("stopped")
     say("started", { path = ws.path })
+  end)
+elseif phase == "tui-quit" then
+  T.case("a full-screen agent, then Neovim quits", function()
+    require("conductor").setup({
+      default_agent = "tui",
+      stop_grace_ms = 300,
+      agents = { tui = { cmd = { fake, "--tui" }, prompt = "none" } },
+    })
+    T.record("ConductorWorkspaceCreated")
+    vim.cmd("ConductorNew --name=fullscreen draw")
+    local ws = T.wait_event("ConductorWorkspaceCreated")
+    local a
+    T.wait(function()
+      a = live(ws)[1]
+      return a and text(a.buf):find("SIZE %d+ %d+")
+    end, "the full-screen agent drawn")
+    say("started", { session = a.id })
+  end)
+elseif phase == "tui-back" then
+  T.case("its screen comes back: the alternate screen, as drawn", function()
+    require("conductor").setup({
+      default_agent = "tui",
+      stop_grace_ms = 300,
+      agents = { tui = { cmd = { fake, "--tui" }, prompt = "none" } },
+    })
+    local before = wait_file("started")
+    vim.cmd("ConductorOpen fullscreen")
+    local ws = require("conductor.workspace").get("fullscreen")
+    local a = live(ws)[1]
+    T.eq(a.id, before.session, "the same session")
+    T.wait(function()
+      return text(a.buf):find("FAKE TUI", 1, true)
+    end, "the full-screen agent's screen shown again")
+    -- Only its screen: the alternate screen keeps no scrollback of its own.
+    T.eq(count(text(a.buf), "FAKE TUI"), 1, "drawn once")
+    -- It redraws at this Neovim's size, and takes keys.
+    engine.load().agent_write(a.id, "size\r")
+    local rows, cols = require("conductor.agent.window").size_of(a.buf)
+    T.wait(function()
+      return text(a.buf):find(("SIZE %d %d"):format(rows, cols), 1, true)
+    end, "the agent at this Neovim's size")
   end)
 elseif phase == "command" then
   T.case(":ConductorEngine status, stop (asking first) and restart", function()
