@@ -141,7 +141,7 @@ M.schema = {
     desc = "Agent definitions by name (see |conductor-agents|). Their names are"
       .. " what `--agent=` completes. Two keys are settings, not agents:"
       .. " `agents.notify_terminal` (a boolean) sets `notify_terminal` for all of them;"
-      .. ' `agents.on_editor_exit` says what quitting Neovim does to the agents it shows:'
+      .. " `agents.on_editor_exit` says what quitting Neovim does to the agents it shows:"
       .. ' "keep" (the default: they run on in the engine, |conductor-engine|) or "stop".',
   },
   {

@@ -255,12 +255,16 @@ local function offer_restart(message)
   end
   offering = true
   vim.schedule(function()
-    vim.ui.select({ "Restart the engine now (the agents in it stop)", "Not now" }, { prompt = message }, function(_, choice)
-      offering = false
-      if choice == 1 then
-        require("conductor.engine_command").restart(true)
+    vim.ui.select(
+      { "Restart the engine now (the agents in it stop)", "Not now" },
+      { prompt = message },
+      function(_, choice)
+        offering = false
+        if choice == 1 then
+          require("conductor.engine_command").restart(true)
+        end
       end
-    end)
+    )
   end)
 end
 

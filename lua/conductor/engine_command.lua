@@ -30,7 +30,12 @@ end
 function M.status_lines()
   local st = engine.call("engine_status", {})
   local lines = {
-    ("engine pid %d, %s, protocol %d, up %s"):format(st.pid, st.version, st.protocol, uptime(st.uptime_s)),
+    ("engine pid %d, %s, protocol %d, up %s"):format(
+      st.pid,
+      st.version,
+      st.protocol,
+      uptime(st.uptime_s)
+    ),
   }
   local pids = vim.tbl_map(function(c)
     return tostring(c.pid) .. (c.pid == vim.fn.getpid() and " (this Neovim)" or "")

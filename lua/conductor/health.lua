@@ -80,7 +80,9 @@ local function check_library()
   health.ok("engine program " .. bin)
   local running = core.connected()
   if running.pid then
-    health.ok(("engine running: pid %d, %s (:ConductorEngine status)"):format(running.pid, running.version))
+    health.ok(
+      ("engine running: pid %d, %s (:ConductorEngine status)"):format(running.pid, running.version)
+    )
   else
     health.info("no engine connected yet: the first command starts it")
   end

@@ -13,7 +13,11 @@ local sessions = require("conductor.agent.sessions")
 local workspace = require("conductor.workspace")
 
 local function ask()
-  if #api.nvim_list_uis() == 0 or not config.get().confirm_quit or config.on_editor_exit() ~= "stop" then
+  if
+    #api.nvim_list_uis() == 0
+    or not config.get().confirm_quit
+    or config.on_editor_exit() ~= "stop"
+  then
     return
   end
   local running = vim.tbl_filter(function(e)

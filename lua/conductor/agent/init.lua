@@ -222,7 +222,11 @@ function M.adopt(ws)
       sessions.register(s, info.session)
       local rows, cols = window.size_of(s.buf)
       s.size = rows and (rows .. "x" .. cols) or nil
-      local shown = pcall(engine.call, "agent_attach", { session = info.session, rows = rows or 0, cols = cols or 0 })
+      local shown = pcall(
+        engine.call,
+        "agent_attach",
+        { session = info.session, rows = rows or 0, cols = cols or 0 }
+      )
       if shown then
         adopted = adopted + 1
       else

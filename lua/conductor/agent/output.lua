@@ -49,7 +49,11 @@ function M.attach()
     local s = sessions.by_id[d.session]
     if s and s.state ~= "exited" and api.nvim_buf_is_valid(s.buf) then
       local rows, cols = window.size_of(s.buf)
-      pcall(engine.call, "agent_attach", { session = d.session, rows = rows or 0, cols = cols or 0 })
+      pcall(
+        engine.call,
+        "agent_attach",
+        { session = d.session, rows = rows or 0, cols = cols or 0 }
+      )
     end
   end)
   local group = api.nvim_create_augroup("conductor_agents", { clear = true })

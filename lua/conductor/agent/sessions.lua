@@ -135,7 +135,11 @@ end
 function M.engine_lost()
   for id, s in pairs(M.by_id) do
     if s.state ~= "exited" then
-      pcall(api.nvim_chan_send, s.chan, ("\r\n[conductor: the engine stopped; %s is gone]\r\n"):format(s.label))
+      pcall(
+        api.nvim_chan_send,
+        s.chan,
+        ("\r\n[conductor: the engine stopped; %s is gone]\r\n"):format(s.label)
+      )
       M.set_state(s, "exited", nil)
     end
     M.by_id[id] = nil
