@@ -349,3 +349,35 @@ fn a_full_screen_agent_comes_back_as_drawn() {
     let out = s.run("tui-back");
     assert!(out.success, "second Neovim:\n{}", out.stderr);
 }
+
+#[test]
+fn an_engine_with_nothing_to_do_exits_by_itself() {
+    let f = Fixture::new();
+    let runtime = f.base().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let state = f.base().join("state");
+    let mut child = Command::new(engine())
+        .args(["serve", "--state-dir"])
+        .arg(&state)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("CONDUCTOR_ENGINE_IDLE_MS", "300")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let paths = EnginePaths::in_runtime_dir(&runtime.join("conductor"), &state);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the idle engine is still running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(!paths.socket.exists(), "its socket is removed");
+    assert!(!paths.record.exists(), "its record is removed");
+}
