@@ -1,6 +1,6 @@
 //! Stamps the git commit into the library so that `:checkhealth conductor` can tell a
 //! library built from another checkout (a stale build) from the current one, and adds
-//! the linker arguments the target OS needs (see src/core/platform/link_args.rs).
+//! the linker arguments the target OS needs for the library (see src/core/platform/link_args.rs).
 use std::process::Command;
 
 #[path = "src/core/platform/link_args.rs"]
@@ -9,7 +9,7 @@ mod link_args;
 fn main() {
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     for arg in link_args::link_args(&target_os) {
-        println!("cargo:rustc-link-arg={arg}");
+        println!("cargo:rustc-cdylib-link-arg={arg}");
     }
     let commit = Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])

@@ -320,6 +320,18 @@ end, {
 })
 
 -- stylua: ignore
+command("ConductorEngine", guarded("conductor.engine_command", "command", function(o)
+  return { o.args, o.bang }
+end), {
+  nargs = "?",
+  bang = true,
+  complete = function()
+    return { "status", "stop", "restart" }
+  end,
+  desc = "conductor: the engine process that runs the agents (status, stop, restart)",
+})
+
+-- stylua: ignore
 command("ConductorDoctor", guarded("conductor.doctor", "run", function()
   return {}
 end), { nargs = 0, desc = "conductor: reconcile the state file with git and the disk" })

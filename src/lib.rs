@@ -1,7 +1,8 @@
 //! conductor.nvim's engine, loaded by Neovim as a Lua module (`luaopen_conductor_core`).
 //! `core` is the engine (no Neovim types); `nvim` adapts it to Lua.
 
-pub mod core;
+/// The engine's logic (the `conductor` crate, src/core), under its old path.
+pub use conductor as core;
 mod nvim;
 
 use std::ffi::c_int;

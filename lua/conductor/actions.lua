@@ -105,11 +105,13 @@ function M.open(name)
   M.resume_agent(ws)
 end
 
---- Starts the workspace's agents again (with their resume arguments) when none of its
---- agents is running in this editor, e.g. after a restart or a restore: the ones that
---- ran when it was archived, else the one it was made with.
+--- Shows the workspace's terminals that run in the engine (another Neovim's, or this
+--- one's from before a restart); when none of its agents runs at all, starts them again
+--- with their resume arguments: the ones that ran when it was archived, else the one it
+--- was made with.
 ---@param ws conductor.Workspace
 function M.resume_agent(ws)
+  agents.adopt(ws)
   local live = vim.tbl_filter(function(e)
     return e.state ~= "exited"
   end, agents.list(ws.id, "agent"))

@@ -132,9 +132,17 @@ M.schema = {
     type = "table",
     default = {},
     free = true,
+    check = function(v)
+      local exit = v.on_editor_exit
+      if exit ~= nil and exit ~= "keep" and exit ~= "stop" then
+        return ('must be "keep" or "stop", got %s'):format(vim.inspect(exit)), ".on_editor_exit"
+      end
+    end,
     desc = "Agent definitions by name (see |conductor-agents|). Their names are"
-      .. " what `--agent=` completes. `agents.notify_terminal` (a boolean) is not an"
-      .. " agent: it sets `notify_terminal` for all of them.",
+      .. " what `--agent=` completes. Two keys are settings, not agents:"
+      .. " `agents.notify_terminal` (a boolean) sets `notify_terminal` for all of them;"
+      .. " `agents.on_editor_exit` says what quitting Neovim does to the agents it shows:"
+      .. ' "keep" (the default: they run on in the engine, |conductor-engine|) or "stop".',
   },
   {
     name = "scripts.setup",
@@ -298,8 +306,9 @@ M.schema = {
     name = "confirm_quit",
     type = "boolean",
     default = true,
-    desc = "Ask before quitting Neovim while agents run (quitting stops them), saying"
-      .. " how many and which.",
+    desc = 'With `agents.on_editor_exit = "stop"`, ask before quitting Neovim while'
+      .. " agents run (quitting stops them), saying how many and which. (By default"
+      .. " they keep running in the engine, and nothing is asked.)",
   },
   {
     name = "review.keys",
@@ -502,7 +511,7 @@ function M.get()
 end
 
 --- Keys of `agents` that are settings of all agents, not agent definitions.
-M.agent_settings = { notify_terminal = "boolean" }
+M.agent_settings = { notify_terminal = "boolean", on_editor_exit = "string" }
 
 --- The agent definitions of the `agents` option (its setting keys left out).
 ---@return table<string, table>
@@ -526,6 +535,13 @@ function M.notify_terminal()
     return v
   end
   return o.notify_terminal ~= false
+end
+
+--- What quitting Neovim does to the agents it shows: "keep" (they run on in the engine)
+--- or "stop".
+---@return "keep"|"stop"
+function M.on_editor_exit()
+  return (M.get().agents or {}).on_editor_exit == "stop" and "stop" or "keep"
 end
 
 --- The options the engine's `core.start` takes (see the protocol).

@@ -39,7 +39,8 @@ end
 
 local function fixable(findings)
   return #vim.tbl_filter(function(f)
-    return not vim.startswith(f.repair, "nothing")
+    -- The engine says which findings it can repair (src/core/doctor.rs, FindingKind).
+    return f.fixable
   end, findings)
 end
 

@@ -3,10 +3,12 @@
 -- callbacks and hands events to listeners. Announces its start as the `User`
 -- autocmd `ConductorEngineStarted` (the doctor's check listens: plugin/).
 --
--- Methods: `call` and `request` (src/nvim/ dispatches them); the agent
--- terminals also use the library's own functions through `load()`/`ensure()`
--- (agent/window.lua, agent/output.lua: agent_write, agent_resize, on_output…),
--- since keystrokes and output must not go through a request each.
+-- The engine is a process of its own (conductor-engine, started on first use; the
+-- library connects to it): agents outlive this Neovim. Methods: `call` and `request`
+-- (the typed protocol in src/core/protocol.rs); the agent terminals also use the
+-- library's own functions through `load()`/`ensure()` (agent/window.lua,
+-- agent/output.lua: agent_write, agent_resize, on_output…), since keystrokes and
+-- output travel as raw bytes, not as requests.
 
 local M = {}
 
@@ -29,9 +31,12 @@ local notify = require("conductor.notify")
 ---@field agent_expect_redraw fun(id: integer)
 ---@field agent_background fun(background: string)
 ---@field agent_stop fun(id: integer)
----@field agent_stop_all fun()
+---@field agent_stop_all fun(mine: boolean?): integer
 ---@field agent_forget fun(id: integer)
----@field agent_list fun(): table[]
+---@field notify fun(method: string, params: table)   a request whose answer nobody needs
+---@field connected fun(): { pid: integer?, version: string?, generation: integer? }   the engine this Neovim talks to
+---@field engine_stop fun(state_dir: string): boolean   stops that engine, whatever its version
+---@field engine_running fun(state_dir: string): boolean   an engine listens (without starting one)
 
 ---@type conductor.Core?
 local core = nil
@@ -45,6 +50,9 @@ local started = false
 -- the event loop, never from inside core.request.
 ---@type table<integer, conductor.Callback>
 local pending = {}
+-- The connection each pending request went out on (see `engine_lost`).
+---@type table<integer, integer>
+local generation_of = {}
 ---@type table<string, fun(data: table)[]>
 local listeners = {}
 
@@ -212,7 +220,7 @@ end
 local function handle(msg)
   if msg.id ~= nil then
     local cb = pending[msg.id]
-    pending[msg.id] = nil
+    pending[msg.id], generation_of[msg.id] = nil, nil
     if not cb then
       return
     elseif msg.ok then
@@ -221,19 +229,93 @@ local function handle(msg)
       run("request " .. msg.id, cb, notify.clean(msg.error), nil)
     end
   elseif msg.event then
+    if msg.event == "engine_lost" then
+      -- No answer will come for what was asked of the engine that went away (and only
+      -- of that one: a request may already have gone to the next).
+      local lost = (msg.data or {}).generation
+      for id, cb in pairs(pending) do
+        if generation_of[id] == lost then
+          pending[id], generation_of[id] = nil, nil
+          run("request " .. id, cb, "the engine stopped before answering", nil)
+        end
+      end
+    end
     for _, fn in ipairs(listeners[msg.event] or {}) do
       run(msg.event .. " listener", fn, msg.data or {})
     end
   end
 end
 
+-- An engine of another protocol runs (the plugin was updated while it ran): offered
+-- once at a time, as the error that says so is raised.
+local offering = false
+local function offer_restart(message)
+  if offering then
+    return
+  end
+  offering = true
+  vim.schedule(function()
+    vim.ui.select(
+      { "Restart the engine now (the agents in it stop)", "Not now" },
+      { prompt = message },
+      function(_, choice)
+        offering = false
+        if choice == 1 then
+          require("conductor.engine_command").restart(true)
+        end
+      end
+    )
+  end)
+end
+
 -- Lets any Lua error from the library read as one clean line.
 local function protect(fn, ...)
   local ok, res = pcall(fn, ...)
   if not ok then
-    error(notify.clean(res), 0)
+    local message = notify.clean(res)
+    local mismatch = message:match("^(.*) %[protocol%]$")
+    if mismatch then
+      message = mismatch
+      offer_restart(message)
+    end
+    error(message, 0)
   end
   return res
+end
+
+--- The engine program (`conductor-engine`), built beside the library by the same
+--- `cargo build`: $CONDUCTOR_ENGINE, else next to the loaded library, else the checkout's
+--- target/release or target/debug.
+---@return string?
+function M.engine_bin()
+  local env = os.getenv("CONDUCTOR_ENGINE")
+  if env and env ~= "" then
+    return env
+  end
+  local paths = {}
+  if loaded_from then
+    paths[#paths + 1] = vim.fn.fnamemodify(loaded_from, ":h") .. "/conductor-engine"
+  end
+  for _, profile in ipairs({ "release", "debug" }) do
+    paths[#paths + 1] = M.root() .. "/target/" .. profile .. "/conductor-engine"
+  end
+  for _, path in ipairs(paths) do
+    if uv.fs_access(path, "X") then
+      return path
+    end
+  end
+end
+
+--- The state directory whose engine this Neovim uses.
+---@return string
+function M.state_dir()
+  return config.engine_opts().state_dir
+end
+
+local function start_opts()
+  local opts = config.engine_opts()
+  opts.engine_bin = M.engine_bin()
+  return opts
 end
 
 --- Starts the engine with the current options, on first use.
@@ -241,14 +323,16 @@ end
 function M.ensure()
   local c = M.load()
   if not started then
-    protect(c.start, config.engine_opts(), handle)
+    protect(c.start, start_opts(), handle)
     started = true
-    -- Nothing the engine started (agents, terminals, setup and archive scripts) may
-    -- outlive this Neovim.
     vim.api.nvim_create_autocmd("VimLeavePre", {
       group = vim.api.nvim_create_augroup("conductor_engine", { clear = true }),
       callback = function()
-        pcall(c.agent_stop_all)
+        -- With "keep" (the default) the agents run on in the engine, for the next
+        -- Neovim. Only an engine this Neovim talks to: quitting must not start one.
+        if config.on_editor_exit() == "stop" and next(c.connected()) then
+          pcall(c.agent_stop_all, true)
+        end
       end,
     })
     -- Listeners run outside this call: the doctor's check (plugin/conductor.lua) says
@@ -263,7 +347,7 @@ end
 --- Passes changed options to a running engine; a stopped one reads them at start.
 function M.update()
   if started and core then
-    protect(core.start, config.engine_opts(), handle)
+    protect(core.start, start_opts(), handle)
   end
 end
 
@@ -287,6 +371,7 @@ function M.request(method, params, cb)
   local c = M.ensure()
   local id = protect(c.request, method, params or {})
   pending[id] = cb
+  generation_of[id] = c.connected().generation
   return id
 end
 

@@ -69,6 +69,23 @@ local function check_library()
   version = vok and tostring(version) or "unknown"
   health.ok(("library %s, version %s"):format(engine.path(), version))
   check_stamp(core, engine.root())
+  local bin = engine.engine_bin()
+  if not bin then
+    health.error("the engine program (conductor-engine) was not found", {
+      "build it with `cargo build --release` in " .. engine.root(),
+      "or point $CONDUCTOR_ENGINE at it",
+    })
+    return false
+  end
+  health.ok("engine program " .. bin)
+  local running = core.connected()
+  if running.pid then
+    health.ok(
+      ("engine running: pid %d, %s (:ConductorEngine status)"):format(running.pid, running.version)
+    )
+  else
+    health.info("no engine connected yet: the first command starts it")
+  end
   return true
 end
 

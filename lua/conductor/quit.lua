@@ -1,7 +1,8 @@
--- Quitting Neovim while agents run stops them (until the engine runs as its own
--- process and they survive): say how many are running and ask first. Cancelling
--- closes the window the quit was for and shows its buffer in a new one, the one way an
--- ExitPre autocmd can stop a quit. Without a UI (headless, scripts) nothing is asked.
+-- With `agents.on_editor_exit = "stop"`, quitting Neovim while agents run stops them:
+-- say how many are running and ask first. (With "keep", the default, they run on in the
+-- engine and nothing is asked.) Cancelling closes the window the quit was for and shows
+-- its buffer in a new one, the one way an ExitPre autocmd can stop a quit. Without a UI
+-- (headless, scripts) nothing is asked.
 
 local M = {}
 
@@ -12,7 +13,11 @@ local sessions = require("conductor.agent.sessions")
 local workspace = require("conductor.workspace")
 
 local function ask()
-  if #api.nvim_list_uis() == 0 or not config.get().confirm_quit then
+  if
+    #api.nvim_list_uis() == 0
+    or not config.get().confirm_quit
+    or config.on_editor_exit() ~= "stop"
+  then
     return
   end
   local running = vim.tbl_filter(function(e)

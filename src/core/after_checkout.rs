@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use git2::Repository;
 
-use crate::core::checkout::{git, run_git};
-use crate::core::error::{Context, Result};
+use crate::checkout::{git, run_git};
+use crate::error::{Context, Result};
 
 /// What running the `post-checkout` hook gave.
 pub struct HookRun {

@@ -11,7 +11,7 @@ use std::time::UNIX_EPOCH;
 
 use git2::{Oid, Repository, Signature};
 
-use crate::core::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result};
 
 /// Seconds since the epoch of the newest and oldest file (not directory) under `dir`.
 fn file_times(dir: &Path, oldest: &mut u64, count: &mut usize) -> Result<()> {

@@ -12,7 +12,7 @@ use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Repository, Tree};
 use serde::{Deserialize, Serialize};
 use similar::{Algorithm, DiffOp};
 
-use crate::core::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -115,7 +115,7 @@ pub fn compute(
     scope: Scope,
     commit: Option<&str>,
 ) -> Result<Changes> {
-    crate::core::repo::reading_index(|| compute_once(worktree, base_branch, scope, commit))
+    crate::repo::reading_index(|| compute_once(worktree, base_branch, scope, commit))
 }
 
 fn compute_once(

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 
 use git2::{IndexEntry, IndexTime, Oid, Repository, TreeWalkMode, TreeWalkResult};
 
-use crate::core::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result};
 
 struct Entry {
     path: String,

@@ -16,9 +16,9 @@ use git2::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::core::engine::Engine;
-use crate::core::error::{Context, Error, Result};
-use crate::core::snapshot;
+use crate::engine::Engine;
+use crate::error::{Context, Error, Result};
+use crate::snapshot;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -18,8 +18,8 @@ use git2::{Oid, Repository};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use crate::core::error::{Error, Result};
-use crate::core::trust::TrustStatus;
+use crate::error::{Error, Result};
+use crate::trust::TrustStatus;
 
 /// Repository config files in priority order, relative to the repository root.
 pub const CONFIG_FILES: &[&str] = &[
@@ -315,7 +315,7 @@ pub fn read(root: &Path, base: &Base, user_settings: Option<&Path>) -> Result<Ve
         if has_repo_settings {
             // Not parsed either: an old or unrelated conductor.json must not block anything.
             files.push(ConfigFile {
-                sha256: crate::core::trust::sha256_hex(text.as_bytes()),
+                sha256: crate::trust::sha256_hex(text.as_bytes()),
                 path,
                 kind: FileKind::Legacy,
                 origin,
@@ -351,7 +351,7 @@ fn config_file(
         || layer.checks.as_ref().is_some_and(|c| !c.is_empty());
     Ok(ConfigFile {
         ignored_keys: ignored_keys(&path, &contents),
-        sha256: crate::core::trust::sha256_hex(contents.as_bytes()),
+        sha256: crate::trust::sha256_hex(contents.as_bytes()),
         path,
         kind,
         origin,
@@ -442,7 +442,7 @@ fn commit_label(repo: &Repository, oid: Oid) -> String {
     let short = &oid.to_string()[..7];
     // Name the commit by the default branch when it is its tip; any other branch at that
     // commit may be a workspace's own, which would only confuse.
-    let default = crate::core::repo::default_branch(repo);
+    let default = crate::repo::default_branch(repo);
     let tip = repo
         .find_branch(&default, git2::BranchType::Local)
         .ok()

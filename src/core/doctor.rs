@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use git2::Repository;
 use serde::{Deserialize, Serialize};
 
-use crate::core::engine::Engine;
-use crate::core::error::Result;
-use crate::core::leftovers::processes_by_workspace;
-use crate::core::lifecycle::snapshot_ref;
-use crate::core::platform::groups;
-use crate::core::records::{self, Groups, PROCESS_GROUPS};
-use crate::core::scripts::now_secs;
-use crate::core::store::{SetupState, State, Workspace, WorkspaceState};
-use crate::core::{names, ports, repo, snapshot};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::leftovers::processes_by_workspace;
+use crate::lifecycle::snapshot_ref;
+use crate::platform::groups;
+use crate::records::{self, Groups, PROCESS_GROUPS};
+use crate::scripts::now_secs;
+use crate::store::{SetupState, State, Workspace, WorkspaceState};
+use crate::{names, ports, repo, snapshot};
 
 /// What kind of disagreement a finding is; Lua reads it as "missing-directory" etc.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::config::{self, Base, ConfigFile, FileKind, Layer, RepoConfig};
-use crate::core::error::{Error, Result};
-use crate::core::process::ProcessTable;
-use crate::core::pty::Sessions;
-use crate::core::repo;
-use crate::core::store::{State, Store, Workspace, WorkspaceState};
-use crate::core::trust::{self, Decision, TrustStatus};
+use crate::config::{self, Base, ConfigFile, FileKind, Layer, RepoConfig};
+use crate::error::{Error, Result};
+use crate::process::ProcessTable;
+use crate::pty::Sessions;
+use crate::repo;
+use crate::store::{State, Store, Workspace, WorkspaceState};
+use crate::trust::{self, Decision, TrustStatus};
 
 /// Engine options; the Lua side fills them from `setup()` (`config.engine_opts`). A key
 /// not listed here is refused by name; `defaults` is a config layer, which ignores
@@ -125,7 +125,7 @@ pub enum Event {
     /// A workspace's branch-scope change list was recomputed.
     Changes {
         workspace_id: String,
-        changes: crate::core::changes::Changes,
+        changes: crate::changes::Changes,
     },
     CheckStarted {
         workspace: String,
@@ -163,8 +163,8 @@ pub struct Engine {
     pub(crate) events: EventSink,
     pub(crate) processes: ProcessTable,
     pub sessions: Sessions,
-    pub(crate) change_cache: crate::core::changes::ChangeCache,
-    pub(crate) watch: crate::core::watch::Watch,
+    pub(crate) change_cache: crate::changes::ChangeCache,
+    pub(crate) watch: crate::watch::Watch,
 }
 
 impl Engine {
@@ -177,7 +177,7 @@ impl Engine {
             change_cache: Default::default(),
             watch: Default::default(),
         });
-        crate::core::watch::start(&engine);
+        crate::watch::start(&engine);
         engine
     }
 
@@ -190,6 +190,11 @@ impl Engine {
 
     pub fn set_options(&self, options: Options) {
         *self.options.write().unwrap_or_else(|e| e.into_inner()) = options;
+    }
+
+    /// How many setup, archive and check scripts still run.
+    pub fn processes_running(&self) -> usize {
+        self.processes.running()
     }
 
     pub fn store(&self) -> Result<Store> {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use git2::{Repository, Status, StatusOptions};
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
-use crate::core::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result};
 
 pub const INCLUDE_FILE: &str = ".worktreeinclude";
 pub const DEFAULT_GLOBS: &[&str] = &[".env*"];

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::core::engine::Engine;
-use crate::core::platform::{groups, procs};
-use crate::core::records::{self, Group, Groups, PROCESS_GROUPS};
+use crate::engine::Engine;
+use crate::platform::{groups, procs};
+use crate::records::{self, Group, Groups, PROCESS_GROUPS};
 
 const ID_VAR: &str = "CONDUCTOR_WORKSPACE_ID";
 

@@ -11,13 +11,13 @@ use std::time::Duration;
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-use crate::core::config::{self, Base, RepoConfig, Script};
-use crate::core::engine::{workspace_env, Engine, Event};
-use crate::core::error::{Error, Result};
-use crate::core::faults::pause_point;
-use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
-use crate::core::store::{ArchivedHead, SetupState, Workspace, WorkspaceState};
-use crate::core::{after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules};
+use crate::config::{self, Base, RepoConfig, Script};
+use crate::engine::{workspace_env, Engine, Event};
+use crate::error::{Error, Result};
+use crate::faults::pause_point;
+use crate::scripts::{self, now_secs, ScriptKind, ScriptSpec};
+use crate::store::{ArchivedHead, SetupState, Workspace, WorkspaceState};
+use crate::{after_checkout, checkpoints, include, names, ports, repo, snapshot, submodules};
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -201,7 +201,7 @@ impl Engine {
         })?;
 
         // Remembered apart from the state file, for the doctor to rebuild from git.
-        let _ = crate::core::records::remember_repository(self.store()?.dir(), &info.root);
+        let _ = crate::records::remember_repository(self.store()?.dir(), &info.root);
         pause_point("create:reserved");
         let progress = |message: String| self.progress(request, &ws.name, message);
         // What was there before (made meanwhile by someone else): a failed create removes
@@ -518,7 +518,7 @@ impl Engine {
         Ok(Status {
             dirty: changes > 0,
             changes,
-            ahead: crate::core::ship::commits_ahead(&ws).ok(),
+            ahead: crate::ship::commits_ahead(&ws).ok(),
         })
     }
 
@@ -774,7 +774,7 @@ impl Engine {
                     .and_then(|b| b.get().target())
             });
         let since = ws.archived_at.unwrap_or(u64::MAX);
-        let kept = crate::core::aside::keep_late_files(git, &ws.path, since, &refname, parent)?;
+        let kept = crate::aside::keep_late_files(git, &ws.path, since, &refname, parent)?;
         if kept > 0 {
             self.emit(Event::Warning {
                 request,

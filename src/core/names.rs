@@ -1,7 +1,7 @@
 //! Workspace names: validation of names the user types, slugs from task text, city names
 //! when there is neither, and `-v2`, `-v3` suffixes when a name is taken.
 
-use crate::core::error::{Error, Result};
+use crate::error::{Error, Result};
 
 pub const MAX_NAME_LEN: usize = 64;
 const SLUG_WORDS: usize = 5;

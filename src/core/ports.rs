@@ -5,8 +5,8 @@
 
 use std::net::{Ipv4Addr, TcpListener};
 
-use crate::core::error::{Error, Result};
-use crate::core::store::State;
+use crate::error::{Error, Result};
+use crate::store::State;
 
 pub const BLOCK: u16 = 10;
 

@@ -56,6 +56,16 @@ impl ProcessTable {
         self.stop_groups(list, grace)
     }
 
+    /// How many process groups (scripts) still run.
+    pub fn running(&self) -> usize {
+        let groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        groups
+            .values()
+            .flatten()
+            .filter(|p| group_alive(**p))
+            .count()
+    }
+
     fn stop_groups(&self, list: Vec<i32>, grace: Duration) -> usize {
         let running: Vec<i32> = list.into_iter().filter(|p| group_alive(*p)).collect();
         self.stopped
@@ -78,7 +88,7 @@ impl ProcessTable {
     }
 }
 
-pub use crate::core::platform::groups::{group_alive, signal_group};
+pub use crate::platform::groups::{group_alive, signal_group};
 
 /// SIGHUP to one process group, `grace`, then SIGKILL. Blocks up to `grace`.
 pub fn stop_group(pgid: i32, grace: Duration) {

@@ -22,10 +22,10 @@ use std::time::Duration;
 use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
 use serde::{Deserialize, Serialize};
 
-use crate::core::agent_state::{AgentState, Detector, Patterns};
-use crate::core::error::{Error, Result};
-use crate::core::process::{find_program, group_alive, stop_group};
-use crate::core::queries::{Background, ColorQueries};
+use crate::agent_state::{AgentState, Detector, Patterns};
+use crate::error::{Error, Result};
+use crate::process::{find_program, group_alive, stop_group};
+use crate::queries::{Background, ColorQueries};
 
 /// Variables of the editor's own process that must not leak into agents.
 const STRIPPED_ENV: &[&str] = &[
@@ -71,12 +71,18 @@ pub struct SpawnRequest {
     pub termguicolors: Option<bool>,
     /// Neovim's 'background' ("dark" or "light"): the colours colour queries get.
     pub background: Option<String>,
+    /// The environment of the editor that asked (its PATH, keys, ssh agent): the base of
+    /// the program's, instead of this process's own. Set by the engine, never by a
+    /// request's parameters.
+    #[serde(skip)]
+    pub base_env: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// What a session runs: an agent, or a run script (they share the machinery).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionKind {
+    #[default]
     Agent,
     Run,
 }
@@ -389,6 +395,11 @@ fn check_startable(req: &SpawnRequest, cwd: &Path, env: &[(String, String)]) -> 
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| OsString::from(v))
+        .or_else(|| {
+            req.base_env
+                .as_ref()
+                .map(|base| base.get("PATH").map(OsString::from).unwrap_or_default())
+        })
         .or_else(|| std::env::var_os("PATH"));
     if find_program(program, path_var.as_deref()).is_none() {
         let hint = req
@@ -409,6 +420,12 @@ fn check_startable(req: &SpawnRequest, cwd: &Path, env: &[(String, String)]) -> 
 fn command(req: &SpawnRequest, cwd: &Path, env: &[(String, String)]) -> CommandBuilder {
     let mut cmd = CommandBuilder::from_argv(req.argv.iter().map(OsString::from).collect());
     cmd.cwd(cwd);
+    if let Some(base) = &req.base_env {
+        cmd.env_clear();
+        for (k, v) in base {
+            cmd.env(k, v);
+        }
+    }
     for key in STRIPPED_ENV {
         cmd.env_remove(key);
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result};
 
 pub const PROCESS_GROUPS: &str = "process-groups.json";
 pub const REPOSITORIES: &str = "repositories.json";

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use git2::{BranchType, Oid, Repository, StatusOptions, WorktreePruneOptions};
 use serde::Serialize;
 
-use crate::core::checkout;
-use crate::core::error::{Context, Error, Result};
+use crate::checkout;
+use crate::error::{Context, Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoInfo {

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::changes::{self, Changes, Scope};
-use crate::core::config;
-use crate::core::engine::{workspace_env, Engine, Event};
-use crate::core::error::{Error, Result};
-use crate::core::scripts::{self, now_secs, ScriptKind, ScriptSpec};
-use crate::core::ship::{self, Draft, Merged, PullRequest, Strategy};
-use crate::core::store::{CheckResult, ChecksRun, Workspace};
+use crate::changes::{self, Changes, Scope};
+use crate::config;
+use crate::engine::{workspace_env, Engine, Event};
+use crate::error::{Error, Result};
+use crate::scripts::{self, now_secs, ScriptKind, ScriptSpec};
+use crate::ship::{self, Draft, Merged, PullRequest, Strategy};
+use crate::store::{CheckResult, ChecksRun, Workspace};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
@@ -48,8 +48,17 @@ pub struct ShipRequest {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Blob {
+    /// Sent as text when it is UTF-8 (almost always), else as numbers: JSON has no bytes.
+    #[serde(serialize_with = "text_or_bytes")]
     pub bytes: Vec<u8>,
     pub binary: bool,
+}
+
+fn text_or_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => s.serialize_str(text),
+        Err(_) => s.collect_seq(bytes),
+    }
 }
 
 impl Engine {
@@ -145,10 +154,7 @@ impl Engine {
         let config = self.workspace_config(&ws)?;
         // With a pull request open and gh installed, its CI checks are part of the run.
         let gh = ws.pr_url.as_ref().and_then(|_| {
-            crate::core::process::find_program(
-                &self.options().gh,
-                std::env::var_os("PATH").as_deref(),
-            )
+            crate::process::find_program(&self.options().gh, std::env::var_os("PATH").as_deref())
         });
         if config.checks.is_empty() && gh.is_none() {
             if let Some(f) = config.untrusted_script("checks") {
@@ -244,10 +250,8 @@ impl Engine {
         if req.title.trim().is_empty() {
             return Err(Error::new("the pull request needs a title"));
         }
-        let gh = crate::core::process::find_program(
-            &self.options().gh,
-            std::env::var_os("PATH").as_deref(),
-        );
+        let gh =
+            crate::process::find_program(&self.options().gh, std::env::var_os("PATH").as_deref());
         let pr = ship::pull_request(&ws, req.title.trim(), req.body.trim(), gh.as_deref())?;
         if pr.created {
             let url = pr.url.clone();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::core::error::{Context, Result};
+use crate::error::{Context, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -153,7 +153,7 @@ pub fn run(
                 spec.kind.as_str(),
                 spec.timeout.unwrap_or_default()
             )?;
-            crate::core::process::stop_group(pgid, spec.grace);
+            crate::process::stop_group(pgid, spec.grace);
         }
         // The script has ended but something it started still holds the output pipe:
         // keep what arrives for a moment, then stop waiting for it.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use git2::{BranchType, Oid, Repository, Signature};
 use serde::{Deserialize, Serialize};
 
-use crate::core::error::{Context, Error, Result};
-use crate::core::repo;
-use crate::core::scripts::now_secs;
-use crate::core::store::Workspace;
+use crate::error::{Context, Error, Result};
+use crate::repo;
+use crate::scripts::now_secs;
+use crate::store::Workspace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -249,7 +249,7 @@ pub fn merge(ws: &Workspace, strategy: Strategy, message: Option<&str>) -> Resul
     }
     let backup_ref = format!("refs/conductor/backup/{}/{}", ws.base_branch, now_secs());
     repo.reference(&backup_ref, base_tip, true, "conductor: before merge")?;
-    crate::core::faults::pause_point("merge:backup");
+    crate::faults::pause_point("merge:backup");
     // Checkouts of the base get the new files first, while their HEAD still names the old
     // tree (libgit2 compares against HEAD); they were verified clean above.
     let new_tree = repo.find_commit(new_tip)?.tree()?;

@@ -30,8 +30,8 @@ use git2::{
     Signature, TreeWalkMode, TreeWalkResult,
 };
 
-use crate::core::checkout;
-use crate::core::error::{Context, Error, Result};
+use crate::checkout;
+use crate::error::{Context, Error, Result};
 
 fn signature() -> Result<Signature<'static>> {
     Ok(Signature::now("conductor.nvim", "conductor@localhost")?)

@@ -15,11 +15,11 @@ use std::path::Path;
 use git2::{Delta, Oid, Repository, Tree};
 use serde::{Deserialize, Serialize};
 
-use crate::core::checkpoints::worktree_trees;
-use crate::core::engine::Engine;
-use crate::core::error::{Context, Error, Result};
-use crate::core::snapshot;
-use crate::core::store::Workspace;
+use crate::checkpoints::worktree_trees;
+use crate::engine::Engine;
+use crate::error::{Context, Error, Result};
+use crate::snapshot;
+use crate::store::Workspace;
 
 /// A spotlight that is on, as kept in the state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,7 +263,7 @@ static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 impl Engine {
     /// The spotlight of a repository, if one is on.
     pub fn spotlight_of(&self, root: &Path) -> Result<Option<Spotlight>> {
-        let root = crate::core::repo::canonical(root);
+        let root = crate::repo::canonical(root);
         Ok(self
             .store()?
             .read()?
@@ -391,7 +391,7 @@ impl Engine {
     pub fn spotlight_off(&self, req: &SpotlightRequest) -> Result<SpotlightOff> {
         let root_path = match (&req.workspace, &req.repo) {
             (Some(w), repo) => self.get(w, repo.as_deref())?.repo_root,
-            (None, Some(repo)) => crate::core::repo::resolve(repo)?.root,
+            (None, Some(repo)) => crate::repo::resolve(repo)?.root,
             (None, None) => return Err(Error::new("name a workspace: :ConductorSpotlight! {ws}")),
         };
         let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
@@ -406,7 +406,7 @@ impl Engine {
         if now != written {
             let name = format!(
                 "refs/conductor/spotlight/edits-{}",
-                crate::core::scripts::now_secs()
+                crate::scripts::now_secs()
             );
             if snapshot::record(
                 &spot.repo_root,

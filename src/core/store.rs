@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::error::{Context, Error, Result};
+use crate::error::{Context, Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,10 +120,10 @@ pub struct State {
     pub workspaces: Vec<Workspace>,
     /// Spotlights that are on, one per repository at most (`spotlight.rs`).
     #[serde(default)]
-    pub spotlights: Vec<crate::core::spotlight::Spotlight>,
+    pub spotlights: Vec<crate::spotlight::Spotlight>,
     /// The user's decisions about repository config files (`trust.rs`).
     #[serde(default)]
-    pub trust: crate::core::trust::Decisions,
+    pub trust: crate::trust::Decisions,
 }
 
 impl State {

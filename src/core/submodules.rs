@@ -10,8 +10,8 @@ use std::path::Path;
 
 use git2::{Repository, StatusOptions};
 
-use crate::core::checkout::{git, run_git};
-use crate::core::error::{Error, Result};
+use crate::checkout::{git, run_git};
+use crate::error::{Error, Result};
 
 /// Checks out the submodules of a new worktree the way `git submodule update --init`
 /// would, cloning from the root checkout's own clone (`.git/modules/<name>`) instead of

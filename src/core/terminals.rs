@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::config::{self, RunMode};
-use crate::core::engine::{workspace_env, Engine};
-use crate::core::error::{Error, Result};
-use crate::core::lifecycle::WorkspaceRequest;
-use crate::core::pty::{SessionKind, SessionSink, SpawnRequest};
-use crate::core::store::Workspace;
+use crate::config::{self, RunMode};
+use crate::engine::{workspace_env, Engine};
+use crate::error::{Error, Result};
+use crate::lifecycle::WorkspaceRequest;
+use crate::pty::{SessionKind, SessionSink, SpawnRequest};
+use crate::store::Workspace;
 
 /// Unlike the other requests, unknown fields are not refused here: serde cannot refuse
 /// them through `flatten`.
@@ -21,6 +21,9 @@ use crate::core::store::Workspace;
 pub struct AgentStart {
     pub workspace: String,
     pub repo: Option<PathBuf>,
+    /// What the user calls this agent in its workspace ("codex-2"); kept by the engine
+    /// so that another Neovim shows it under the same name.
+    pub label: Option<String>,
     #[serde(flatten)]
     pub spawn: SpawnRequest,
 }
@@ -38,6 +41,8 @@ pub struct RunStart {
     /// As for agents: see `SpawnRequest`.
     pub termguicolors: Option<bool>,
     pub background: Option<String>,
+    #[serde(skip)]
+    pub base_env: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +126,7 @@ impl Engine {
             first_input: None,
             termguicolors: req.termguicolors,
             background: req.background,
+            base_env: req.base_env,
         };
         let session = self
             .sessions
@@ -146,7 +152,7 @@ impl Engine {
     ) -> Result<Vec<String>> {
         let ws = self.get(reference, repo)?;
         let config = self.workspace_config(&ws)?;
-        let mut runs: Vec<&crate::core::config::RunScript> = config.run.iter().collect();
+        let mut runs: Vec<&crate::config::RunScript> = config.run.iter().collect();
         runs.sort_by_key(|r| !r.default);
         let mut ids: Vec<String> = runs.into_iter().map(|r| r.id.clone()).collect();
         if ids.is_empty() && config.untrusted_script("run").is_some() {

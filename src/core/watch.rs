@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
-use crate::core::engine::{Engine, Event};
-use crate::core::store::WorkspaceState;
+use crate::engine::{Engine, Event};
+use crate::store::WorkspaceState;
 
 const EVERY: Duration = Duration::from_millis(300);
 

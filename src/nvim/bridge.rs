@@ -1,4 +1,5 @@
-//! The one way from worker threads back to Neovim's main thread.
+//! The one way from other threads (the engine connection's reader) back to Neovim's
+//! main thread.
 //!
 //! Workers push messages on a queue and poke a libuv async handle (the only thread-safe
 //! entry into Neovim's loop). Its callback runs inside the event loop, where calling Lua
@@ -7,11 +8,9 @@
 //! empties the whole queue each time.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
 
 use mlua::{Function, Lua, LuaSerdeExt, SerializeOptions, Value};
 use nvim_oxi::libuv::AsyncHandle;
@@ -24,13 +23,10 @@ pub enum Message {
     },
     /// An engine event, already shaped as `{ event = ..., data = ... }`.
     Event(serde_json::Value),
-    /// Terminal output of a PTY session (at most 16 KB), raw bytes.
+    /// Terminal output of a session, raw bytes, as the engine sent it.
     Output { session: u64, bytes: Vec<u8> },
 }
 
-/// Output bytes queued but not yet in a terminal, per session. A reader thread waits while
-/// its session has this much in flight, so a flood slows the child, not the editor.
-const MAX_IN_FLIGHT: usize = 1 << 20;
 /// Largest write into a terminal at once; after each, `drain` yields to the event loop.
 /// About what `:terminal` handles per PTY read: an RPC request never waits behind more
 /// than one such write (16 KB slices doubled the latency; a time budget of several
@@ -38,35 +34,6 @@ const MAX_IN_FLIGHT: usize = 1 << 20;
 /// 0.11 grows its window-title buffer only once per write, so a write carrying more than
 /// ~15 KB of an OSC 2 title overflows its heap and aborts the editor (tests/e2e/hostile.rs).
 const SLICE: usize = 4 * 1024;
-
-static IN_FLIGHT: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
-static ROOM: Condvar = Condvar::new();
-
-/// Worker side of output: blocks while too much of this session's output is queued.
-pub fn post_output(session: u64, bytes: Vec<u8>) {
-    let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-    while in_flight.get(&session).copied().unwrap_or(0) >= MAX_IN_FLIGHT {
-        // Timed, so a session whose editor went away cannot hang forever.
-        let (guard, _) = ROOM
-            .wait_timeout(in_flight, Duration::from_millis(200))
-            .unwrap_or_else(|e| e.into_inner());
-        in_flight = guard;
-    }
-    *in_flight.entry(session).or_insert(0) += bytes.len();
-    drop(in_flight);
-    post(Message::Output { session, bytes });
-}
-
-fn delivered(session: u64, len: usize) {
-    let mut in_flight = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = in_flight.get_mut(&session) {
-        *n = n.saturating_sub(len);
-        if *n == 0 {
-            in_flight.remove(&session);
-        }
-    }
-    ROOM.notify_all();
-}
 
 static QUEUE: Mutex<VecDeque<Message>> = Mutex::new(VecDeque::new());
 static WAKE: OnceLock<AsyncHandle> = OnceLock::new();
@@ -171,7 +138,8 @@ fn drain() {
                     output.call::<()>((session, lua.create_string(&bytes)?))
                 }));
             }
-            delivered(session, len);
+            // The engine sends at most a window ahead of what reached the terminal.
+            super::client::ack(session, len);
             // One slice per turn of the event loop: keys, redraws and RPC requests are
             // handled before the next one.
             if let Some(wake) = WAKE.get() {

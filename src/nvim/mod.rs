@@ -1,35 +1,16 @@
-//! The adapter: the Lua module table that `lua/conductor/engine.lua` loads. It converts
-//! Lua values to engine requests, runs them (cheap ones inline, the rest on worker
-//! threads) and returns answers through the bridge. Its own decisions are the editor's
-//! only: what may run on the main thread, refreshing a workspace's changes when one of
-//! its agents goes idle or exits, and how long quitting Neovim waits for agents to stop.
-//! Not here: what an operation does (`core`), the main-thread queue (`bridge.rs`).
+//! The adapter: the Lua module table that `lua/conductor/engine.lua` loads. It turns Lua
+//! values into requests for the engine process (client.rs) and hands its replies,
+//! events and terminal output back to Lua (bridge.rs). The engine's work happens there.
 
 mod bridge;
+mod client;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 
 use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
-use serde::Deserialize;
 
-use crate::core::agent_state::AgentState;
-use crate::core::checkpoints::CheckpointRequest;
-use crate::core::doctor::DoctorRequest;
-use crate::core::engine::{Engine, Options};
-use crate::core::error::{Error, Result};
-use crate::core::lifecycle::{CreateRequest, WorkspaceRequest};
-use crate::core::pty::{Exit, SessionKind, SessionSink};
-use crate::core::review::{ChangesRequest, FileRequest, ShipRequest};
-use crate::core::spotlight::SpotlightRequest;
-use crate::core::terminals::{AgentStart, RunStart};
-use bridge::Message;
-
-static ENGINE: Mutex<Option<Arc<Engine>>> = Mutex::new(None);
-static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+use crate::core::engine::Options;
 
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -55,109 +36,80 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     raw.set(
         "request",
         lua.create_function(|lua, (method, params): (String, Value)| {
-            guarded(|| request(lua, &method, params))
+            guarded(|| {
+                let params = json_params(lua, params)?;
+                conn()?
+                    .request(&method, params)
+                    .map_err(mlua::Error::runtime)
+            })
         })?,
     )?;
+    // Fire and forget: the reply (if any) finds no callback and is dropped. Nothing to
+    // do without an engine (its sessions went with it): never starts one.
     raw.set(
-        "agent_start",
-        lua.create_function(|lua, params: Value| guarded(|| agent_start(lua, params)))?,
+        "notify",
+        lua.create_function(|lua, (method, params): (String, Value)| {
+            guarded(|| {
+                let params = json_params(lua, params)?;
+                let Some(c) = client::current() else {
+                    return Ok(false);
+                };
+                c.request(&method, params)
+                    .map(|_| true)
+                    .map_err(mlua::Error::runtime)
+            })
+        })?,
     )?;
     raw.set(
         "agent_write",
         lua.create_function(|_, (session, bytes): (u64, mlua::String)| {
             guarded(|| {
-                engine()?
-                    .sessions
-                    .write(session, bytes.as_bytes().to_vec())
+                let Some(c) = client::current() else {
+                    return Ok(false);
+                };
+                c.input(session, &bytes.as_bytes())
                     .map(|()| true)
-                    .map_err(lua_err)
+                    .map_err(mlua::Error::runtime)
             })
         })?,
     )?;
     raw.set(
-        "agent_paste",
-        lua.create_function(
-            |_, (session, text, submit): (u64, mlua::String, Option<bool>)| {
-                guarded(|| {
-                    let text = String::from_utf8_lossy(&text.as_bytes()).into_owned();
-                    engine()?
-                        .sessions
-                        .paste(session, &text, submit.unwrap_or(false))
-                        .map(|()| true)
-                        .map_err(lua_err)
-                })
-            },
-        )?,
-    )?;
-    raw.set(
-        "agent_expect_redraw",
-        lua.create_function(|_, session: u64| {
+        "connected",
+        lua.create_function(|lua, ()| {
             guarded(|| {
-                engine()?
-                    .sessions
-                    .expect_redraw(session)
-                    .map(|()| true)
-                    .map_err(lua_err)
+                let t = lua.create_table()?;
+                if let Some(c) = client::current() {
+                    t.set("pid", c.engine_pid)?;
+                    t.set("version", c.engine_version.clone())?;
+                    t.set("generation", c.generation)?;
+                }
+                Ok(t)
             })
         })?,
     )?;
     raw.set(
-        "agent_screen",
-        lua.create_function(|_, session: u64| {
-            guarded(|| engine()?.sessions.screen_text(session).map_err(lua_err))
-        })?,
-    )?;
-    raw.set(
-        "agent_background",
-        lua.create_function(|_, background: Option<String>| {
+        "engine_running",
+        lua.create_function(|_, state_dir: String| {
             guarded(|| {
-                engine()?.sessions.set_background(background.as_deref());
-                Ok(true)
+                Ok(
+                    crate::core::protocol::EnginePaths::for_state_dir(std::path::Path::new(
+                        &state_dir,
+                    ))
+                    .is_ok_and(|p| std::os::unix::net::UnixStream::connect(p.socket).is_ok()),
+                )
             })
         })?,
     )?;
     raw.set(
-        "agent_resize",
-        lua.create_function(|_, (session, rows, cols): (u64, u16, u16)| {
+        "engine_stop",
+        lua.create_function(|_, state_dir: String| {
             guarded(|| {
-                engine()?
-                    .sessions
-                    .resize(session, rows, cols)
-                    .map(|()| true)
-                    .map_err(lua_err)
+                client::Connection::stop_engine(
+                    std::path::Path::new(&state_dir),
+                    std::time::Duration::from_secs(10),
+                )
+                .map_err(mlua::Error::runtime)
             })
-        })?,
-    )?;
-    raw.set(
-        "agent_stop",
-        lua.create_function(|_, session: u64| {
-            guarded(|| {
-                let engine = engine()?;
-                // The grace period must not freeze the editor.
-                std::thread::spawn(move || engine.sessions.stop(session, engine_grace(&engine)));
-                Ok(true)
-            })
-        })?,
-    )?;
-    raw.set(
-        "agent_stop_all",
-        lua.create_function(|_, ()| {
-            guarded(|| {
-                // Called as Neovim exits: wait here, or the SIGKILL after the grace period
-                // would die with this process and leave agents that ignore SIGHUP behind.
-                // Scripts (setup, archive, checks) stop too: none may survive :qa.
-                let engine = engine()?;
-                let ids = engine.sessions.matching(None, None);
-                let grace = engine_grace(&engine).min(std::time::Duration::from_secs(1));
-                engine.stop_all_processes(grace);
-                Ok(ids.len())
-            })
-        })?,
-    )?;
-    raw.set(
-        "agent_forget",
-        lua.create_function(|_, session: u64| {
-            guarded(|| engine().map(|e| e.sessions.forget(session)).map(|()| true))
         })?,
     )?;
     raw.set(
@@ -192,6 +144,21 @@ local function wrap(f)
 end
 local core = {}
 for name, f in pairs(raw) do core[name] = wrap(f) end
+-- Terminal operations, by name: a session's keys go as raw bytes (agent_write), the rest
+-- as requests. Those whose answer nobody needs do not wait for it.
+function core.agent_start(params) return core.call("agent_start", params) end
+function core.agent_paste(id, text, submit)
+  return core.call("agent_paste", { session = id, text = text, submit = submit or false })
+end
+function core.agent_screen(id) return core.call("agent_screen", { session = id }) end
+function core.agent_resize(id, rows, cols)
+  return core.notify("agent_resize", { session = id, rows = rows, cols = cols })
+end
+function core.agent_expect_redraw(id) return core.notify("agent_expect_redraw", { session = id }) end
+function core.agent_background(bg) return core.notify("agent_background", { background = bg }) end
+function core.agent_stop(id) return core.notify("agent_stop", { session = id }) end
+function core.agent_forget(id) return core.notify("agent_forget", { session = id }) end
+function core.agent_stop_all(mine) return core.call("agent_stop_all", { mine = mine or false }) end
 return core
 "#;
 
@@ -224,275 +191,70 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-fn lua_err(e: Error) -> mlua::Error {
-    mlua::Error::runtime(e.to_string())
+fn conn() -> mlua::Result<std::sync::Arc<client::Connection>> {
+    client::connection().map_err(mlua::Error::runtime)
 }
 
+/// Lua parameters as JSON (nil and an empty table are both "no parameters").
+fn json_params(lua: &Lua, value: Value) -> mlua::Result<serde_json::Value> {
+    if value.is_nil() {
+        return Ok(serde_json::json!({}));
+    }
+    let json: serde_json::Value = lua
+        .from_value(value)
+        .map_err(|e| mlua::Error::runtime(format!("conductor: parameters are not data: {e}")))?;
+    Ok(match json {
+        serde_json::Value::Array(a) if a.is_empty() => serde_json::json!({}),
+        other => other,
+    })
+}
+
+/// Remembers where the engine is and its options; connects on first use, not here
+/// (the engine starts on the first command, not at startup).
 fn start(lua: &Lua, opts: Value, handler: Function) -> mlua::Result<()> {
-    let options: Options = lua
-        .from_value(opts)
+    let mut options = json_params(lua, opts)?;
+    let engine_bin = options
+        .as_object_mut()
+        .and_then(|o| o.remove("engine_bin"))
+        .and_then(|v| v.as_str().map(PathBuf::from))
+        .filter(|p| !p.as_os_str().is_empty());
+    // Checked here, so a bad option is said at setup, not at the engine.
+    let typed: Options = serde_json::from_value(options.clone())
         .map_err(|e| mlua::Error::runtime(format!("conductor: invalid engine options: {e}")))?;
     bridge::install(lua, handler)?;
-    let mut engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
-    match engine.as_ref() {
-        Some(e) => e.set_options(options),
-        None => {
-            let sink = Arc::new(|event| {
-                if let Ok(json) = serde_json::to_value(&event) {
-                    bridge::post(Message::Event(json));
-                }
-            });
-            *engine = Some(Engine::new(options, sink));
-        }
-    }
-    Ok(())
-}
-
-fn engine() -> mlua::Result<Arc<Engine>> {
-    ENGINE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or_else(|| mlua::Error::runtime("conductor: engine not started (call setup() first)"))
-}
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("conductor-worker")
-            .enable_time()
-            .build()
-            .expect("a tokio runtime can always be built")
+    client::configure(client::Target {
+        state_dir: typed.state_dir,
+        engine_bin,
+        options,
     })
+    .map_err(mlua::Error::runtime)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct PathParams {
-    path: PathBuf,
-    base: Option<String>,
-    workspace: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct TrustParams {
-    path: PathBuf,
-    sha256: String,
-    allow: bool,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct ListParams {
-    repo: Option<PathBuf>,
-    include_archived: bool,
-}
-
-fn params<T: for<'de> Deserialize<'de> + Default>(
-    lua: &Lua,
-    method: &str,
-    value: Value,
-) -> mlua::Result<T> {
-    if value.is_nil() {
-        return Ok(T::default());
-    }
-    lua.from_value(value).map_err(|e| {
-        mlua::Error::runtime(format!("conductor: invalid parameters for {method}: {e}"))
-    })
-}
-
-fn to_json<T: serde::Serialize>(r: Result<T>) -> Result<serde_json::Value> {
-    r.and_then(|v| serde_json::to_value(v).map_err(|e| Error::new(e.to_string())))
-}
-
-/// Cheap, synchronous questions (completion, the picker's cached list).
+/// A request answered before this returns: cheap questions, and terminal operations.
 fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
-    let engine = engine()?;
-    let json = match method {
-        "resolve_repo" => {
-            let p: PathParams = params(lua, method, value)?;
-            to_json(engine.resolve_repo(&p.path, p.base.as_deref(), p.workspace.as_deref()))
-        }
-        "spotlights" => to_json(engine.store().and_then(|s| s.read()).map(|s| s.spotlights)),
-        "trust" => {
-            let p: TrustParams = params(lua, method, value)?;
-            to_json(engine.trust_file(&p.path, &p.sha256, p.allow))
-        }
-        "list" => {
-            let p: ListParams = params(lua, method, value)?;
-            to_json(engine.list(p.repo.as_deref(), p.include_archived))
-        }
-        "get" => {
-            let p: WorkspaceRequest = params(lua, method, value)?;
-            to_json(engine.get(&p.workspace, p.repo.as_deref()))
-        }
-        "run_scripts" => {
-            // The names of the workspace's run scripts (none: no run action to offer).
-            let p: WorkspaceRequest = params(lua, method, value)?;
-            to_json(engine.run_scripts(&p.workspace, p.repo.as_deref()))
-        }
-        "changes_cached" => {
-            let p: WorkspaceRequest = params(lua, method, value)?;
-            to_json(engine.changes_cached(&p.workspace, p.repo.as_deref()))
-        }
-        "set_viewed" => {
-            let p: FileRequest = params(lua, method, value)?;
-            to_json(engine.set_viewed(&p))
-        }
-        "blob" => {
-            // File contents go to Lua as bytes, not through JSON (they need not be UTF-8).
-            let p: FileRequest = params(lua, method, value)?;
-            return match engine.blob(&p).map_err(lua_err)? {
-                None => Ok(Value::Nil),
-                Some(blob) => {
-                    let t = lua.create_table()?;
-                    t.set("text", lua.create_string(&blob.bytes)?)?;
-                    t.set("binary", blob.binary)?;
-                    Ok(Value::Table(t))
-                }
-            };
-        }
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "conductor: unknown call {other:?}"
-            )))
-        }
-    }
-    .map_err(lua_err)?;
-    bridge::to_lua(lua, &json)
-}
-
-fn engine_grace(engine: &Engine) -> std::time::Duration {
-    std::time::Duration::from_millis(engine.options().stop_grace_ms)
-}
-
-/// Terminal output and agent changes, from PTY threads to the main thread.
-struct TerminalSink;
-
-impl SessionSink for TerminalSink {
-    fn output(&self, session: u64, bytes: Vec<u8>) {
-        bridge::post_output(session, bytes);
-    }
-
-    fn state(&self, session: u64, state: AgentState) {
-        // An agent that stops working has probably changed files: refresh its list.
-        if state == AgentState::Idle {
-            if let Ok(engine) = engine() {
-                if let Some(ws) = engine.sessions.workspace_of(session) {
-                    engine.refresh_changes(&ws);
-                }
+    let params = json_params(lua, value)?;
+    let json = conn()?.call(method, params).map_err(mlua::Error::runtime)?;
+    if method == "blob" {
+        // File contents go to Lua as bytes (they need not be UTF-8).
+        return match json {
+            serde_json::Value::Null => Ok(Value::Nil),
+            blob => {
+                let bytes: Vec<u8> = match blob.get("bytes") {
+                    Some(serde_json::Value::String(text)) => text.clone().into_bytes(),
+                    Some(other) => serde_json::from_value(other.clone()).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let t = lua.create_table()?;
+                t.set("text", lua.create_string(&bytes)?)?;
+                t.set(
+                    "binary",
+                    blob.get("binary")
+                        .and_then(|b| b.as_bool())
+                        .unwrap_or(false),
+                )?;
+                Ok(Value::Table(t))
             }
-        }
-        bridge::post(Message::Event(serde_json::json!({
-            "event": "agent_state", "data": { "session": session, "state": state }
-        })));
-    }
-
-    fn exited(&self, session: u64, exit: Exit) {
-        // A program that ended has probably changed files too.
-        if let Ok(engine) = engine() {
-            if let Some(ws) = engine.sessions.workspace_of(session) {
-                engine.refresh_changes(&ws);
-            }
-        }
-        bridge::post(Message::Event(serde_json::json!({
-            "event": "agent_exited", "data": { "session": session, "code": exit.code, "signal": exit.signal }
-        })));
-    }
-}
-
-/// Starting a PTY takes a few milliseconds, so it is done inline: the Lua side gets the
-/// session id before any output can arrive for it.
-fn agent_start(lua: &Lua, value: Value) -> mlua::Result<Value> {
-    let req: AgentStart = params(lua, "agent_start", value)?;
-    let started = engine()?
-        .agent_start(req, Arc::new(TerminalSink))
-        .map_err(lua_err)?;
-    let json = to_json(Ok(started)).map_err(lua_err)?;
-    bridge::to_lua(lua, &json)
-}
-
-type Job = Box<dyn FnOnce() -> Result<serde_json::Value> + Send>;
-
-/// Slow work: runs on a worker thread, answers through the bridge. Returns the request id.
-fn request(lua: &Lua, method: &str, value: Value) -> mlua::Result<u64> {
-    let engine = engine()?;
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let job: Job = match method {
-        "create" => {
-            let req: CreateRequest = params(lua, method, value)?;
-            Box::new(move || to_json(engine.create(req, Some(id))))
-        }
-        "run_setup" | "status" | "archive_preview" | "archive" | "restore" | "delete" => {
-            let req: WorkspaceRequest = params(lua, method, value)?;
-            match method {
-                "run_setup" => Box::new(move || to_json(engine.run_setup(req))),
-                "status" => Box::new(move || to_json(engine.status(req))),
-                "archive_preview" => Box::new(move || to_json(engine.archive_preview(req))),
-                "archive" => Box::new(move || to_json(engine.archive(req))),
-                "restore" => Box::new(move || to_json(engine.restore(req, Some(id)))),
-                _ => Box::new(move || to_json(engine.delete(req))),
-            }
-        }
-        "doctor" => {
-            let req: DoctorRequest = params(lua, method, value)?;
-            Box::new(move || to_json(engine.doctor(&req)))
-        }
-        "changes" => {
-            let req: ChangesRequest = params(lua, method, value)?;
-            Box::new(move || to_json(engine.changes(&req)))
-        }
-        "revert_file" => {
-            let req: FileRequest = params(lua, method, value)?;
-            Box::new(move || to_json(engine.revert_file(&req)))
-        }
-        "spotlight_on" | "spotlight_sync" | "spotlight_off" => {
-            let req: SpotlightRequest = params(lua, method, value)?;
-            match method {
-                "spotlight_on" => Box::new(move || to_json(engine.spotlight_on(&req))),
-                "spotlight_sync" => Box::new(move || to_json(engine.spotlight_sync(&req))),
-                _ => Box::new(move || to_json(engine.spotlight_off(&req))),
-            }
-        }
-        "checkpoint" | "checkpoints" | "revert_to" => {
-            let req: CheckpointRequest = params(lua, method, value)?;
-            match method {
-                "checkpoint" => Box::new(move || to_json(engine.checkpoint(&req))),
-                "checkpoints" => Box::new(move || to_json(engine.checkpoints(&req))),
-                _ => Box::new(move || to_json(engine.revert_to(&req))),
-            }
-        }
-        "checks" | "merge" | "draft_message" | "pr" => {
-            let req: ShipRequest = params(lua, method, value)?;
-            match method {
-                "checks" => Box::new(move || to_json(engine.run_checks(&req))),
-                "merge" => Box::new(move || to_json(engine.merge(&req))),
-                "draft_message" => Box::new(move || to_json(engine.draft_message(&req))),
-                _ => Box::new(move || to_json(engine.pull_request(&req))),
-            }
-        }
-        "run_start" => {
-            let req: RunStart = params(lua, method, value)?;
-            Box::new(move || to_json(engine.run_start(req, Arc::new(TerminalSink))))
-        }
-        "stop_runs" => {
-            let req: WorkspaceRequest = params(lua, method, value)?;
-            Box::new(move || to_json(engine.stop_sessions(&req, Some(SessionKind::Run))))
-        }
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "conductor: unknown request {other:?}"
-            )))
-        }
-    };
-    runtime().spawn_blocking(move || {
-        let result = match catch_unwind(AssertUnwindSafe(job)) {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(panic) => Err(format!("internal error: {}", panic_text(&panic))),
         };
-        bridge::post(Message::Reply { id, result });
-    });
-    Ok(id)
+    }
+    bridge::to_lua(lua, &json)
 }

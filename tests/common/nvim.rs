@@ -63,7 +63,36 @@ pub struct CaseOutput {
 }
 
 /// Runs `tests/nvim/cases/<case>.lua` with `env`, in a sandbox of XDG dirs under `home`.
+/// The engine program, built with the tests.
+pub fn engine() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_conductor-engine"))
+}
+
+/// Stops the engine a test's Neovim started under `home` (its agents and scripts too),
+/// so no test leaves one behind. Nothing when none runs.
+pub fn stop_engine(home: &Path) {
+    let _ = Command::new(engine())
+        .args(["stop", "--state-dir"])
+        .arg(home.join(".local/state/nvim/conductor"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 pub fn run_case(case: &str, home: &Path, cwd: &Path, env: &[(&str, String)]) -> CaseOutput {
+    let out = run_case_keeping_engine(case, home, cwd, env);
+    stop_engine(home);
+    out
+}
+
+/// Runs a case and leaves the engine it started running (its agents outlive this
+/// Neovim): for tests where another Neovim comes next. The caller stops it.
+pub fn run_case_keeping_engine(
+    case: &str,
+    home: &Path,
+    cwd: &Path,
+    env: &[(&str, String)],
+) -> CaseOutput {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let case_path = root.join("tests/nvim/cases").join(format!("{case}.lua"));
     let mut cmd = Command::new(nvim());
@@ -82,6 +111,7 @@ pub fn run_case(case: &str, home: &Path, cwd: &Path, env: &[(&str, String)]) -> 
         .env("GIT_COMMITTER_EMAIL", "test@example.com")
         .env("CONDUCTOR_PLUGIN_ROOT", root)
         .env("CONDUCTOR_LIB", library())
+        .env("CONDUCTOR_ENGINE", engine())
         .env("CONDUCTOR_TEST_CASE", &case_path)
         .env_remove("NVIM")
         .env_remove("NVIM_LISTEN_ADDRESS")

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::nvim::{library, nvim};
+use super::nvim::{engine, library, nvim, stop_engine};
 
 pub const WIDTH: u16 = 160;
 pub const HEIGHT: u16 = 45;
@@ -16,6 +16,8 @@ pub struct Screen {
     socket: PathBuf,
     /// Neovim's own server address, to ask which mode it is in.
     server: PathBuf,
+    /// Whose engine to stop at the end.
+    home: PathBuf,
 }
 
 impl Screen {
@@ -51,6 +53,7 @@ impl Screen {
             ("GIT_COMMITTER_EMAIL".into(), "test@example.com".into()),
             ("CONDUCTOR_PLUGIN_ROOT".into(), root.display().to_string()),
             ("CONDUCTOR_LIB".into(), library().display().to_string()),
+            ("CONDUCTOR_ENGINE".into(), engine().display().to_string()),
             ("CONDUCTOR_TEST_SETUP".into(), setup.to_string()),
             ("SHELL".into(), "/bin/sh".into()),
             ("TERM".into(), "tmux-256color".into()),
@@ -80,7 +83,11 @@ impl Screen {
             "tmux new-session: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let screen = Screen { socket, server };
+        let screen = Screen {
+            socket,
+            server,
+            home: home.to_path_buf(),
+        };
         screen.wait("Neovim to draw its first screen", |s| s.contains('~'));
         screen
     }
@@ -212,5 +219,6 @@ impl Drop for Screen {
             .arg(&self.socket)
             .arg("kill-server")
             .output();
+        stop_engine(&self.home);
     }
 }

@@ -8,6 +8,7 @@ mod common;
 mod agents;
 mod config;
 mod doctor;
+mod engine_process;
 mod fanout;
 mod fidelity;
 mod first_hour;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::nvim::{library, nvim};
+use crate::common::nvim::{engine, library, nvim};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -41,7 +41,10 @@ fn health(home: &Path, plugin: &Path, lib: Option<&Path>, extra: &str) -> String
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("XDG_DATA_HOME", home.join(".local/share"))
         .env("XDG_STATE_HOME", home.join(".local/state"))
-        .env_remove("CONDUCTOR_LIB");
+        .env_remove("CONDUCTOR_LIB")
+        // An engine this Neovim may start goes away by itself soon after.
+        .env("CONDUCTOR_ENGINE", engine())
+        .env("CONDUCTOR_ENGINE_IDLE_MS", "2000");
     if let Some(lib) = lib {
         cmd.env("CONDUCTOR_LIB", lib);
     }

@@ -114,7 +114,13 @@ fn every_outcome_stays_on_screen_without_a_hit_enter_prompt() {
 fn tabs_labels_insert_mode_and_quit_as_seen() {
     let f = Fixture::new();
     let home = f.base().join("home");
-    let screen = Screen::start(&home, &f.repo, r#"{"default_agent":"shell"}"#, &[]);
+    // Quitting stops the agents here (not the default): so it asks first.
+    let screen = Screen::start(
+        &home,
+        &f.repo,
+        r#"{"default_agent":"shell","agents":{"on_editor_exit":"stop"}}"#,
+        &[],
+    );
 
     screen.command("ConductorNew --name=tabs fix it");
     screen.wait_message("conductor: created tabs on branch conductor/tabs");
@@ -163,6 +169,44 @@ fn tabs_labels_insert_mode_and_quit_as_seen() {
     screen.wait("the quit question again", |s| s.contains("Quit?"));
     screen.keys("q");
     screen.wait_exit();
+}
+
+#[test]
+fn quitting_leaves_the_agents_running_in_the_engine_without_asking() {
+    let f = Fixture::new();
+    let home = f.base().join("home");
+    let screen = Screen::start(&home, &f.repo, r#"{"default_agent":"shell"}"#, &[]);
+    screen.command("ConductorNew --name=stays keep working");
+    screen.wait_message("conductor: created stays on branch conductor/stays");
+    screen.wait_mode("t");
+    screen.normal();
+    // The default ("keep"): no question, Neovim quits, the agent runs on in the engine.
+    screen.command("qa");
+    screen.wait_exit();
+    // Asked as a client of its own: the status lists that client alone once the
+    // Neovim's connection is gone.
+    let status = || -> serde_json::Value {
+        let out = std::process::Command::new(crate::common::nvim::engine())
+            .args(["status", "--state-dir"])
+            .arg(home.join(".local/state/nvim/conductor"))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let s = status();
+        if s["clients"].as_array().unwrap().len() == 1 || std::time::Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status["clients"].as_array().unwrap().len(), 1, "{status}");
+    let sessions = status["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{status}");
+    assert_eq!(sessions[0]["workspace"], "stays");
+    assert_eq!(sessions[0]["exited"], false, "{status}");
 }
 
 #[test]

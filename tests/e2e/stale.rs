@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{git, nvim::library, nvim::nvim};
+use crate::common::{git, nvim::engine, nvim::library, nvim::nvim};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -61,6 +61,9 @@ fn first_command_warns_about_a_stale_library() {
         .env("XDG_STATE_HOME", dir.path().join("state"))
         .env("XDG_DATA_HOME", dir.path().join("data"))
         .env_remove("CONDUCTOR_LIB")
+        // An engine this Neovim may start goes away by itself soon after.
+        .env("CONDUCTOR_ENGINE", engine())
+        .env("CONDUCTOR_ENGINE_IDLE_MS", "2000")
         .output()
         .unwrap();
     let messages = String::from_utf8_lossy(&out.stderr);

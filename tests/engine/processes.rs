@@ -255,6 +255,7 @@ fn an_archive_by_another_neovim_stops_the_agents_here_first() {
             AgentStart {
                 workspace: "shared".into(),
                 repo: None,
+                label: None,
                 spawn: SpawnRequest {
                     argv: vec![
                         "/bin/sh".into(),
@@ -456,6 +457,7 @@ fn a_state_file_moved_away_stops_no_agent() {
             AgentStart {
                 workspace: "kept".into(),
                 repo: None,
+                label: None,
                 spawn: SpawnRequest {
                     argv: vec![
                         "/bin/sh".into(),

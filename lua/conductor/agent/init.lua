@@ -93,6 +93,7 @@ function M.start(ws, name, prompt, opts)
     first_input = first_input,
     env = extra_env or vim.empty_dict(),
     workspace = ws.id,
+    label = s.label,
     argv = catalog.argv(def, prompt, opts and opts.resume),
     rows = rows,
     cols = cols,
@@ -200,6 +201,46 @@ function M.choose(ws, cb, opts)
       cb(sessions.by_id[e.id])
     end
   end)
+end
+
+--- Shows here the terminals of `ws` that run in the engine but not in this Neovim
+--- (started by another Neovim, or by this one before it quit): each gets a terminal
+--- with its screen and scrollback as they are now, then its live output.
+---@param ws conductor.Workspace
+---@return integer adopted how many
+function M.adopt(ws)
+  output.attach()
+  local ok, list = pcall(engine.call, "agent_sessions", { workspace = ws.id })
+  if not ok then
+    return 0
+  end
+  local adopted = 0
+  for _, info in ipairs(list) do
+    if not info.exited and not sessions.by_id[info.session] then
+      local s, win = window.new_terminal(ws, info.kind, info.name, info.label)
+      s.state = info.state ~= "" and info.state or "starting"
+      sessions.register(s, info.session)
+      local rows, cols = window.size_of(s.buf)
+      s.size = rows and (rows .. "x" .. cols) or nil
+      local shown = pcall(
+        engine.call,
+        "agent_attach",
+        { session = info.session, rows = rows or 0, cols = cols or 0 }
+      )
+      if shown then
+        adopted = adopted + 1
+      else
+        -- It ended in between: nothing to show.
+        sessions.by_id[info.session] = nil
+        pcall(api.nvim_win_close, win, true)
+        pcall(api.nvim_buf_delete, s.buf, { force = true })
+      end
+    end
+  end
+  if adopted > 0 then
+    quit.attach()
+  end
+  return adopted
 end
 
 --- The next agent that needs attention (waiting first, then finished), after the

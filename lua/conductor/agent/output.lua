@@ -1,10 +1,11 @@
 -- The engine's side of agent terminals, wired once: raw output to each terminal,
--- state changes and exits, sizes sent when windows change, every session stopped
--- when Neovim quits.
+-- state changes and exits, sizes sent when windows change, what quitting Neovim means
+-- for them said as it quits.
 
 local M = {}
 
 local api = vim.api
+local config = require("conductor.config")
 local engine = require("conductor.engine")
 local sessions = require("conductor.agent.sessions")
 local window = require("conductor.agent.window")
@@ -36,7 +37,38 @@ function M.attach()
     sessions.set_state(s, "exited", d.code)
     pcall(engine.load().agent_forget, d.session)
   end)
+  engine.on("engine_lost", function()
+    -- The engine stopped (or was killed): its terminals went with it. Their buffers stay
+    -- (scrollback to read) but leave the session table: a new engine numbers its
+    -- sessions from 1 again, and must not find them taken.
+    sessions.engine_lost()
+  end)
+  engine.on("agent_detached", function(d)
+    -- This Neovim fell a whole window behind (suspended, blocked) and the engine
+    -- stopped waiting for it: show the terminal's screen again, then its output.
+    local s = sessions.by_id[d.session]
+    if s and s.state ~= "exited" and api.nvim_buf_is_valid(s.buf) then
+      local rows, cols = window.size_of(s.buf)
+      pcall(
+        engine.call,
+        "agent_attach",
+        { session = d.session, rows = rows or 0, cols = cols or 0 }
+      )
+    end
+  end)
   local group = api.nvim_create_augroup("conductor_agents", { clear = true })
+  -- Several Neovims may show one agent: its size follows the one the user is in.
+  api.nvim_create_autocmd({ "FocusGained", "BufEnter" }, {
+    group = group,
+    callback = function(ev)
+      for _, s in pairs(sessions.by_id) do
+        if ev.event == "FocusGained" or s.buf == ev.buf then
+          s.size = nil
+        end
+      end
+      vim.schedule(window.resize_all)
+    end,
+  })
   api.nvim_create_autocmd({ "WinResized", "VimResized", "BufWinEnter" }, {
     group = group,
     callback = function(ev)
@@ -64,14 +96,13 @@ function M.attach()
           working = working + 1
         end
       end
-      if working > 0 then
-        api.nvim_echo(
-          { { ("conductor: stopping %d working agent(s)"):format(working), "WarningMsg" } },
-          true,
-          {}
-        )
+      if working == 0 then
+        return
       end
-      pcall(engine.load().agent_stop_all)
+      -- The engine stops them, or not (engine.lua); either way the user hears which.
+      local text = config.on_editor_exit() == "stop" and "conductor: stopping %d working agent(s)"
+        or "conductor: %d working agent(s) keep running in the engine (:ConductorEngine status)"
+      api.nvim_echo({ { text:format(working), "WarningMsg" } }, true, {})
     end,
   })
 end

@@ -130,6 +130,24 @@ function M.list(ws_id, kind)
   return out
 end
 
+--- The engine went away with every session: each terminal says so and is marked
+--- exited, then leaves the table (the next engine's ids start again at 1).
+function M.engine_lost()
+  for id, s in pairs(M.by_id) do
+    if s.state ~= "exited" then
+      pcall(
+        api.nvim_chan_send,
+        s.chan,
+        ("\r\n[conductor: the engine stopped; %s is gone]\r\n"):format(s.label)
+      )
+      M.set_state(s, "exited", nil)
+    end
+    M.by_id[id] = nil
+    pcall(vim.api.nvim_buf_del_var, s.buf, "conductor_session")
+  end
+  orphans, forgotten = {}, {}
+end
+
 --- Drops every agent and run script of workspace `ws_id` (archived or deleted: the
 --- engine stopped them) with their terminal buffers; their last events are ignored.
 ---@param ws_id string

@@ -1,5 +1,5 @@
-//! The engine: plain Rust, no Neovim types. Everything here can be unit-tested alone and
-//! could be served by a standalone process later.
+//! The engine's logic: plain Rust, no Neovim types (a crate of its own, so the compiler
+//! keeps it so). Served to Neovim by the engine process (src/engine); unit-tested alone.
 
 pub mod after_checkout;
 pub mod agent_state;
@@ -19,9 +19,11 @@ pub mod names;
 pub mod platform;
 pub mod ports;
 pub mod process;
+pub mod protocol;
 pub mod pty;
 pub mod queries;
 pub mod records;
+pub mod replay;
 pub mod repo;
 pub mod review;
 pub mod scripts;
