@@ -351,13 +351,36 @@ function M.update()
   end
 end
 
+-- A connection whose engine was checked against this build (see `check_version`).
+local checked_generation ---@type integer?
+
+-- An engine of the same protocol but another build (the plugin was updated and rebuilt
+-- while it ran) works, but runs the old code: said once per connection.
+local function check_version(c)
+  local info = c.connected()
+  if not info.generation or info.generation == checked_generation then
+    return
+  end
+  checked_generation = info.generation
+  if info.version and info.version ~= c.version() then
+    notify.warn(
+      ("the running engine is %s, this plugin %s: :ConductorEngine restart runs the new one (the agents in it stop)"):format(
+        info.version,
+        c.version()
+      )
+    )
+  end
+end
+
 --- A synchronous, cheap engine method. Raises a one-line error on failure.
 ---@param method string
 ---@param params table?
 ---@return any
 function M.call(method, params)
   local c = M.ensure()
-  return protect(c.call, method, params or {})
+  local result = protect(c.call, method, params or {})
+  check_version(c)
+  return result
 end
 
 --- An asynchronous engine method; `cb(err, result)` runs on the main thread.
@@ -372,6 +395,7 @@ function M.request(method, params, cb)
   local id = protect(c.request, method, params or {})
   pending[id] = cb
   generation_of[id] = c.connected().generation
+  check_version(c)
   return id
 end
 
