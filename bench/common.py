@@ -19,8 +19,39 @@ def nvim_bin():
 
 
 def library():
+    """The release library: $CONDUCTOR_LIB, else target/release (the engine program,
+    conductor-engine, is found next to it, or at $CONDUCTOR_ENGINE)."""
+    if os.environ.get("CONDUCTOR_LIB"):
+        return os.environ["CONDUCTOR_LIB"]
     ext = "dylib" if os.uname().sysname == "Darwin" else "so"
     return os.path.join(ROOT, "target", "release", f"libconductor_core.{ext}")
+
+
+def engine_bin():
+    return os.environ.get("CONDUCTOR_ENGINE") or os.path.join(os.path.dirname(library()), "conductor-engine")
+
+
+def stop_engine(state_home):
+    """Stops the engine of an editor whose XDG_STATE_HOME was `state_home` (agents keep
+    running in it after Neovim quits), and what it runs."""
+    state_dir = os.path.join(state_home, "nvim", "conductor")
+    if os.path.isdir(state_dir):
+        subprocess.run([engine_bin(), "stop", "--state-dir", state_dir], capture_output=True, timeout=30)
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def git(cwd, *args, **kw):
@@ -54,12 +85,14 @@ def big_repo(files):
 class Editor:
     """A headless Neovim listening on a socket, with its own XDG dirs."""
 
-    def __init__(self, cwd, plugin=True):
-        self.tmp = tempfile.mkdtemp(prefix="conductor-bench-")
-        self.sock = os.path.join(self.tmp, "nvim.sock")
+    def __init__(self, cwd, plugin=True, share=None):
+        """`share`: another (closed) Editor whose state and data dirs this one uses: a
+        second Neovim of the same user, which finds the first one's engine running."""
+        self.tmp = share.tmp if share else tempfile.mkdtemp(prefix="conductor-bench-")
+        self.sock = os.path.join(self.tmp, f"nvim-{time.monotonic_ns()}.sock")
         # Workspaces land under XDG_DATA_HOME: keep it on the same filesystem as the
         # baselines' checkouts (OUT), or a comparison measures two disks.
-        self.data = tempfile.mkdtemp(prefix="editor-data-", dir=OUT)
+        self.data = share.data if share else tempfile.mkdtemp(prefix="editor-data-", dir=OUT)
         env = dict(os.environ, XDG_STATE_HOME=f"{self.tmp}/state", XDG_DATA_HOME=self.data,
                    XDG_CONFIG_HOME=f"{self.tmp}/config", CONDUCTOR_LIB=library())
         args = [nvim_bin(), "--headless", "--listen", self.sock, "-i", "NONE"]
@@ -98,12 +131,23 @@ vim.cmd('ConductorNew --agent=sleeper --name=' .. ... .. '-' .. vim.fn.getpid() 
         self.nvim.eval("1")
         return (time.perf_counter() - t) * 1000
 
-    def close(self):
+    def engine_pid(self):
+        """The pid of the engine process this Neovim talks to (None before it started)."""
+        return self.nvim.exec_lua("return require('conductor.engine').load().connected().pid")
+
+    def quit(self):
+        """Quits Neovim only: its agents keep running in the engine (on_editor_exit =
+        "keep", the default) for the next Neovim with the same dirs."""
         try:
             self.nvim.command("qall!")
         except Exception:
             pass
         self.proc.wait(timeout=10)
+
+    def close(self):
+        """Quits Neovim, stops its engine (and the agents in it), removes its dirs."""
+        self.quit()
+        stop_engine(f"{self.tmp}/state")
         shutil.rmtree(self.tmp, ignore_errors=True)
         shutil.rmtree(self.data, ignore_errors=True)
 
