@@ -458,6 +458,98 @@ impl EnginePaths {
     }
 }
 
+/// How long a new engine may take to listen (it may wait for a stopping one's lock).
+pub const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Starts `engine_bin serve --state-dir STATE_DIR --detach` in a session of its own, its
+/// output to the engine's log, and waits for that first process (which forks the engine
+/// and exits at once).
+pub fn spawn_engine(
+    engine_bin: &Path,
+    state_dir: &Path,
+    paths: &EnginePaths,
+) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let _ = std::fs::create_dir_all(state_dir);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.log)
+        .map_err(|e| format!("conductor: cannot open {}: {e}", paths.log.display()))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("conductor: {}: {e}", paths.log.display()))?;
+    let mut cmd = std::process::Command::new(engine_bin);
+    cmd.arg("serve")
+        .arg("--state-dir")
+        .arg(state_dir)
+        .arg("--detach")
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        // Neovim's own variables are not the engine's (agents get theirs per start).
+        .env_remove("NVIM")
+        .env_remove("NVIM_LISTEN_ADDRESS");
+    // SAFETY: setsid is async-signal-safe; the child only execs after it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("conductor: cannot start {}: {e}", engine_bin.display()))?;
+    if !status.success() {
+        return Err(format!(
+            "conductor: the engine did not start ({status}); see {}",
+            paths.log.display()
+        ));
+    }
+    Ok(())
+}
+
+/// A connection to the engine of `state_dir`, started (`spawn_engine`) when none listens;
+/// waits up to `timeout` for a new one. The error is one line that says why, with the
+/// engine's own last words when it did not start.
+pub fn connect_or_start(
+    state_dir: &Path,
+    engine_bin: &Path,
+    timeout: std::time::Duration,
+) -> Result<std::os::unix::net::UnixStream, String> {
+    use std::os::unix::net::UnixStream;
+    let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| format!("conductor: {e}"))?;
+    if let Ok(s) = UnixStream::connect(&paths.socket) {
+        return Ok(s);
+    }
+    spawn_engine(engine_bin, state_dir, &paths)?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match UnixStream::connect(&paths.socket) {
+            Ok(s) => return Ok(s),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(e) => {
+                // Its own last words say why (a socket path too long, a directory refused).
+                let log = std::fs::read_to_string(&paths.log).unwrap_or_default();
+                let last = log.lines().last().unwrap_or("").trim().to_string();
+                return Err(format!(
+                    "conductor: the engine did not start listening on {} ({e}){}; see {}",
+                    paths.socket.display(),
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last}")
+                    },
+                    paths.log.display()
+                ));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

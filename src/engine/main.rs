@@ -5,6 +5,9 @@
 //!   conductor-engine serve --state-dir DIR [--detach]   run the engine of DIR
 //!   conductor-engine stop --state-dir DIR               stop it (and what it runs)
 //!   conductor-engine status --state-dir DIR             print what it runs (JSON)
+//!   conductor-engine stdio --state-dir DIR              the engine of DIR (started when
+//!                                                       none runs) over stdin/stdout:
+//!                                                       what `ssh HOST` runs (stdio.rs)
 //!   conductor-engine --version
 //!
 //! Not here: the engine's logic (src/core), Neovim (src/nvim).
@@ -12,6 +15,7 @@
 mod dispatch;
 mod hub;
 mod server;
+mod stdio;
 
 use std::io::{BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -33,7 +37,7 @@ pub const VERSION: &str = concat!(
 const IDLE: Duration = Duration::from_secs(300);
 
 fn usage() -> ! {
-    eprintln!("usage: conductor-engine serve|stop|status --state-dir DIR [--detach]");
+    eprintln!("usage: conductor-engine serve|stop|status|stdio --state-dir DIR [--detach]");
     std::process::exit(2)
 }
 
@@ -61,6 +65,7 @@ fn main() {
         Some("serve") => serve(state_dir, detach),
         Some("stop") => stop(&state_dir),
         Some("status") => status(&state_dir),
+        Some("stdio") => stdio::run(&state_dir),
         _ => usage(),
     };
     std::process::exit(code)

@@ -4,6 +4,7 @@
 
 pub mod nvim;
 pub mod screen;
+pub mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -18,6 +18,7 @@ mod picker;
 mod platform;
 mod processes;
 mod real_agents;
+mod remote;
 mod review;
 mod screen;
 mod security;

@@ -1,0 +1,522 @@
+//! Workspaces on other machines (issue 17), the foundation: the engine of a host reached
+//! through the user's own ssh (`ssh HOST conductor-engine stdio --state-dir …`), spoken
+//! to in the engine's protocol from here. A real `sshd` on a loopback port logs in as a
+//! separate local user (tests/common/sshd.rs); without root or OpenSSH these tests skip.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use conductor_core::core::protocol::{self, ClientMessage, Frame, ServerMessage, PROTOCOL};
+use serde_json::{json, Value};
+
+use crate::common::sshd::Sshd;
+use crate::common::{git, write};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A client of an engine over a child's stdin and stdout (`ssh … stdio`, or `stdio`
+/// itself): what the plugin's connection will do for a remote host.
+struct Client {
+    child: Child,
+    input: Option<ChildStdin>,
+    frames: Receiver<Frame>,
+    stderr: Arc<Mutex<String>>,
+    replies: HashMap<u64, Result<Value, String>>,
+    output: HashMap<u64, Vec<u8>>,
+    events: Vec<Value>,
+    next: u64,
+    pub engine_pid: u32,
+}
+
+impl Client {
+    /// Starts `cmd` and says hello; Err with its stderr when the engine is not reached.
+    fn open(mut cmd: Command) -> Result<Client, String> {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the client command starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, frames) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            while let Ok(Some(frame)) = protocol::read_frame(&mut r) {
+                if tx.send(frame).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        {
+            let stderr = Arc::clone(&stderr);
+            let mut pipe = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+                stderr.lock().unwrap().push_str(&text);
+            });
+        }
+        let mut c = Client {
+            input: child.stdin.take(),
+            child,
+            frames,
+            stderr,
+            replies: HashMap::new(),
+            output: HashMap::new(),
+            events: Vec::new(),
+            next: 1,
+            engine_pid: 0,
+        };
+        c.send_json(&ClientMessage::Hello {
+            protocol: PROTOCOL,
+            version: "remote test".into(),
+            pid: std::process::id(),
+            // The host's agents get the host's environment, not this one's.
+            env: None,
+        });
+        match c.frames.recv_timeout(WAIT) {
+            Ok(Frame::Json(v)) => match serde_json::from_value::<ServerMessage>(v) {
+                Ok(ServerMessage::Welcome { pid, .. }) => {
+                    c.engine_pid = pid;
+                    Ok(c)
+                }
+                other => Err(format!("not welcomed: {other:?}")),
+            },
+            other => {
+                let _ = c.child.wait();
+                Err(format!("{other:?}: {}", c.stderr()))
+            }
+        }
+    }
+
+    fn stderr(&self) -> String {
+        // The reader thread has it once the child has exited.
+        std::thread::sleep(Duration::from_millis(50));
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn send_json(&mut self, m: &ClientMessage) {
+        let w = self.input.as_mut().expect("stdin open");
+        let _ = protocol::write_json(w, m);
+        let _ = w.flush();
+    }
+
+    fn keys(&mut self, session: u64, keys: &str) {
+        let w = self.input.as_mut().expect("stdin open");
+        protocol::write_input(w, session, keys.as_bytes()).unwrap();
+        w.flush().unwrap();
+    }
+
+    /// Handles one frame; false when none came in `timeout` (panics when the stream ended).
+    fn pump(&mut self, timeout: Duration) -> bool {
+        let frame = match self.frames.recv_timeout(timeout) {
+            Ok(f) => f,
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("the connection closed: {}", self.stderr())
+            }
+        };
+        match frame {
+            Frame::Output { session, bytes } => {
+                let len = bytes.len() as u64;
+                self.output.entry(session).or_default().extend(bytes);
+                if let Some(w) = self.input.as_mut() {
+                    let _ = protocol::write_ack(w, session, len);
+                    let _ = w.flush();
+                }
+            }
+            Frame::Json(v) => match serde_json::from_value::<ServerMessage>(v) {
+                Ok(ServerMessage::Reply {
+                    id,
+                    ok,
+                    result,
+                    error,
+                }) => {
+                    let r = if ok {
+                        Ok(result.unwrap_or(Value::Null))
+                    } else {
+                        Err(error.unwrap_or_default())
+                    };
+                    self.replies.insert(id, r);
+                }
+                Ok(ServerMessage::Event { event }) => self.events.push(event),
+                other => panic!("unexpected: {other:?}"),
+            },
+            other => panic!("unexpected frame: {other:?}"),
+        }
+        true
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = self.next;
+        self.next += 1;
+        self.send_json(&ClientMessage::Request {
+            id,
+            method: method.into(),
+            params,
+        });
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(r) = self.replies.remove(&id) {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "no reply to {method}");
+            self.pump(Duration::from_millis(100));
+        }
+    }
+
+    fn ok(&mut self, method: &str, params: Value) -> Value {
+        self.call(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    fn text(&self, session: u64) -> String {
+        String::from_utf8_lossy(self.output.get(&session).map_or(&[][..], |v| v)).into_owned()
+    }
+
+    /// Waits until the output of `session` holds `needle`; returns all of it.
+    fn wait_output(&mut self, session: u64, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text(session);
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} from session {session}; it showed:\n{text}"
+            );
+            self.pump(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.input.take();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A host with a repository and the fake agent in the test user's home.
+struct Host {
+    sshd: Sshd,
+    repo: PathBuf,
+    state: PathBuf,
+    agent: PathBuf,
+}
+
+impl Host {
+    fn new() -> Option<Host> {
+        let sshd = Sshd::start()?;
+        let repo = sshd.root.join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        write(&repo, "README.md", "on the host\n");
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-qm", "initial"]);
+        let agent = sshd.root.join("fake-agent");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent"),
+            &agent,
+        )
+        .unwrap();
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        sshd.give(&sshd.root);
+        let state = sshd.root.join("state");
+        Some(Host {
+            sshd,
+            repo,
+            state,
+            agent,
+        })
+    }
+
+    fn stdio_command(&self) -> Command {
+        let mut c = self.sshd.ssh();
+        c.arg(format!(
+            "{} stdio --state-dir {}",
+            self.sshd.engine.display(),
+            self.state.display()
+        ));
+        c
+    }
+
+    /// A connection through ssh, with the options the plugin would send.
+    fn connect(&self) -> Client {
+        let mut c = Client::open(self.stdio_command())
+            .unwrap_or_else(|e| panic!("{e}\nsshd log:\n{}", self.sshd.log()));
+        c.ok(
+            "options",
+            json!({
+                "state_dir": self.state,
+                "workspaces_root": self.sshd.root.join("ws"),
+                "stop_grace_ms": 300,
+                "fetch": false,
+            }),
+        );
+        c
+    }
+
+    /// A workspace with the fake agent running in it, shown its first prompt.
+    fn workspace_with_agent(&self, c: &mut Client) -> (Value, u64) {
+        let ws = c.ok("create", json!({ "path": self.repo, "name": "far-away" }));
+        let started = c.ok(
+            "agent_start",
+            json!({
+                "workspace": ws["id"],
+                "argv": [self.agent, "hello from afar"],
+                "rows": 24,
+                "cols": 80,
+                "name": "fake",
+                "label": "fake",
+            }),
+        );
+        let session = started["session"].as_u64().unwrap();
+        let text = c.wait_output(session, "FAKE AGENT READY");
+        let text = if text.contains("> ") {
+            text
+        } else {
+            c.wait_output(session, "> ")
+        };
+        assert!(text.contains("PROMPT: hello from afar"), "{text}");
+        (ws, session)
+    }
+}
+
+/// Exists and is not a zombie (an engine is nobody's child: it may stay unreaped here).
+fn running(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.trim_start())
+        .unwrap_or("");
+    !state.is_empty() && !state.starts_with('Z')
+}
+
+fn uid_of(pid: i32) -> Option<u32> {
+    std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
+        .map(|m| m.uid())
+}
+
+/// The pids of the user's processes working in `dir`.
+fn working_in(host: &Host, dir: &Path) -> Vec<i32> {
+    host.sshd
+        .processes()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(dir))
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_on_a_host_runs_in_its_workspace_and_takes_keys_through_ssh() {
+    let Some(host) = Host::new() else { return };
+    let mut c = host.connect();
+    let status = c.ok("engine_status", json!({}));
+    assert_eq!(
+        status["pid"].as_u64(),
+        Some(u64::from(c.engine_pid)),
+        "{status}"
+    );
+    assert_eq!(
+        uid_of(c.engine_pid as i32),
+        Some(host.sshd.uid),
+        "the engine runs as the host's user"
+    );
+    assert_eq!(c.ok("list", json!({})), json!([]));
+
+    let (ws, session) = host.workspace_with_agent(&mut c);
+    let path = PathBuf::from(ws["path"].as_str().unwrap());
+    assert!(path.starts_with(&host.sshd.root), "{}", path.display());
+    let listed = c.ok("list", json!({}));
+    assert_eq!(listed[0]["name"], "far-away", "{listed}");
+
+    c.keys(session, "work typed on the laptop\r");
+    c.wait_output(session, "DONE WORKING");
+    let written = path.join("agent-output.txt");
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        "typed on the laptop\n"
+    );
+    assert_eq!(
+        std::fs::metadata(&written).unwrap().uid(),
+        host.sshd.uid,
+        "the agent wrote as the host's user"
+    );
+    let agents = working_in(&host, &path);
+    assert!(!agents.is_empty(), "the agent runs in its worktree");
+}
+
+#[test]
+fn a_dropped_connection_leaves_the_agent_running_and_the_next_one_shows_its_screen() {
+    let Some(host) = Host::new() else { return };
+    let mut c = host.connect();
+    let (ws, session) = host.workspace_with_agent(&mut c);
+    c.keys(session, "work before the drop\r");
+    c.wait_output(session, "DONE WORKING");
+    let path = PathBuf::from(ws["path"].as_str().unwrap());
+    let agents = working_in(&host, &path);
+    assert!(!agents.is_empty(), "the agent runs");
+    let engine = c.engine_pid as i32;
+
+    // The laptop sleeps: its ssh client dies without a word.
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    drop(c);
+
+    // The relay on the host sees its stdin close and goes; the engine and agent stay.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host.sshd.processes().iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.windows(5).any(|w| w == b"stdio"))
+    }) {
+        assert!(Instant::now() < deadline, "the relay on the host is left");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(running(engine), "the engine outlives the connection");
+    for pid in &agents {
+        assert!(running(*pid), "agent process {pid} outlives the connection");
+        assert_eq!(uid_of(*pid), Some(host.sshd.uid));
+    }
+
+    // The next connection finds the same engine, the session, and its screen.
+    let mut c = host.connect();
+    assert_eq!(c.engine_pid as i32, engine, "the same engine");
+    let sessions = c.ok("agent_sessions", json!({}));
+    let listed = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["session"].as_u64() == Some(session))
+        .unwrap_or_else(|| panic!("session {session} not listed: {sessions}"))
+        .clone();
+    assert_eq!(listed["exited"], false, "{listed}");
+    assert_eq!(listed["workspace"], "far-away", "{listed}");
+    c.ok(
+        "agent_attach",
+        json!({ "session": session, "rows": 24, "cols": 80 }),
+    );
+    let replay = c.wait_output(session, "DONE WORKING");
+    assert!(replay.contains("FAKE AGENT READY"), "{replay}");
+    // And it takes keys from the new connection.
+    c.keys(session, "work after the drop\r");
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_to_string(path.join("agent-output.txt")).unwrap_or_default()
+        != "after the drop\n"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent took no keys after the drop"
+        );
+        c.pump(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_host_that_refuses_says_so_in_one_line_and_leaves_nothing() {
+    let Some(host) = Host::new() else { return };
+    let before = host.sshd.processes();
+
+    // A key the host does not know.
+    let other = tempfile::tempdir().unwrap();
+    let key = other.path().join("stranger");
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut cmd = host.sshd.ssh_with(&key, host.sshd.port);
+    cmd.arg(format!(
+        "{} stdio --state-dir {}",
+        host.sshd.engine.display(),
+        host.state.display()
+    ));
+    let err = Client::open(cmd).err().expect("refused");
+    assert!(err.contains("Permission denied"), "{err}");
+
+    // A closed port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut cmd = host.sshd.ssh_with(&host.sshd.key, port);
+    cmd.arg("true");
+    let err = Client::open(cmd).err().expect("refused");
+    assert!(err.contains("Connection refused"), "{err}");
+
+    // Nothing started there: no engine, no state.
+    assert!(!host.state.exists(), "no state made on the host");
+    assert_eq!(host.sshd.processes(), before, "no process left on the host");
+
+    // An engine that cannot start there: one line on stderr, a non-zero exit.
+    let out = host
+        .sshd
+        .ssh()
+        .arg(format!(
+            "{} stdio --state-dir /root/not-yours",
+            host.sshd.engine.display()
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("/root/not-yours"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+/// The relay itself, on this machine (runs without sshd): starts the engine when none
+/// runs, passes frames both ways, exits 0 when stdin closes, and the engine stays.
+#[test]
+fn stdio_starts_the_engine_relays_frames_and_exits_when_stdin_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = dir.path().join("state");
+    let stdio = || {
+        let mut c = Command::new(crate::common::nvim::engine());
+        c.arg("stdio")
+            .arg("--state-dir")
+            .arg(&state)
+            .env("XDG_RUNTIME_DIR", &runtime);
+        c
+    };
+    let mut c = Client::open(stdio()).unwrap();
+    let engine = c.engine_pid as i32;
+    assert_eq!(c.ok("list", json!({})), json!([]));
+    c.input.take();
+    let status = c.child.wait().unwrap();
+    assert!(status.success(), "{status:?}: {}", c.stderr());
+    assert!(running(engine), "the engine stays");
+    // The next one finds it.
+    let c2 = Client::open(stdio()).unwrap();
+    assert_eq!(c2.engine_pid as i32, engine);
+    drop(c2);
+    let out = Command::new(crate::common::nvim::engine())
+        .args(["stop", "--state-dir"])
+        .arg(&state)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while running(engine) {
+        assert!(Instant::now() < deadline, "the engine stops");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(c);
+}
