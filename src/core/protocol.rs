@@ -251,6 +251,17 @@ pub struct ResizeParams {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct AttachParams {
+    pub session: u64,
+    /// This client's size for it (0: keep the session's).
+    pub rows: u16,
+    pub cols: u16,
+    /// Lines of scrollback to replay (default `replay::REPLAY_LINES`).
+    pub scrollback: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BackgroundParams {
     pub background: Option<String>,
 }
@@ -329,7 +340,7 @@ pub enum Request {
     /// The sessions the engine runs (for a Neovim that opens a workspace).
     AgentSessions(SessionsParams),
     /// Show a running session here: its screen and scrollback now, then its output.
-    AgentAttach(ResizeParams),
+    AgentAttach(AttachParams),
     AgentDetach(SessionParams),
     // The engine itself.
     Options(Options),
@@ -520,7 +531,11 @@ pub fn connect_or_start(
 ) -> Result<std::os::unix::net::UnixStream, String> {
     use std::os::unix::net::UnixStream;
     let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| format!("conductor: {e}"))?;
-    if let Ok(s) = UnixStream::connect(&paths.socket) {
+    if let Some(s) = paths
+        .sockets()
+        .iter()
+        .find_map(|s| UnixStream::connect(s).ok())
+    {
         return Ok(s);
     }
     spawn_engine(engine_bin, state_dir, &paths)?;

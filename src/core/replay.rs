@@ -12,6 +12,11 @@ use std::num::NonZeroU16;
 /// Lines of scrollback kept per agent.
 pub const SCROLLBACK: usize = 10_000;
 
+/// Lines of scrollback a Neovim that attaches gets unless it asks for more: Neovim's
+/// terminal takes in about 10 MB/s, so 10,000 lines (1 MB) would hold each screen back
+/// ~100 ms; 1,000 lines show it in about 10 (BENCHMARKS.md, "Engine process").
+pub const REPLAY_LINES: usize = 1_000;
+
 /// The rows that scrolled off the top, each kept as its text with colour codes (a few
 /// dozen bytes), not as a row of cells (32 bytes a column): 10,000 lines of an 80-column
 /// agent take about 1 MB, not 25 MB.
@@ -90,14 +95,15 @@ impl Screen {
         (lines.len(), lines.iter().map(String::len).sum())
     }
 
-    /// Bytes that, written to a fresh terminal of this size, show the same scrollback
-    /// (a wrapped line comes back as rows) and the same screen.
-    pub fn replay(&mut self) -> Vec<u8> {
+    /// Bytes that, written to a fresh terminal of this size, show the last `max_lines`
+    /// of the scrollback (a wrapped line comes back as rows) and the same screen.
+    pub fn replay(&mut self, max_lines: usize) -> Vec<u8> {
         let rows = self.size().0 as usize;
-        let lines = &self.parser.callbacks().lines;
+        let kept = &self.parser.callbacks().lines;
+        let lines = kept.range(kept.len().saturating_sub(max_lines)..);
         let total = lines.len();
         let mut out =
-            String::with_capacity(lines.iter().map(|l| l.len() + 8).sum::<usize>() + 4096);
+            String::with_capacity(lines.clone().map(|l| l.len() + 8).sum::<usize>() + 4096);
         out.push_str("\x1b[m\x1b[H\x1b[2J");
         for line in lines {
             out.push_str(line);
@@ -126,7 +132,7 @@ mod tests {
     fn replayed(original: &mut Screen, scrollback: usize) -> vt100::Parser {
         let (rows, cols) = original.size();
         let mut copy = vt100::Parser::new(nonzero(rows, 2), nonzero(cols, 10), scrollback);
-        copy.process(&original.replay());
+        copy.process(&original.replay(usize::MAX));
         copy
     }
 
@@ -189,6 +195,12 @@ mod tests {
         let rows = scrollback_rows(&mut copy);
         assert_eq!(rows.first().map(String::as_str), Some("line 896"));
         assert_eq!(rows.len(), 100);
+        // A replay asked for fewer lines gives the last ones.
+        let mut short = vt100::Parser::new(nonzero(5, 2), nonzero(80, 10), 1000);
+        short.process(&s.replay(10));
+        let rows = scrollback_rows(&mut short);
+        assert_eq!(rows.len(), 10);
+        assert_eq!(rows.first().map(String::as_str), Some("line 986"));
     }
 
     #[test]

@@ -25,8 +25,20 @@ pub struct Ctx {
     pub started: std::time::Instant,
     /// Set by `engine_stop`: the server exits once the reply is out.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// Wakes the server's loop at once when `stopping` is set (it sleeps otherwise).
+    pub wake: (std::sync::Mutex<()>, std::sync::Condvar),
     /// The engine is on its way out: new clients are told to retry (with a new engine).
     pub closing: std::sync::atomic::AtomicBool,
+}
+
+impl Ctx {
+    /// Asks the server to stop now.
+    pub fn stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _guard = self.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+        self.wake.1.notify_all();
+    }
 }
 
 fn to_json<T: serde::Serialize>(r: Result<T>) -> Result<Value> {
@@ -159,7 +171,8 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
         }
         Request::AgentAttach(p) => {
             // The screen takes the new size first, then the program hears of it.
-            let r = ctx.hub.attach(client, p.session, p.rows, p.cols);
+            let lines = p.scrollback.unwrap_or(conductor::replay::REPLAY_LINES);
+            let r = ctx.hub.attach(client, p.session, (p.rows, p.cols), lines);
             if r.is_ok() && p.rows > 0 && p.cols > 0 {
                 let _ = engine.sessions.resize(p.session, p.rows, p.cols);
             }
@@ -189,8 +202,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
                     "{running} agent(s) run in the engine: stopping it stops them"
                 ))));
             }
-            ctx.stopping
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            ctx.stop();
             return inline(Ok(json!(running)));
         }
         Request::Create(req) => Box::new(move || to_json(engine.create(req, Some(id)))),

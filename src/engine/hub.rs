@@ -254,7 +254,13 @@ impl Hub {
 
     /// Shows `session` in `client`: the screen now (after a resize to the client's size,
     /// when given), then its output.
-    pub fn attach(&self, client: u32, session: u64, rows: u16, cols: u16) -> Result<(), String> {
+    pub fn attach(
+        &self,
+        client: u32,
+        session: u64,
+        (rows, cols): (u16, u16),
+        scrollback: usize,
+    ) -> Result<(), String> {
         let s = self
             .shared(session)
             .ok_or_else(|| format!("conductor: no session {session} in the engine"))?;
@@ -264,7 +270,7 @@ impl Hub {
             inner.info.rows = rows;
             inner.info.cols = cols;
         }
-        let replay = inner.screen.replay();
+        let replay = inner.screen.replay(scrollback);
         let len = replay.len();
         if !self.send(client, Out::Output(session, replay)) {
             return Err("conductor: client gone".into());

@@ -150,6 +150,7 @@ fn serve(state_dir: PathBuf, detach: bool) -> i32 {
             .expect("a tokio runtime can always be built"),
         started: std::time::Instant::now(),
         stopping: Default::default(),
+        wake: Default::default(),
         closing: Default::default(),
     });
     let idle = std::env::var("CONDUCTOR_ENGINE_IDLE_MS")

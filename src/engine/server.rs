@@ -41,7 +41,13 @@ pub fn serve(listener: UnixListener, ctx: Arc<Ctx>, idle: Duration, cleanup: imp
     // Exit when told to, or when nothing has needed the engine for `idle`.
     let mut idle_since: Option<Instant> = None;
     loop {
-        std::thread::sleep(Duration::from_millis(100));
+        {
+            // Idle checks once a second; a stop wakes it at once.
+            let guard = ctx.wake.0.lock().unwrap_or_else(|e| e.into_inner());
+            if !ctx.stopping.load(Ordering::SeqCst) {
+                let _ = ctx.wake.1.wait_timeout(guard, Duration::from_secs(1));
+            }
+        }
         if ctx.stopping.load(Ordering::SeqCst) {
             break;
         }
@@ -69,7 +75,7 @@ pub fn serve(listener: UnixListener, ctx: Arc<Ctx>, idle: Duration, cleanup: imp
 /// Whoever asked the engine to stop learns it has when this connection closes, as the
 /// process exits.
 fn stop_and_hold(ctx: &Ctx) -> ! {
-    ctx.stopping.store(true, Ordering::SeqCst);
+    ctx.stop();
     loop {
         std::thread::sleep(Duration::from_secs(1));
     }

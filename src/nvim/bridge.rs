@@ -33,7 +33,7 @@ pub enum Message {
 /// slices per turn was far worse; see BENCHMARKS.md). Keep it well under 15 KB: Neovim
 /// 0.11 grows its window-title buffer only once per write, so a write carrying more than
 /// ~15 KB of an OSC 2 title overflows its heap and aborts the editor (tests/e2e/hostile.rs).
-const SLICE: usize = 4 * 1024;
+pub const SLICE: usize = 4 * 1024;
 
 static QUEUE: Mutex<VecDeque<Message>> = Mutex::new(VecDeque::new());
 static WAKE: OnceLock<AsyncHandle> = OnceLock::new();

@@ -12,9 +12,7 @@
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,8 +23,7 @@ use crate::core::protocol::{
 
 use super::bridge::{self, Message};
 
-/// How long a new engine may take to listen (it may wait for a stopping one's lock).
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::core::protocol::START_TIMEOUT;
 /// How long a cheap call may wait for its reply.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -115,79 +112,22 @@ pub fn ack(session: u64, len: usize) {
     }
 }
 
-fn spawn_engine(target: &Target, paths: &EnginePaths) -> Result<(), String> {
+/// The engine of the target's state directory, started when none runs.
+fn connect_or_start(target: &Target) -> Result<UnixStream, String> {
+    // One that runs needs no program to start it.
+    if let Ok(paths) = EnginePaths::for_state_dir(&target.state_dir) {
+        if let Some(s) = paths
+            .sockets()
+            .iter()
+            .find_map(|s| UnixStream::connect(s).ok())
+        {
+            return Ok(s);
+        }
+    }
     let bin = target.engine_bin.clone().ok_or_else(|| {
         "conductor: the engine program (conductor-engine) was not found: build it with `cargo build --release`".to_string()
     })?;
-    let _ = std::fs::create_dir_all(&target.state_dir);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&paths.log)
-        .map_err(|e| format!("conductor: cannot open {}: {e}", paths.log.display()))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| format!("conductor: {}: {e}", paths.log.display()))?;
-    let mut cmd = Command::new(&bin);
-    cmd.arg("serve")
-        .arg("--state-dir")
-        .arg(&target.state_dir)
-        .arg("--detach")
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        // Neovim's own variables are not the engine's (agents get theirs per start).
-        .env_remove("NVIM")
-        .env_remove("NVIM_LISTEN_ADDRESS");
-    // SAFETY: setsid is async-signal-safe; the child only execs after it.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let status = cmd
-        .status()
-        .map_err(|e| format!("conductor: cannot start {}: {e}", bin.display()))?;
-    if !status.success() {
-        return Err(format!(
-            "conductor: the engine did not start ({status}); see {}",
-            paths.log.display()
-        ));
-    }
-    Ok(())
-}
-
-fn connect_or_start(target: &Target) -> Result<UnixStream, String> {
-    let paths =
-        EnginePaths::for_state_dir(&target.state_dir).map_err(|e| format!("conductor: {e}"))?;
-    if let Ok(s) = UnixStream::connect(&paths.socket) {
-        return Ok(s);
-    }
-    spawn_engine(target, &paths)?;
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        match UnixStream::connect(&paths.socket) {
-            Ok(s) => return Ok(s),
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => {
-                // Its own last words say why (a socket path too long, a directory refused).
-                let log = std::fs::read_to_string(&paths.log).unwrap_or_default();
-                let last = log.lines().last().unwrap_or("").trim().to_string();
-                return Err(format!(
-                    "conductor: the engine did not start listening on {} ({e}){}; see {}",
-                    paths.socket.display(),
-                    if last.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {last}")
-                    },
-                    paths.log.display()
-                ));
-            }
-        }
-    }
+    protocol::connect_or_start(&target.state_dir, &bin, START_TIMEOUT)
 }
 
 impl Connection {
@@ -376,7 +316,25 @@ fn read_loop(
     loop {
         match read_frame(&mut reader) {
             Ok(Some(Frame::Output { session, bytes })) => {
-                bridge::post(Message::Output { session, bytes })
+                // A replay is one big frame: queued in slices (between characters), so
+                // the main thread writes them one by one without copying the rest.
+                let mut at = 0;
+                while bytes.len() - at > bridge::SLICE {
+                    let piece = &bytes[at..at + bridge::SLICE];
+                    let cut = match crate::core::pty::utf8_complete_len(piece) {
+                        0 => bridge::SLICE,
+                        n => n,
+                    };
+                    bridge::post(Message::Output {
+                        session,
+                        bytes: bytes[at..at + cut].to_vec(),
+                    });
+                    at += cut;
+                }
+                bridge::post(Message::Output {
+                    session,
+                    bytes: bytes[at..].to_vec(),
+                })
             }
             Ok(Some(Frame::Json(v))) => match serde_json::from_value::<ServerMessage>(v) {
                 Ok(ServerMessage::Reply {
