@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 /// How long after a resize or a reopen the program's output is taken as a redraw.
 const REDRAW_GRACE: Duration = Duration::from_millis(1500);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentState {
     Starting,

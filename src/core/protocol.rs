@@ -199,6 +199,34 @@ pub enum ServerMessage {
     Event { event: serde_json::Value },
 }
 
+/// Events about terminal sessions and the connection, beside the engine's own
+/// (`engine::Event`): the same `{ event = ..., data = ... }` shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum SessionEvent {
+    /// A session's state changed (starting, working, waiting, idle).
+    AgentState {
+        session: u64,
+        state: crate::agent_state::AgentState,
+    },
+    /// A session's program ended.
+    AgentExited {
+        session: u64,
+        code: Option<i32>,
+        signal: Option<String>,
+    },
+    /// This client fell a whole window behind and was detached: attach again.
+    AgentDetached { session: u64 },
+    /// Made by the client, not sent: the connection to the engine was lost.
+    EngineLost { generation: u64 },
+}
+
+impl SessionEvent {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
 /// A method with no parameters still takes (and ignores) a table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -589,6 +617,27 @@ mod tests {
             Some(Frame::Ack { session: 7, len: 5 })
         ));
         assert!(read_frame(&mut r).unwrap().is_none());
+    }
+
+    #[test]
+    fn session_events_have_the_shape_lua_reads() {
+        let exited = SessionEvent::AgentExited {
+            session: 3,
+            code: Some(0),
+            signal: None,
+        };
+        assert_eq!(
+            exited.to_json(),
+            serde_json::json!({"event": "agent_exited", "data": {"session": 3, "code": 0, "signal": null}})
+        );
+        let state = SessionEvent::AgentState {
+            session: 1,
+            state: crate::agent_state::AgentState::Waiting,
+        };
+        assert_eq!(
+            state.to_json(),
+            serde_json::json!({"event": "agent_state", "data": {"session": 1, "state": "waiting"}})
+        );
     }
 
     #[test]

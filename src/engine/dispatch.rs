@@ -11,7 +11,7 @@ use std::time::Duration;
 use conductor::agent_state::AgentState;
 use conductor::engine::Engine;
 use conductor::error::{Error, Result};
-use conductor::protocol::{Request, ServerMessage, MAX_FRAME, PROTOCOL};
+use conductor::protocol::{Request, ServerMessage, SessionEvent, MAX_FRAME, PROTOCOL};
 use conductor::pty::{Exit, SessionKind, SessionSink};
 use serde_json::{json, Value};
 
@@ -326,9 +326,9 @@ impl SessionSink for HubSink {
         self.ctx
             .hub
             .set_state(session, name.as_str().unwrap_or_default());
-        self.ctx.hub.broadcast(json!({
-            "event": "agent_state", "data": { "session": session, "state": state }
-        }));
+        self.ctx
+            .hub
+            .broadcast(SessionEvent::AgentState { session, state }.to_json());
     }
 
     fn exited(&self, session: u64, exit: Exit) {
@@ -341,21 +341,50 @@ impl SessionSink for HubSink {
         self.ctx
             .hub
             .set_exited(session, exit.code, exit.signal.clone());
-        self.ctx.hub.broadcast(json!({
-            "event": "agent_exited", "data": { "session": session, "code": code, "signal": exit.signal }
-        }));
+        self.ctx.hub.broadcast(
+            SessionEvent::AgentExited {
+                session,
+                code,
+                signal: exit.signal,
+            }
+            .to_json(),
+        );
     }
 }
 
 /// What `:ConductorEngine status` shows.
+#[derive(serde::Serialize)]
+struct EngineStatus {
+    pid: u32,
+    version: &'static str,
+    protocol: u32,
+    uptime_s: u64,
+    clients: Vec<ClientInfo>,
+    sessions: Vec<SessionInfo>,
+    /// Setup, archive and check scripts running.
+    scripts: usize,
+}
+
+#[derive(serde::Serialize)]
+struct ClientInfo {
+    client: u32,
+    pid: u32,
+}
+
 pub fn status(ctx: &Ctx) -> Value {
-    json!({
-        "pid": std::process::id(),
-        "version": crate::VERSION,
-        "protocol": PROTOCOL,
-        "uptime_s": ctx.started.elapsed().as_secs(),
-        "clients": ctx.hub.clients().into_iter().map(|(id, pid)| json!({"client": id, "pid": pid})).collect::<Vec<_>>(),
-        "sessions": ctx.hub.list(None),
-        "scripts": ctx.engine.processes_running(),
-    })
+    let status = EngineStatus {
+        pid: std::process::id(),
+        version: crate::VERSION,
+        protocol: PROTOCOL,
+        uptime_s: ctx.started.elapsed().as_secs(),
+        clients: ctx
+            .hub
+            .clients()
+            .into_iter()
+            .map(|(client, pid)| ClientInfo { client, pid })
+            .collect(),
+        sessions: ctx.hub.list(None),
+        scripts: ctx.engine.processes_running(),
+    };
+    serde_json::to_value(status).unwrap_or_default()
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use conductor::protocol::{ServerMessage, LAG, WINDOW};
+use conductor::protocol::{ServerMessage, SessionEvent, LAG, WINDOW};
 use conductor::pty::SessionKind;
 use conductor::replay::{Screen, SCROLLBACK};
 use serde::Serialize;
@@ -224,9 +224,7 @@ impl Hub {
                     self.send(
                         client,
                         Out::Json(ServerMessage::Event {
-                            event: serde_json::json!({
-                                "event": "agent_detached", "data": { "session": session }
-                            }),
+                            event: SessionEvent::AgentDetached { session }.to_json(),
                         }),
                     );
                 }

@@ -367,6 +367,6 @@ fn read_loop(
     // Every waiting call fails now (their senders drop).
     lock(&waiters).clear();
     bridge::post(Message::Event(
-        serde_json::json!({ "event": "engine_lost", "data": { "generation": generation } }),
+        crate::core::protocol::SessionEvent::EngineLost { generation }.to_json(),
     ));
 }
