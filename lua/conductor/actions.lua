@@ -26,7 +26,6 @@ local workspace = require("conductor.workspace")
 ---@param label string progress text
 ---@param on_ok fun(result: any)
 local function request(method, params, label, on_ok)
-  events.attach()
   progress.request(method, params, label, function(err, result)
     if err then
       notify.error(err)

@@ -45,8 +45,6 @@ function M.create(args, done)
     if not args.asked then
       trust.read(repo)
     end
-    progress.attach()
-    events.attach()
     local id
     id = engine.request("create", params, function(e, ws)
       progress.finish(id)

@@ -55,6 +55,9 @@ local pending = {}
 local generation_of = {}
 ---@type table<string, fun(data: table)[]>
 local listeners = {}
+-- Where terminal output goes (agent/output.lua); set before or after the start.
+---@type fun(id: integer, bytes: string)?
+local output_handler = nil
 
 --- The plugin checkout: three directories above this file.
 ---@return string
@@ -324,6 +327,11 @@ function M.ensure()
   local c = M.load()
   if not started then
     protect(c.start, start_opts(), handle)
+    c.on_output(function(id, bytes)
+      if output_handler then
+        output_handler(id, bytes)
+      end
+    end)
     started = true
     vim.api.nvim_create_autocmd("VimLeavePre", {
       group = vim.api.nvim_create_augroup("conductor_engine", { clear = true }),
@@ -397,6 +405,12 @@ function M.request(method, params, cb)
   generation_of[id] = c.connected().generation
   check_version(c)
   return id
+end
+
+--- Where terminal output goes: `fn(session, bytes)` (one handler: the agent terminals).
+---@param fn fun(id: integer, bytes: string)
+function M.on_output(fn)
+  output_handler = fn
 end
 
 --- Calls `fn(data)` for every engine event named `event`.

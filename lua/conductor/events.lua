@@ -13,15 +13,10 @@ function M.fire(name, data)
   vim.api.nvim_exec_autocmds("User", { pattern = name, data = data, modeline = false })
 end
 
-local attached = false
-
---- Turns the engine's `script_finished` (kind "setup") into
---- `ConductorSetupFinished`. Idempotent.
-function M.attach()
-  if attached then
-    return
-  end
-  attached = true
+-- Turns the engine's `script_finished` (kind "setup") into
+-- `ConductorSetupFinished`. Idempotent.
+-- Wired when this module loads (modules load once).
+do
   engine.on("script_finished", function(ev)
     if ev.kind ~= "setup" then
       return

@@ -219,7 +219,6 @@ end
 ---@param key any?
 ---@return integer id
 function M.request(method, params, label, on_done, key)
-  M.attach()
   local id
   id = engine.request(method, params, function(err, result)
     M.finish(key or id)
@@ -229,14 +228,9 @@ function M.request(method, params, label, on_done, key)
   return id
 end
 
-local attached = false
-
---- Listens to the engine's progress and script events. Idempotent.
-function M.attach()
-  if attached then
-    return
-  end
-  attached = true
+-- Listens to the engine's progress and script events. Idempotent.
+-- Wired when this module loads (modules load once).
+do
   engine.on("progress", function(ev)
     local where = ev.workspace and (ev.workspace .. ": ") or ""
     local text = "conductor: " .. where .. ev.message

@@ -44,14 +44,9 @@ local function ask()
   end
 end
 
-local attached = false
-
---- Asks before Neovim exits with running agents. Idempotent.
-function M.attach()
-  if attached then
-    return
-  end
-  attached = true
+-- Asks before Neovim exits with running agents. Idempotent.
+-- Wired when this module loads (modules load once).
+do
   api.nvim_create_autocmd("ExitPre", {
     group = api.nvim_create_augroup("conductor_quit", { clear = true }),
     callback = function()

@@ -28,7 +28,6 @@ local workspace = require("conductor.workspace")
 
 ---@type table<integer, table<string, string>> tabpage -> variant -> text
 local cache = {}
-local attached = false
 
 ---@param path string
 ---@param dir string
@@ -39,29 +38,6 @@ end
 --- Forgets every cached text (the next redraw computes it again).
 function M.invalidate()
   cache = {}
-end
-
-local function attach()
-  if attached then
-    return
-  end
-  attached = true
-  local group = api.nvim_create_augroup("conductor_statusline", { clear = true })
-  api.nvim_create_autocmd("User", {
-    group = group,
-    pattern = { "ConductorAgent*", "ConductorWorkspace*", "ConductorSetup*", "ConductorSpotlight" },
-    callback = function()
-      M.invalidate()
-      -- A native statusline does not redraw by itself on these events.
-      vim.schedule(function()
-        pcall(vim.cmd, "redrawstatus!")
-      end)
-    end,
-  })
-  api.nvim_create_autocmd({ "DirChanged", "BufEnter", "TabClosed" }, {
-    group = group,
-    callback = M.invalidate,
-  })
 end
 
 -- The workspace of the current tab, or nil, without loading the engine when
@@ -129,7 +105,6 @@ function M.statusline(opts)
   if entry and entry[variant] then
     return entry[variant]
   end
-  attach()
   local ok, text = pcall(function()
     return render(current_workspace(), highlight)
   end)
@@ -137,6 +112,26 @@ function M.statusline(opts)
   cache[tab] = cache[tab] or {}
   cache[tab][variant] = text
   return text
+end
+
+-- Wired when this module loads (modules load once).
+do
+  local group = api.nvim_create_augroup("conductor_statusline", { clear = true })
+  api.nvim_create_autocmd("User", {
+    group = group,
+    pattern = { "ConductorAgent*", "ConductorWorkspace*", "ConductorSetup*", "ConductorSpotlight" },
+    callback = function()
+      M.invalidate()
+      -- A native statusline does not redraw by itself on these events.
+      vim.schedule(function()
+        pcall(vim.cmd, "redrawstatus!")
+      end)
+    end,
+  })
+  api.nvim_create_autocmd({ "DirChanged", "BufEnter", "TabClosed" }, {
+    group = group,
+    callback = M.invalidate,
+  })
 end
 
 return M

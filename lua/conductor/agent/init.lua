@@ -15,8 +15,10 @@ local api = vim.api
 local catalog = require("conductor.agent.catalog")
 local config = require("conductor.config")
 local engine = require("conductor.engine")
-local output = require("conductor.agent.output")
-local quit = require("conductor.quit")
+-- Loaded for what it wires: engine output and agent events to the terminals.
+require("conductor.agent.output")
+-- Loaded for what it wires: the question before quitting (agents.on_editor_exit).
+require("conductor.quit")
 local run = require("conductor.agent.run")
 local sessions = require("conductor.agent.sessions")
 local trust = require("conductor.agent.trust")
@@ -74,7 +76,6 @@ end
 ---@param opts { resume?: boolean, label?: string }?
 ---@return conductor.Agent
 function M.start(ws, name, prompt, opts)
-  output.attach()
   name = name or ws.agent or catalog.default_name()
   local def = catalog.check(name)
   local extra_env = trust.apply(def, ws)
@@ -117,7 +118,6 @@ function M.start(ws, name, prompt, opts)
   end
   sessions.register(s, started.session)
   s.size = rows .. "x" .. cols
-  quit.attach()
   if config.get().start_insert and api.nvim_get_current_win() == win then
     -- Off before Terminal mode starts: its first "-- TERMINAL --" would wipe the
     -- "created …" about to be said.
@@ -209,7 +209,6 @@ end
 ---@param ws conductor.Workspace
 ---@return integer adopted how many
 function M.adopt(ws)
-  output.attach()
   local ok, list = pcall(engine.call, "agent_sessions", { workspace = ws.id })
   if not ok then
     return 0
@@ -238,7 +237,6 @@ function M.adopt(ws)
     end
   end
   if adopted > 0 then
-    quit.attach()
   end
   return adopted
 end

@@ -1,6 +1,6 @@
--- The engine's side of agent terminals, wired once: raw output to each terminal,
--- state changes and exits, sizes sent when windows change, what quitting Neovim means
--- for them said as it quits.
+-- The engine's side of agent terminals, wired when this module loads (once): raw
+-- output to each terminal, state changes and exits, sizes sent when windows change,
+-- what quitting Neovim means for them said as it quits. It has no functions.
 
 local M = {}
 
@@ -10,16 +10,8 @@ local engine = require("conductor.engine")
 local sessions = require("conductor.agent.sessions")
 local window = require("conductor.agent.window")
 
-local attached = false
-
---- Wires the engine's terminal output and agent events, once.
-function M.attach()
-  if attached then
-    return
-  end
-  attached = true
-  local core = engine.ensure()
-  core.on_output(sessions.output)
+do
+  engine.on_output(sessions.output)
   engine.on("agent_state", function(d)
     local s = sessions.by_id[d.session]
     -- An exit is announced once, by agent_exited (with its code).

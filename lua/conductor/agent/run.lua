@@ -5,13 +5,13 @@ local M = {}
 
 local engine = require("conductor.engine")
 local notify = require("conductor.notify")
-local output = require("conductor.agent.output")
+-- Loaded for what it wires: engine output and agent events to the terminals.
+require("conductor.agent.output")
 local sessions = require("conductor.agent.sessions")
 local window = require("conductor.agent.window")
 
 --- Runs the workspace's run script (named, or the default one) in a bottom terminal.
 function M.run(ws, script)
-  output.attach()
   local s, win = window.new_terminal(ws, "run", "run:" .. (script or "default"))
   local rows, cols = window.size_of(s.buf)
   engine.request("run_start", {

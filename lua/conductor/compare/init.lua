@@ -378,28 +378,6 @@ local function map_keys(v)
 end
 
 -- Workspace changes (archive, restore, delete) show in every open view.
-local attached = false
-local function attach()
-  if attached then
-    return
-  end
-  attached = true
-  api.nvim_create_autocmd("User", {
-    group = api.nvim_create_augroup("conductor_compare", { clear = true }),
-    pattern = { "ConductorWorkspace*", "ConductorAgentState" },
-    callback = function(ev)
-      for buf, v in pairs(views) do
-        if not api.nvim_buf_is_valid(buf) then
-          views[buf] = nil
-        elseif ev.match == "ConductorAgentState" then
-          render(v)
-        else
-          refresh(v)
-        end
-      end
-    end,
-  })
-end
 
 -- The group meant when none is named: the current workspace's, else the only
 -- one there is.
@@ -437,7 +415,6 @@ function M.compare(group)
       0
     )
   end
-  attach()
   local name = "conductor://compare/" .. group
   for buf, v in pairs(views) do
     if api.nvim_buf_is_valid(buf) and v.group == group then
@@ -492,5 +469,24 @@ function M.rows(buf)
 end
 
 M.compare = notify.guard(M.compare)
+
+-- Wired when this module loads (modules load once).
+do
+  api.nvim_create_autocmd("User", {
+    group = api.nvim_create_augroup("conductor_compare", { clear = true }),
+    pattern = { "ConductorWorkspace*", "ConductorAgentState" },
+    callback = function(ev)
+      for buf, v in pairs(views) do
+        if not api.nvim_buf_is_valid(buf) then
+          views[buf] = nil
+        elseif ev.match == "ConductorAgentState" then
+          render(v)
+        else
+          refresh(v)
+        end
+      end
+    end,
+  })
+end
 
 return M

@@ -278,40 +278,6 @@ function M.close(review)
   vim.cmd("tabclose " .. api.nvim_tabpage_get_number(tab))
 end
 
-local attached = false
-
-local function attach()
-  if attached then
-    return
-  end
-  attached = true
-  -- The engine recomputes a workspace's list when one of its agents goes idle
-  -- (and after every branch-scope request: skipped while ours is on its way).
-  engine.on("changes", function(d)
-    for _, review in pairs(tabs.by_tab) do
-      if
-        review.ws.id == d.workspace_id
-        and not review.loading
-        and d.changes
-        and (d.changes.scope or "branch") == review.scope
-      then
-        M.apply(review, d.changes)
-      end
-    end
-  end)
-  -- A workspace that loses its worktree loses its review.
-  api.nvim_create_autocmd("User", {
-    group = api.nvim_create_augroup("conductor_review", { clear = true }),
-    pattern = { "ConductorWorkspaceArchived", "ConductorWorkspaceDeleted" },
-    callback = function(ev)
-      local review = ev.data and ev.data.id and M.of_workspace(ev.data.id)
-      if review then
-        M.close(review)
-      end
-    end,
-  })
-end
-
 ---@class conductor.ReviewOpts
 ---@field scope? "branch"|"uncommitted"|"commit"  default "branch" ("commit" when `commit` is given)
 ---@field commit? string  a revision: review that one commit against its parent
@@ -340,7 +306,6 @@ function M.review(name, opts)
   if problem then
     error(("option 'review.keys%s' %s"):format(where or "", problem), 0)
   end
-  attach()
   local existing = M.of_workspace(ws.id)
   if existing then
     api.nvim_set_current_tabpage(existing.tab)
@@ -456,5 +421,34 @@ end
 
 M.review = notify.guard(M.review)
 M.send_comments = notify.guard(M.send_comments)
+
+-- Wired when this module loads (modules load once).
+do
+  -- The engine recomputes a workspace's list when one of its agents goes idle
+  -- (and after every branch-scope request: skipped while ours is on its way).
+  engine.on("changes", function(d)
+    for _, review in pairs(tabs.by_tab) do
+      if
+        review.ws.id == d.workspace_id
+        and not review.loading
+        and d.changes
+        and (d.changes.scope or "branch") == review.scope
+      then
+        M.apply(review, d.changes)
+      end
+    end
+  end)
+  -- A workspace that loses its worktree loses its review.
+  api.nvim_create_autocmd("User", {
+    group = api.nvim_create_augroup("conductor_review", { clear = true }),
+    pattern = { "ConductorWorkspaceArchived", "ConductorWorkspaceDeleted" },
+    callback = function(ev)
+      local review = ev.data and ev.data.id and M.of_workspace(ev.data.id)
+      if review then
+        M.close(review)
+      end
+    end,
+  })
+end
 
 return M

@@ -144,20 +144,6 @@ local function offer(ws, failed)
   end)
 end
 
-local attached = false
-local function attach()
-  if attached then
-    return
-  end
-  attached = true
-  engine.on("check_started", function(ev)
-    progress.begin(
-      "checks:" .. (ev.workspace_id or ev.workspace),
-      ("%s: check `%s` running…"):format(ev.workspace, ev.command)
-    )
-  end)
-end
-
 ---@param id string
 local function redraw(id)
   local open = tabs.of_workspace(id)
@@ -173,7 +159,6 @@ function M.check(name)
   if running[ws.id] then
     error(("the checks of %s are already running"):format(ws.name), 0)
   end
-  attach()
   trust.for_workspace(ws)
   local label = ("%s: running checks…"):format(ws.name)
   running[ws.id] = progress.request("checks", { workspace = ws.id }, label, function(err, res)
@@ -227,5 +212,15 @@ function M.check(name)
 end
 
 M.check = notify.guard(M.check)
+
+-- Wired when this module loads (modules load once).
+do
+  engine.on("check_started", function(ev)
+    progress.begin(
+      "checks:" .. (ev.workspace_id or ev.workspace),
+      ("%s: check `%s` running…"):format(ev.workspace, ev.command)
+    )
+  end)
+end
 
 return M
