@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from common import Editor, OUT, ROOT, git
+from common import Editor, OUT, ROOT, git, tiny_repo
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 KEY = "sk-ant-api03-conductor-offline-test-key-0000"
@@ -35,17 +35,6 @@ def find(name):
     local = os.path.join(BIN, name)
     return local if os.path.exists(local) else shutil.which(name)
 
-
-def tiny_repo():
-    path = os.path.join(OUT, "agents-repo")
-    if not os.path.isdir(os.path.join(path, ".git")):
-        os.makedirs(path, exist_ok=True)
-        git(path, "init", "-q", "-b", "main")
-        with open(os.path.join(path, "a.txt"), "w") as f:
-            f.write("a\n")
-        git(path, "add", "-A")
-        git(path, "commit", "-qm", "tiny")
-    return path
 
 
 def offline_home(repo):

@@ -162,3 +162,16 @@ def timed(fn):
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
+
+
+# A repository with one commit, for benchmarks where its size does not matter.
+def tiny_repo():
+    path = os.path.join(OUT, "tiny-repo")
+    if not os.path.isdir(os.path.join(path, ".git")):
+        os.makedirs(path, exist_ok=True)
+        git(path, "init", "-q", "-b", "main")
+        with open(os.path.join(path, "a.txt"), "w") as f:
+            f.write("a\n")
+        git(path, "add", "-A")
+        git(path, "commit", "-qm", "tiny")
+    return path

@@ -29,7 +29,7 @@ import shutil
 import statistics
 import time
 
-from common import OUT, Editor, git, p95, rss_kb, stop_engine
+from common import OUT, Editor, git, p95, rss_kb, stop_engine, tiny_repo
 
 AGENTS = int(os.environ.get("BENCH_AGENTS", "10"))
 LINES = int(os.environ.get("BENCH_LINES", "10050"))
@@ -53,17 +53,6 @@ def make_files():
         files.append((path, last))
     return files
 
-
-def tiny_repo():
-    path = os.path.join(OUT, "tiny-repo")
-    if not os.path.isdir(os.path.join(path, ".git")):
-        os.makedirs(path, exist_ok=True)
-        git(path, "init", "-q", "-b", "main")
-        with open(os.path.join(path, "a.txt"), "w") as f:
-            f.write("a\n")
-        git(path, "add", "-A")
-        git(path, "commit", "-qm", "tiny")
-    return path
 
 
 # Every Neovim: the same agents, and a tabline always shown, so that every workspace's

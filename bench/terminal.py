@@ -13,7 +13,7 @@ import os
 import statistics
 import time
 
-from common import Editor, OUT, cpu_seconds, git, p95
+from common import Editor, OUT, cpu_seconds, git, p95, tiny_repo
 
 MB = int(os.environ.get("BENCH_MB", "50"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -36,17 +36,6 @@ def make_file():
             pass
     return path, line.strip()
 
-
-def tiny_repo():
-    path = os.path.join(OUT, "tiny-repo")
-    if not os.path.isdir(os.path.join(path, ".git")):
-        os.makedirs(path, exist_ok=True)
-        git(path, "init", "-q", "-b", "main")
-        with open(os.path.join(path, "a.txt"), "w") as f:
-            f.write("a\n")
-        git(path, "add", "-A")
-        git(path, "commit", "-qm", "tiny")
-    return path
 
 
 SETUP = """
