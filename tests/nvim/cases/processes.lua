@@ -11,8 +11,10 @@ require("conductor").setup({
     setup = [[echo $$ > "$CONDUCTOR_TEST_PIDFILE"; trap '' HUP; while :; do sleep 1; done]],
   },
 })
-vim.cmd("ConductorNew --name=forever a task")
-T.wait_event("ConductorWorkspaceCreated")
-T.wait(function()
-  return (T.read(vim.env.CONDUCTOR_TEST_PIDFILE) or ""):match("%d+")
-end, "the setup script started")
+T.case("A workspace whose setup script never ends", function()
+  vim.cmd("ConductorNew --name=forever a task")
+  T.wait_event("ConductorWorkspaceCreated")
+  T.wait(function()
+    return (T.read(vim.env.CONDUCTOR_TEST_PIDFILE) or ""):match("%d+")
+  end, "the setup script started")
+end)
