@@ -381,3 +381,25 @@ fn an_engine_with_nothing_to_do_exits_by_itself() {
     assert!(!paths.socket.exists(), "its socket is removed");
     assert!(!paths.record.exists(), "its record is removed");
 }
+
+#[test]
+fn an_agent_gets_the_environment_of_the_neovim_that_starts_it() {
+    let s = Setup::new();
+    let run = |phase: &str, mark: &str| {
+        let mut vars = env(phase, &s.shared);
+        vars.push(("CONDUCTOR_TEST_MARK", mark.to_string()));
+        run_case_keeping_engine("engine", &s.home, &s.f.repo, &vars)
+    };
+    let out = run("env-first", "first");
+    assert!(out.success, "first Neovim:\n{}", out.stderr);
+    let out = run("env-second", "second");
+    assert!(out.success, "second Neovim:\n{}", out.stderr);
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(s.shared.join(name)).unwrap()).unwrap()
+    };
+    assert_eq!(
+        read("env-first")["engine"],
+        read("env-second")["engine"],
+        "one engine, started by the first Neovim, served both"
+    );
+}

@@ -247,6 +247,32 @@ elseif phase == "tui-back" then
       return text(a.buf):find(("SIZE %d %d"):format(rows, cols), 1, true)
     end, "the agent at this Neovim's size")
   end)
+elseif phase == "env-first" or phase == "env-second" then
+  T.case("an agent gets the environment of the Neovim that starts it (" .. phase .. ")", function()
+    require("conductor").setup({
+      default_agent = "printenv",
+      stop_grace_ms = 300,
+      agents = {
+        printenv = {
+          cmd = { "/bin/sh", "-c", "echo MARK=$CONDUCTOR_TEST_MARK; exec sleep 600" },
+          prompt = "none",
+        },
+      },
+    })
+    local name = phase == "env-first" and "envfirst" or "envsecond"
+    T.record("ConductorWorkspaceCreated")
+    vim.cmd("ConductorNew --name=" .. name .. " print it")
+    local ws = T.wait_event("ConductorWorkspaceCreated")
+    local a
+    T.wait(function()
+      a = live(ws)[1]
+      return a and text(a.buf):find("MARK=%a")
+    end, "the agent's line")
+    -- The engine was started by the first Neovim (its MARK); the second's agent has the
+    -- second's.
+    T.contains(text(a.buf), "MARK=" .. vim.env.CONDUCTOR_TEST_MARK)
+    say(phase, { engine = engine.load().connected().pid })
+  end)
 elseif phase == "command" then
   T.case(":ConductorEngine status, stop (asking first) and restart", function()
     local ws, a = start_agent("admin")
