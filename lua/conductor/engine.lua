@@ -407,6 +407,14 @@ function M.request(method, params, cb)
   return id
 end
 
+--- Whether request `id` is this Neovim's and not answered yet (events of the engine go
+--- to every Neovim; each shows progress only for its own requests).
+---@param id integer
+---@return boolean
+function M.pending(id)
+  return pending[id] ~= nil
+end
+
 --- Where terminal output goes: `fn(session, bytes)` (one handler: the agent terminals).
 ---@param fn fun(id: integer, bytes: string)
 function M.on_output(fn)

@@ -235,7 +235,10 @@ do
     local where = ev.workspace and (ev.workspace .. ": ") or ""
     local text = "conductor: " .. where .. ev.message
     if ev.request then
-      set(ev.request, { text = text })
+      -- Another Neovim's request (events go to every Neovim): not ours to show.
+      if engine.pending(ev.request) then
+        set(ev.request, { text = text })
+      end
     else
       -- No request to end it: shown once, then dropped.
       set({}, { text = text, transient = true })

@@ -202,8 +202,10 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
                     "{running} agent(s) run in the engine: stopping it stops them"
                 ))));
             }
+            // The reply first: the server exits soon after it is told to stop.
+            inline(Ok(json!(running)));
             ctx.stop();
-            return inline(Ok(json!(running)));
+            return;
         }
         Request::Create(req) => Box::new(move || to_json(engine.create(req, Some(id)))),
         Request::RunSetup(req) => Box::new(move || to_json(engine.run_setup(req))),

@@ -331,10 +331,8 @@ fn read_loop(
                     });
                     at += cut;
                 }
-                bridge::post(Message::Output {
-                    session,
-                    bytes: bytes[at..].to_vec(),
-                })
+                let bytes = if at == 0 { bytes } else { bytes[at..].to_vec() };
+                bridge::post(Message::Output { session, bytes })
             }
             Ok(Some(Frame::Json(v))) => match serde_json::from_value::<ServerMessage>(v) {
                 Ok(ServerMessage::Reply {

@@ -62,3 +62,12 @@ fn lua_modules_load_without_dependency_cycles() {
     let out = run_case("modules", &home, &f.repo, &[]);
     assert!(out.success, "case failed:\n{}", out.stderr);
 }
+
+/// Modules loaded early (a config, a completion) never load the library by themselves.
+#[test]
+fn early_modules_load_no_library() {
+    let f = Fixture::new();
+    let home = f.base().join("home");
+    let out = run_case("no_library", &home, &f.repo, &[]);
+    assert!(out.success, "case failed:\n{}", out.stderr);
+}

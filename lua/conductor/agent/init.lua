@@ -236,8 +236,6 @@ function M.adopt(ws)
       end
     end
   end
-  if adopted > 0 then
-  end
   return adopted
 end
 

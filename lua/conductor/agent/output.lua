@@ -76,7 +76,10 @@ do
     group = group,
     pattern = "background",
     callback = function()
-      pcall(engine.load().agent_background, vim.o.background)
+      -- Only to an engine this Neovim uses: never loads the library for it.
+      if next(sessions.by_id) ~= nil then
+        pcall(engine.load().agent_background, vim.o.background)
+      end
     end,
   })
   api.nvim_create_autocmd("VimLeavePre", {

@@ -24,6 +24,10 @@ end
 
 --- Sends each running session's size to the engine when it changed.
 function M.resize_all()
+  -- Nothing to size before a terminal exists (and no library to load for it).
+  if next(sessions.by_id) == nil then
+    return
+  end
   local core = engine.load()
   for id, s in pairs(sessions.by_id) do
     if s.state ~= "exited" and api.nvim_buf_is_valid(s.buf) then

@@ -216,6 +216,10 @@ M.check = notify.guard(M.check)
 -- Wired when this module loads (modules load once).
 do
   engine.on("check_started", function(ev)
+    -- Another Neovim's checks (events go to every Neovim): not ours to show.
+    if not running[ev.workspace_id] then
+      return
+    end
     progress.begin(
       "checks:" .. (ev.workspace_id or ev.workspace),
       ("%s: check `%s` running…"):format(ev.workspace, ev.command)
