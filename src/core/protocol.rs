@@ -495,6 +495,13 @@ impl EnginePaths {
         }
         list
     }
+
+    /// A connection to the engine that runs, when one does (never starts one).
+    pub fn connect(&self) -> Option<std::os::unix::net::UnixStream> {
+        self.sockets()
+            .iter()
+            .find_map(|s| std::os::unix::net::UnixStream::connect(s).ok())
+    }
 }
 
 /// How long a new engine may take to listen (it may wait for a stopping one's lock).
@@ -551,21 +558,20 @@ pub fn spawn_engine(
 
 /// A connection to the engine of `state_dir`, started (`spawn_engine`) when none listens;
 /// waits up to `timeout` for a new one. The error is one line that says why, with the
-/// engine's own last words when it did not start.
+/// engine's own last words when it did not start. Without `engine_bin` it only connects.
 pub fn connect_or_start(
     state_dir: &Path,
-    engine_bin: &Path,
+    engine_bin: Option<&Path>,
     timeout: std::time::Duration,
 ) -> Result<std::os::unix::net::UnixStream, String> {
     use std::os::unix::net::UnixStream;
     let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| format!("conductor: {e}"))?;
-    if let Some(s) = paths
-        .sockets()
-        .iter()
-        .find_map(|s| UnixStream::connect(s).ok())
-    {
+    if let Some(s) = paths.connect() {
         return Ok(s);
     }
+    let engine_bin = engine_bin.ok_or_else(|| {
+        "conductor: the engine program (conductor-engine) was not found: build it with `cargo build --release`".to_string()
+    })?;
     spawn_engine(engine_bin, state_dir, &paths)?;
     let deadline = std::time::Instant::now() + timeout;
     loop {
@@ -591,6 +597,20 @@ pub fn connect_or_start(
             }
         }
     }
+}
+
+/// Asks the engine of `state_dir` to stop (whatever its protocol: `stop` is stable) and
+/// waits until it has: its connection closes as the process exits. False when none runs.
+pub fn stop_engine(state_dir: &Path, timeout: std::time::Duration) -> Result<bool, String> {
+    let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| e.to_string())?;
+    let Some(mut s) = paths.connect() else {
+        return Ok(false);
+    };
+    write_json(&mut s, &ClientMessage::Stop).map_err(|e| e.to_string())?;
+    let _ = s.set_read_timeout(Some(timeout));
+    let mut r = io::BufReader::new(s);
+    while let Ok(Some(_)) = read_frame(&mut r) {}
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ mod hub;
 mod server;
 mod stdio;
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -173,23 +173,14 @@ fn serve(state_dir: PathBuf, detach: bool) -> i32 {
 fn connect(state_dir: &std::path::Path) -> Result<UnixStream, String> {
     let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| e.to_string())?;
     paths
-        .sockets()
-        .iter()
-        .find_map(|s| UnixStream::connect(s).ok())
+        .connect()
         .ok_or_else(|| "no engine runs for this state directory".into())
 }
 
 fn stop(state_dir: &std::path::Path) -> i32 {
-    match connect(state_dir) {
-        Ok(mut s) => {
-            let _ = protocol::write_json(&mut s, &ClientMessage::Stop);
-            let _ = s.flush();
-            // Gone when the socket closes.
-            let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut r = BufReader::new(s);
-            while let Ok(Some(_)) = protocol::read_frame(&mut r) {}
-            0
-        }
+    match protocol::stop_engine(state_dir, Duration::from_secs(10)) {
+        Ok(true) => 0,
+        Ok(false) => fail("no engine runs for this state directory"),
         Err(e) => fail(e),
     }
 }

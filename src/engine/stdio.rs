@@ -38,7 +38,7 @@ pub fn run(state_dir: &Path) -> i32 {
             return 1;
         }
     };
-    let stream = match protocol::connect_or_start(&state_dir, &exe, protocol::START_TIMEOUT) {
+    let stream = match protocol::connect_or_start(&state_dir, Some(&exe), protocol::START_TIMEOUT) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

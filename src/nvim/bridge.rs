@@ -100,24 +100,10 @@ fn drain() {
         let next = QUEUE.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         let Some(message) = next else { break };
         if let Message::Output { session, mut bytes } = message {
-            // PTY reads return up to a few KB: merge small ones up to a slice, split a
-            // bigger one. libvterm keeps an escape sequence split between two writes, but
-            // not a UTF-8 character (Neovim 0.11 shows U+FFFD): cut between characters.
-            // (The reader thread already ends every message on a character boundary.)
-            if bytes.len() > SLICE {
-                let cut = match crate::core::pty::utf8_complete_len(&bytes[..SLICE]) {
-                    0 => SLICE,
-                    n => n,
-                };
-                let rest = bytes.split_off(cut);
-                QUEUE
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_front(Message::Output {
-                        session,
-                        bytes: rest,
-                    });
-            } else {
+            // Messages come at most a slice long, cut between characters (client.rs):
+            // libvterm keeps an escape sequence split between two writes, but not a UTF-8
+            // character (Neovim 0.11 shows U+FFFD). Merge small ones up to a slice.
+            {
                 let mut queue = QUEUE.lock().unwrap_or_else(|e| e.into_inner());
                 while let Some(Message::Output {
                     session: s,

@@ -12,13 +12,13 @@
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::core::protocol::{
-    self, read_frame, ClientMessage, EnginePaths, Frame, Request, ServerMessage, PROTOCOL,
+    self, read_frame, ClientMessage, Frame, Request, ServerMessage, PROTOCOL,
 };
 
 use super::bridge::{self, Message};
@@ -112,27 +112,13 @@ pub fn ack(session: u64, len: usize) {
     }
 }
 
-/// The engine of the target's state directory, started when none runs.
-fn connect_or_start(target: &Target) -> Result<UnixStream, String> {
-    // One that runs needs no program to start it.
-    if let Ok(paths) = EnginePaths::for_state_dir(&target.state_dir) {
-        if let Some(s) = paths
-            .sockets()
-            .iter()
-            .find_map(|s| UnixStream::connect(s).ok())
-        {
-            return Ok(s);
-        }
-    }
-    let bin = target.engine_bin.clone().ok_or_else(|| {
-        "conductor: the engine program (conductor-engine) was not found: build it with `cargo build --release`".to_string()
-    })?;
-    protocol::connect_or_start(&target.state_dir, &bin, START_TIMEOUT)
-}
-
 impl Connection {
     fn open(target: &Target) -> Result<Connection, String> {
-        let stream = connect_or_start(target)?;
+        let stream = protocol::connect_or_start(
+            &target.state_dir,
+            target.engine_bin.as_deref(),
+            START_TIMEOUT,
+        )?;
         let mut w = stream.try_clone().map_err(|e| e.to_string())?;
         protocol::write_json(
             &mut w,
@@ -282,28 +268,6 @@ impl Connection {
         self.out
             .send(frame)
             .map_err(|_| "conductor: the engine stopped".to_string())
-    }
-
-    /// Asks the engine to stop (whatever its protocol) and waits until it has.
-    pub fn stop_engine(state_dir: &Path, timeout: Duration) -> Result<bool, String> {
-        let paths = EnginePaths::for_state_dir(state_dir).map_err(|e| e.to_string())?;
-        let Some(mut s) = paths
-            .sockets()
-            .iter()
-            .find_map(|s| UnixStream::connect(s).ok())
-        else {
-            return Ok(false);
-        };
-        protocol::write_json(&mut s, &ClientMessage::Stop).map_err(|e| e.to_string())?;
-        let _ = s.set_read_timeout(Some(timeout));
-        let mut r = BufReader::new(s);
-        while let Ok(Some(_)) = read_frame(&mut r) {}
-        // The socket closes as the engine exits; its file goes just after.
-        let deadline = Instant::now() + timeout;
-        while paths.socket.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(true)
     }
 }
 

@@ -95,7 +95,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
                     crate::core::protocol::EnginePaths::for_state_dir(std::path::Path::new(
                         &state_dir,
                     ))
-                    .is_ok_and(|p| std::os::unix::net::UnixStream::connect(p.socket).is_ok()),
+                    .is_ok_and(|p| p.connect().is_some()),
                 )
             })
         })?,
@@ -104,7 +104,7 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         "engine_stop",
         lua.create_function(|_, state_dir: String| {
             guarded(|| {
-                client::Connection::stop_engine(
+                crate::core::protocol::stop_engine(
                     std::path::Path::new(&state_dir),
                     std::time::Duration::from_secs(10),
                 )

@@ -5,20 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::copy_dir;
 use crate::common::nvim::{engine, library, nvim};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
 
 /// Runs `:checkhealth conductor` (and `extra` Lua) on the plugin at `plugin`; returns what
 /// it wrote to stderr.

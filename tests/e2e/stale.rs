@@ -5,20 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{git, nvim::engine, nvim::library, nvim::nvim};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
+use crate::common::{copy_dir, git, nvim::engine, nvim::library, nvim::nvim};
 
 #[test]
 fn first_command_warns_about_a_stale_library() {
