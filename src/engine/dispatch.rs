@@ -327,7 +327,7 @@ impl SessionSink for HubSink {
         let name = serde_json::to_value(state).unwrap_or_default();
         self.ctx
             .hub
-            .set_state(session, name.as_str().unwrap_or_default());
+            .set_state(session, name.as_str().unwrap_or_default(), Some(self.owner));
         self.ctx
             .hub
             .broadcast(SessionEvent::AgentState { session, state }.to_json());
@@ -342,7 +342,7 @@ impl SessionSink for HubSink {
         let code = exit.code;
         self.ctx
             .hub
-            .set_exited(session, exit.code, exit.signal.clone());
+            .set_exited(session, exit.code, exit.signal.clone(), Some(self.owner));
         self.ctx.hub.broadcast(
             SessionEvent::AgentExited {
                 session,

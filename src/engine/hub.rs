@@ -131,8 +131,9 @@ impl Hub {
         lock(&self.sessions).get(&session).cloned()
     }
 
-    /// The session's record, made when its first output or its start comes (whichever
-    /// is first), with the client that started it already showing it.
+    /// The session's record, made when its first output, state, exit or start comes
+    /// (whichever is first: the state is read on another thread and can come before the
+    /// output), with the client that started it already showing it.
     fn entry(&self, session: u64, owner: Option<u32>, rows: u16, cols: u16) -> Option<Arc<Shared>> {
         if lock(&self.forgotten).contains(&session) {
             return None;
@@ -220,6 +221,10 @@ impl Hub {
                     .map(|(c, _)| *c)
                     .collect();
                 for client in stuck {
+                    eprintln!(
+                        "conductor-engine: client {client} a window behind on session {session} for {:?}: detached",
+                        waiting_since.elapsed()
+                    );
                     inner.subscribers.remove(&client);
                     self.send(
                         client,
@@ -293,15 +298,21 @@ impl Hub {
         }
     }
 
-    pub fn set_state(&self, session: u64, state: &str) {
-        if let Some(s) = self.entry(session, None, 0, 0) {
+    pub fn set_state(&self, session: u64, state: &str, owner: Option<u32>) {
+        if let Some(s) = self.entry(session, owner, 0, 0) {
             lock(&s.inner).info.state = state.to_string();
         }
     }
 
-    pub fn set_exited(&self, session: u64, code: Option<i32>, signal: Option<String>) {
+    pub fn set_exited(
+        &self,
+        session: u64,
+        code: Option<i32>,
+        signal: Option<String>,
+        owner: Option<u32>,
+    ) {
         // Made when unknown: an exit may come before the start is registered.
-        if let Some(s) = self.entry(session, None, 0, 0) {
+        if let Some(s) = self.entry(session, owner, 0, 0) {
             let mut inner = lock(&s.inner);
             inner.info.state = "exited".into();
             inner.info.exited = true;
@@ -341,5 +352,46 @@ impl Hub {
             })
             .map(|(id, _)| id)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn next_output(rx: &mpsc::Receiver<Out>) -> Option<(u64, Vec<u8>)> {
+        rx.try_iter().find_map(|out| match out {
+            Out::Output(session, bytes) => Some((session, bytes)),
+            Out::Json(_) => None,
+        })
+    }
+
+    #[test]
+    fn a_state_before_the_first_output_leaves_the_starting_client_subscribed() {
+        let hub = Hub::default();
+        let (client, rx) = hub.add_client(1, None);
+        // The screen thread can report a state before the reader's first output.
+        hub.set_state(7, "working", Some(client));
+        hub.output(7, b"hello".to_vec(), Some(client), (24, 80));
+        assert_eq!(next_output(&rx), Some((7, b"hello".to_vec())));
+    }
+
+    #[test]
+    fn an_exit_before_the_start_is_kept_and_output_after_forget_makes_no_phantom() {
+        let hub = Hub::default();
+        let (client, _rx) = hub.add_client(1, None);
+        hub.set_exited(3, Some(0), None, Some(client));
+        hub.register(
+            SessionInfo {
+                session: 3,
+                name: "fake".into(),
+                ..Default::default()
+            },
+            Some(client),
+        );
+        assert!(hub.list(None)[0].exited, "the exit that came first stays");
+        hub.forget(3);
+        hub.output(3, b"late".to_vec(), Some(client), (24, 80));
+        assert!(hub.list(None).is_empty(), "no phantom session");
     }
 }
