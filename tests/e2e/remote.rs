@@ -9,12 +9,13 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use conductor_core::core::protocol::{self, ClientMessage, Frame, ServerMessage, PROTOCOL};
 use serde_json::{json, Value};
 
+use crate::common::nvim::{run_case, CaseOutput};
 use crate::common::sshd::Sshd;
 use crate::common::{git, write};
 
@@ -206,23 +207,66 @@ impl Drop for Client {
     }
 }
 
+/// The engine program on the host is one file shared by every test of this binary (the
+/// versioned path in the test user's home): tests that use it hold this for reading; the
+/// one that takes it away (a missing engine copied over) holds it for writing.
+static HOST_ENGINE: RwLock<()> = RwLock::new(());
+
+enum EngineGuard {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+/// The `origin` of the repository on the host and of its local clone: the same URL, as
+/// a user's laptop checkout and their clone on the big machine have.
+pub(crate) const ORIGIN: &str = "https://example.com/demo/app.git";
+
 /// A host with a repository and the fake agent in the test user's home.
-struct Host {
-    sshd: Sshd,
-    repo: PathBuf,
-    state: PathBuf,
-    agent: PathBuf,
+pub(crate) struct Host {
+    pub sshd: Sshd,
+    pub repo: PathBuf,
+    pub state: PathBuf,
+    pub agent: PathBuf,
+    /// Last: released after the sshd (and the engine it stops) are gone.
+    _engine: EngineGuard,
 }
 
 impl Host {
     fn new() -> Option<Host> {
+        Host::with_engine(EngineOnHost::Installed)
+    }
+
+    fn with_engine(engine: EngineOnHost) -> Option<Host> {
+        let host = Host::prepare(engine)?;
+        host.sshd.give(&host.sshd.root);
+        Some(host)
+    }
+
+    /// The host's files, still root's (before `give`).
+    fn prepare(engine: EngineOnHost) -> Option<Host> {
+        let guard = match engine {
+            EngineOnHost::Installed => {
+                EngineGuard::Shared(HOST_ENGINE.read().unwrap_or_else(|e| e.into_inner()))
+            }
+            EngineOnHost::Missing => {
+                EngineGuard::Alone(HOST_ENGINE.write().unwrap_or_else(|e| e.into_inner()))
+            }
+        };
         let sshd = Sshd::start()?;
+        if let EngineOnHost::Missing = engine {
+            // The whole versioned directory: the plugin makes it.
+            std::fs::remove_dir_all(sshd.engine.parent().unwrap()).unwrap();
+        }
         let repo = sshd.root.join("repo");
         std::fs::create_dir_all(&repo).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
         write(&repo, "README.md", "on the host\n");
+        let app: String = (1..=12).map(|i| format!("line {i}\n")).collect();
+        write(&repo, "src/app.lua", &format!("-- app\n{app}"));
+        write(&repo, ".gitignore", ".env*\n*.log\n");
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-qm", "initial"]);
+        git(&repo, &["remote", "add", "origin", ORIGIN]);
         let agent = sshd.root.join("fake-agent");
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent"),
@@ -230,13 +274,13 @@ impl Host {
         )
         .unwrap();
         std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
-        sshd.give(&sshd.root);
         let state = sshd.root.join("state");
         Some(Host {
             sshd,
             repo,
             state,
             agent,
+            _engine: guard,
         })
     }
 
@@ -290,6 +334,169 @@ impl Host {
         assert!(text.contains("PROMPT: hello from afar"), "{text}");
         (ws, session)
     }
+}
+
+/// The engine program on the host when a Neovim case starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EngineOnHost {
+    /// This build's engine at the versioned path (saves each test the copy).
+    Installed,
+    /// None there: the plugin copies its own (a missing engine copied over).
+    Missing,
+}
+
+/// A Neovim case run against a real host: the host (its sshd, repository, fake agent and
+/// engine state, kept until this drops so the test can look at them), the local clone the
+/// Neovim ran in, and what the case printed.
+pub(crate) struct RemoteRun {
+    pub host: Host,
+    /// The local checkout (same `origin` as the host's repository).
+    pub clone: PathBuf,
+    /// The local Neovim's HOME (its state, data and logs).
+    pub home: PathBuf,
+    pub out: CaseOutput,
+    _local: tempfile::TempDir,
+}
+
+impl RemoteRun {
+    /// Fails the test (with the case's output and the sshd log) unless the case passed.
+    pub(crate) fn assert_passed(&self) {
+        assert!(
+            self.out.success,
+            "case failed:\n{}\nsshd log:\n{}",
+            self.out.stderr,
+            self.host.sshd.log()
+        );
+    }
+
+    /// Runs `script` on the host as its user (`sh -c` over ssh); its stdout.
+    pub(crate) fn sh(&self, script: &str) -> String {
+        self.host.sshd.sh(script)
+    }
+}
+
+/// The ssh argv (program first, destination last) that reaches the test host, as a user
+/// writes it in `hosts.NAME.ssh`.
+pub(crate) fn ssh_argv(sshd: &Sshd) -> Vec<String> {
+    let cmd = sshd.ssh();
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Local processes (this machine's, any user) whose argv holds `needle`.
+pub(crate) fn local_processes_with(needle: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let argv = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+        if argv.contains(needle) && running(pid) {
+            found.push((pid, argv));
+        }
+    }
+    found
+}
+
+/// Runs `tests/nvim/cases/<case>.lua` in a real headless Neovim whose host `box` is a
+/// real sshd on this machine (None, after saying why, when this machine cannot run one:
+/// the test skips). On the host, owned by its user, under `$ROOT`: a repository
+/// `repo` (a commit on `main`, `origin` = ORIGIN), the fake agent `fake-agent`, the
+/// engine state `state`. Locally: a clone of it with the same `origin`, where Neovim
+/// starts. The case gets `CONDUCTOR_TEST_SSH` (the ssh argv as JSON, destination last),
+/// `CONDUCTOR_TEST_HOST_ROOT` (`$ROOT`) and `env`; tests/nvim/lua/remote_host.lua
+/// turns those into `setup({ hosts = … })`.
+///
+/// Afterwards the host's engine is stopped over ssh and no process of the test may be
+/// left: neither on the host (its user's, working in or naming `$ROOT`) nor here (an ssh
+/// client with this test's key). Whether the case passed is the caller's to assert
+/// (`RemoteRun::assert_passed`), after which it can look at the host.
+pub(crate) fn run_remote_case(
+    case: &str,
+    engine: EngineOnHost,
+    env: &[(&str, String)],
+) -> Option<RemoteRun> {
+    let host = Host::prepare(engine)?;
+    let local = tempfile::tempdir().unwrap();
+    let base = local.path().canonicalize().unwrap();
+    let clone = base.join("app");
+    git(
+        &base,
+        &[
+            "clone",
+            "-q",
+            host.repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    git(&clone, &["remote", "set-url", "origin", ORIGIN]);
+    let home = base.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // Then the host's files are its user's (git reads another user's repository only
+    // when told it is safe).
+    host.sshd.give(&host.sshd.root);
+
+    let mut all_env = vec![
+        (
+            "CONDUCTOR_TEST_SSH",
+            serde_json::to_string(&ssh_argv(&host.sshd)).unwrap(),
+        ),
+        (
+            "CONDUCTOR_TEST_HOST_ROOT",
+            host.sshd.root.display().to_string(),
+        ),
+    ];
+    all_env.extend(env.iter().map(|(k, v)| (*k, v.clone())));
+    let out = run_case(case, &home, &clone, &all_env);
+
+    // The host's engine (and the agents and scripts it runs), then anything of the test.
+    let _ = host
+        .sshd
+        .ssh()
+        .arg(format!(
+            "{} stop --state-dir {}",
+            host.sshd.engine.display(),
+            host.state.display()
+        ))
+        .stdin(Stdio::null())
+        .output();
+    let key = host.sshd.key.display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let remote = host.sshd.processes();
+        let local_ssh = local_processes_with(&key);
+        if remote.is_empty() && local_ssh.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let remote: Vec<String> = remote
+                .iter()
+                .map(|pid| {
+                    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    format!(
+                        "{pid}: {}",
+                        String::from_utf8_lossy(&argv).replace('\0', " ")
+                    )
+                })
+                .collect();
+            panic!(
+                "processes of the test left after the case and the host's engine stopped:\n\
+                 on the host: {remote:#?}\nhere: {local_ssh:#?}\ncase output:\n{}",
+                out.stderr
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(RemoteRun {
+        host,
+        clone,
+        home,
+        out,
+        _local: local,
+    })
 }
 
 /// Exists and is not a zombie (an engine is nobody's child: it may stay unreaped here).
@@ -519,4 +726,24 @@ fn stdio_starts_the_engine_relays_frames_and_exits_when_stdin_closes() {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(c);
+}
+
+/// The harness itself: a case reaches the host as its user, finds the repository (same
+/// `origin` as the local clone) and the fake agent, and leaves nothing behind.
+#[test]
+fn a_neovim_case_reaches_the_test_host() {
+    let Some(run) = run_remote_case("remote_harness", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    assert_eq!(
+        std::fs::read_to_string(run.host.sshd.root.join("note.txt")).unwrap(),
+        "written 'there'\n"
+    );
+    assert_eq!(
+        std::fs::metadata(run.host.sshd.root.join("note.txt"))
+            .unwrap()
+            .uid(),
+        run.host.sshd.uid
+    );
 }
