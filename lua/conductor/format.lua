@@ -1,4 +1,5 @@
--- How conductor writes numbers for people: durations ("850ms", "2.4s", "3m07s").
+-- How conductor writes things for people: durations ("850ms", "2.4s", "3m07s"), and
+-- workspaces ("fix-login" here, "big:fix-login" on host big).
 
 local M = {}
 
@@ -14,6 +15,17 @@ function M.duration(ms)
     return ("%.1fs"):format(ms / 1000)
   end
   return ("%dm%02ds"):format(math.floor(ms / 60000), math.floor(ms / 1000) % 60)
+end
+
+--- A workspace as messages name it: its name, prefixed by its host's when it is on
+--- another machine ("big:fix-login"), which is also how commands take it.
+---@param ws { name: string, host?: string }
+---@return string
+function M.workspace(ws)
+  if ws.host then
+    return ws.host .. ":" .. ws.name
+  end
+  return ws.name
 end
 
 return M

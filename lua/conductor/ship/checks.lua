@@ -104,11 +104,13 @@ function M.send_failure(ws)
   local res = M.result(ws)
   local failed = res and M.failure(res)
   if not failed then
-    error(("%s has no failed check to send; run :ConductorCheck"):format(ws.name), 0)
+    error(("%s has no failed check to send; run :ConductorCheck"):format(format.workspace(ws)), 0)
   end
   agents.choose(ws, function(s)
     agents.paste(s.id, workspace.with_prompt(ws, "fix_errors", M.failure_prompt(failed)), true)
-    notify.info(("sent the failure of `%s` to %s/%s"):format(failed.command, ws.name, s.name))
+    notify.info(
+      ("sent the failure of `%s` to %s/%s"):format(failed.command, format.workspace(ws), s.name)
+    )
   end, { prompts = true })
 end
 
@@ -117,7 +119,7 @@ end
 ---@param failed table
 local function offer(ws, failed)
   local choices = {
-    { id = "send", label = ("send the end of its log to %s's agent"):format(ws.name) },
+    { id = "send", label = ("send the end of its log to %s's agent"):format(format.workspace(ws)) },
     { id = "log", label = "show its log" },
   }
   vim.ui.select(choices, {
@@ -157,15 +159,15 @@ end
 function M.check(name)
   local ws = tabs.resolve(name, "ConductorCheck")
   if running[ws.id] then
-    error(("the checks of %s are already running"):format(ws.name), 0)
+    error(("the checks of %s are already running"):format(format.workspace(ws)), 0)
   end
   trust.for_workspace(ws)
-  local label = ("%s: running checks…"):format(ws.name)
+  local label = ("%s: running checks…"):format(format.workspace(ws))
   running[ws.id] = progress.request("checks", { workspace = ws.id }, label, function(err, res)
     running[ws.id] = nil
     if err then
       redraw(ws.id)
-      return notify.error(("%s: checks could not run: %s"):format(ws.name, err))
+      return notify.error(("%s: checks could not run: %s"):format(format.workspace(ws), err))
     end
     res.elapsed_ms = res.elapsed_ms or M.elapsed(res)
     res.finished_at = res.finished_at or os.time()
@@ -176,18 +178,22 @@ function M.check(name)
     if #results == 0 then
       notify.warn(
         ("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
-          ws.name,
+          format.workspace(ws),
           ws.repo_root
         )
       )
     elseif res.ok then
       notify.info(
-        ("%s: checks passed (%d, %s)"):format(ws.name, #results, format.duration(res.elapsed_ms))
+        ("%s: checks passed (%d, %s)"):format(
+          format.workspace(ws),
+          #results,
+          format.duration(res.elapsed_ms)
+        )
       )
     else
       notify.error(
         ("%s: check `%s` failed (%s) after %s"):format(
-          ws.name,
+          format.workspace(ws),
           failed and failed.command or "?",
           failed and failed.code and ("exit " .. failed.code) or "failed",
           format.duration(res.elapsed_ms)

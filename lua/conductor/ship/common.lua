@@ -4,6 +4,7 @@
 
 local M = {}
 
+local format = require("conductor.format")
 local layout = require("conductor.layout")
 local notify = require("conductor.notify")
 local progress = require("conductor.progress")
@@ -14,7 +15,10 @@ M.request = progress.request
 ---@param ws conductor.Workspace
 function M.must_be_active(ws)
   if ws.state ~= "active" then
-    error(("%s is %s; only an active workspace can be shipped"):format(ws.name, ws.state), 0)
+    error(
+      ("%s is %s; only an active workspace can be shipped"):format(format.workspace(ws), ws.state),
+      0
+    )
   end
 end
 
@@ -27,7 +31,7 @@ function M.before(ws, what, go)
   M.request(
     "status",
     { workspace = ws.id },
-    ("checking %s…"):format(ws.name),
+    ("checking %s…"):format(format.workspace(ws)),
     function(err, status)
       if err then
         return notify.error(err)
@@ -63,7 +67,7 @@ function M.before(ws, what, go)
       local question = (
         "%s has %s; they are not part of the %s (only commits on %s are).\n"
         .. "Go on with the committed work?"
-      ):format(ws.name, table.concat(parts, " and "), what, ws.branch)
+      ):format(format.workspace(ws), table.concat(parts, " and "), what, ws.branch)
       if vim.fn.confirm(question, "&Go on\n&Cancel", 2) == 1 then
         go()
       end
