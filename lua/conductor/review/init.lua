@@ -452,9 +452,23 @@ do
       end
     end
   end)
+  local group = api.nvim_create_augroup("conductor_review", { clear = true })
+  -- The connection to a host came back: its reviews list their changes again (what
+  -- happened there meanwhile).
+  api.nvim_create_autocmd("User", {
+    group = group,
+    pattern = "ConductorHostReconnected",
+    callback = function(ev)
+      for _, review in pairs(tabs.by_tab) do
+        if ev.data and review.ws.host == ev.data.host and tabs.valid(review) then
+          M.refresh(review)
+        end
+      end
+    end,
+  })
   -- A workspace that loses its worktree loses its review.
   api.nvim_create_autocmd("User", {
-    group = api.nvim_create_augroup("conductor_review", { clear = true }),
+    group = group,
     pattern = { "ConductorWorkspaceArchived", "ConductorWorkspaceDeleted" },
     callback = function(ev)
       local review = ev.data and ev.data.id and M.of_workspace(ev.data.id)
