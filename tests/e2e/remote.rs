@@ -351,8 +351,10 @@ pub(crate) enum EngineOnHost {
 pub(crate) struct RemoteRun {
     pub host: Host,
     /// The local checkout (same `origin` as the host's repository).
+    #[allow(dead_code)]
     pub clone: PathBuf,
     /// The local Neovim's HOME (its state, data and logs).
+    #[allow(dead_code)]
     pub home: PathBuf,
     pub out: CaseOutput,
     _local: tempfile::TempDir,
@@ -745,5 +747,137 @@ fn a_neovim_case_reaches_the_test_host() {
             .unwrap()
             .uid(),
         run.host.sshd.uid
+    );
+}
+
+/// Files named `name` under `dir` (a worktree on the host, read as root).
+fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == name) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// :ConductorReview of a workspace on the host, with edits made there and `:w` from the
+/// review writing there (tests/nvim/cases/remote_review.lua).
+#[test]
+fn a_review_of_a_remote_workspace_reads_and_writes_its_files_on_the_host() {
+    let Some(run) = run_remote_case("remote_review", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    // On disk there: the review's last act reverted src/app.lua to its base; the new
+    // file written on the host is still there; all of it the host user's.
+    let ws = run.host.sshd.root.join("ws");
+    let apps = find_files(&ws, "app.lua");
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert_eq!(
+        std::fs::read_to_string(&apps[0]).unwrap(),
+        std::fs::read_to_string(run.host.repo.join("src/app.lua")).unwrap()
+    );
+    let notes = find_files(&ws, "notes.txt");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        std::fs::metadata(&apps[0]).unwrap().uid(),
+        run.host.sshd.uid
+    );
+}
+
+/// Archive and restore of a workspace on the host (tests/nvim/cases/remote_archive.lua).
+#[test]
+fn archive_and_restore_of_a_remote_workspace_run_on_the_host() {
+    let Some(run) = run_remote_case("remote_archive", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    let repo = run.host.repo.display().to_string();
+    let branches = run.sh(&format!(
+        "git -C {repo} for-each-ref --format='%(refname:short)' refs/heads"
+    ));
+    assert!(
+        branches.lines().any(|b| b.ends_with("arch")),
+        "the workspace's branch on the host: {branches}"
+    );
+    let wip = find_files(&run.host.sshd.root.join("ws"), "wip.txt");
+    assert_eq!(
+        wip.len(),
+        1,
+        "the restored worktree holds the work: {wip:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&wip[0]).unwrap(),
+        "work in progress\n"
+    );
+    let worktrees = run.sh(&format!("git -C {repo} worktree list --porcelain"));
+    assert!(
+        worktrees.contains(wip[0].parent().unwrap().to_str().unwrap()),
+        "the worktree is registered again: {worktrees}"
+    );
+}
+
+/// The ssh client killed under a running agent (tests/nvim/cases/remote_drop.lua).
+#[test]
+fn a_dropped_connection_to_a_host_leaves_its_agent_running_and_the_next_command_reattaches() {
+    let Some(run) = run_remote_case("remote_drop", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+}
+
+/// A host without the engine gets this build's, at the versioned path
+/// (tests/nvim/cases/remote_engine_copy.lua).
+#[test]
+fn a_missing_engine_is_copied_to_the_host() {
+    let Some(run) = run_remote_case(
+        "remote_engine_copy",
+        EngineOnHost::Missing,
+        &[(
+            "CONDUCTOR_TEST_ENGINE_VERSION",
+            env!("CARGO_PKG_VERSION").to_string(),
+        )],
+    ) else {
+        return;
+    };
+    run.assert_passed();
+    let copied = &run.host.sshd.engine;
+    let meta = std::fs::metadata(copied).expect("the engine copied to the versioned path");
+    assert_eq!(meta.uid(), run.host.sshd.uid, "the host user's");
+    assert!(meta.permissions().mode() & 0o100 != 0, "executable");
+    assert!(
+        std::fs::read(copied).unwrap() == std::fs::read(crate::common::nvim::engine()).unwrap(),
+        "this build's engine"
+    );
+}
+
+/// A host on a closed port (tests/nvim/cases/remote_refused.lua).
+#[test]
+fn a_host_that_refuses_gives_one_line_and_nothing_is_made() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let Some(run) = run_remote_case(
+        "remote_refused",
+        EngineOnHost::Installed,
+        &[("CONDUCTOR_TEST_CLOSED_PORT", port.to_string())],
+    ) else {
+        return;
+    };
+    run.assert_passed();
+    assert!(!run.host.state.exists(), "no engine state on the host");
+    assert!(
+        !run.host.sshd.root.join("ws").exists(),
+        "no workspace on the host"
     );
 }

@@ -108,4 +108,42 @@ function M.git(dir, ...)
   return vim.trim(M.sh(table.concat(args, " ")))
 end
 
+--- Creates workspace `name` of the host's repository through the host's engine (as
+--- :ConductorNew --host does, without its tab and agent); waits for it.
+---@param name string
+---@return table ws
+function M.create(name)
+  local T = require("harness")
+  local done, err, ws = false, nil, nil
+  require("conductor.engine").request(
+    "create",
+    { host = M.name, path = M.root() .. "/repo", name = name },
+    function(e, w)
+      done, err, ws = true, e, w
+    end
+  )
+  T.wait(function()
+    return done
+  end, "the workspace " .. name .. " made on the host", 60000)
+  T.ok(not err, "create on the host: " .. tostring(err))
+  T.eq(ws.host, M.name, "the record names its host")
+  T.eq(ws.id:sub(1, #M.name + 1), M.name .. ":", "the id names its host")
+  return ws
+end
+
+--- Pids of the host user's processes whose command line holds `needle` (ps on the host).
+---@param needle string
+---@return integer[]
+function M.pids(needle)
+  local out = M.sh('ps -u "$(id -u)" -o pid=,args=')
+  local pids = {}
+  for line in out:gmatch("[^\n]+") do
+    local pid, args = line:match("^%s*(%d+)%s+(.*)$")
+    if pid and args:find(needle, 1, true) and not args:find("ps -u", 1, true) then
+      pids[#pids + 1] = tonumber(pid)
+    end
+  end
+  return pids
+end
+
 return M
