@@ -216,7 +216,8 @@ function M.archive(name, force)
         running[#running + 1] = e.name
       end
     end
-    local params = { workspace = ws.id, agents = running }
+    -- (None: no key, as an empty table would go as a map, not a list.)
+    local params = { workspace = ws.id, agents = #running > 0 and running or nil }
     request("archive", params, ("archiving %s…"):format(format.workspace(ws)), function(archived)
       -- Its agents were stopped with it: no "exited" entries left behind in lists.
       agents.forget_workspace(ws.id)

@@ -9,14 +9,14 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use conductor_core::core::protocol::{self, ClientMessage, Frame, ServerMessage, PROTOCOL};
 use serde_json::{json, Value};
 
 use crate::common::nvim::{run_case, CaseOutput};
-use crate::common::sshd::Sshd;
+use crate::common::sshd::{Sshd, ENGINE_DIR};
 use crate::common::{git, write};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -207,16 +207,6 @@ impl Drop for Client {
     }
 }
 
-/// The engine program on the host is one file shared by every test of this binary (the
-/// versioned path in the test user's home): tests that use it hold this for reading; the
-/// one that takes it away (a missing engine copied over) holds it for writing.
-static HOST_ENGINE: RwLock<()> = RwLock::new(());
-
-enum EngineGuard {
-    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
-    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
-}
-
 /// The `origin` of the repository on the host and of its local clone: the same URL, as
 /// a user's laptop checkout and their clone on the big machine have.
 pub(crate) const ORIGIN: &str = "https://example.com/demo/app.git";
@@ -227,8 +217,6 @@ pub(crate) struct Host {
     pub repo: PathBuf,
     pub state: PathBuf,
     pub agent: PathBuf,
-    /// Last: released after the sshd (and the engine it stops) are gone.
-    _engine: EngineGuard,
 }
 
 impl Host {
@@ -244,19 +232,10 @@ impl Host {
 
     /// The host's files, still root's (before `give`).
     fn prepare(engine: EngineOnHost) -> Option<Host> {
-        let guard = match engine {
-            EngineOnHost::Installed => {
-                EngineGuard::Shared(HOST_ENGINE.read().unwrap_or_else(|e| e.into_inner()))
-            }
-            EngineOnHost::Missing => {
-                EngineGuard::Alone(HOST_ENGINE.write().unwrap_or_else(|e| e.into_inner()))
-            }
+        let sshd = match engine {
+            EngineOnHost::Installed => Sshd::start()?,
+            EngineOnHost::Missing => Sshd::start_without_engine()?,
         };
-        let sshd = Sshd::start()?;
-        if let EngineOnHost::Missing = engine {
-            // The whole versioned directory: the plugin makes it.
-            std::fs::remove_dir_all(sshd.engine.parent().unwrap()).unwrap();
-        }
         let repo = sshd.root.join("repo");
         std::fs::create_dir_all(&repo).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
@@ -280,7 +259,6 @@ impl Host {
             repo,
             state,
             agent,
-            _engine: guard,
         })
     }
 
@@ -843,10 +821,7 @@ fn a_missing_engine_is_copied_to_the_host() {
     let Some(run) = run_remote_case(
         "remote_engine_copy",
         EngineOnHost::Missing,
-        &[(
-            "CONDUCTOR_TEST_ENGINE_VERSION",
-            env!("CARGO_PKG_VERSION").to_string(),
-        )],
+        &[("CONDUCTOR_TEST_ENGINE_DIR", ENGINE_DIR.to_string())],
     ) else {
         return;
     };

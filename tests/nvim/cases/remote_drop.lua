@@ -8,6 +8,7 @@ local api = vim.api
 
 host.setup()
 T.record("ConductorHostReconnected")
+T.record("ConductorCheckpoint")
 local engine = require("conductor.engine")
 local agents = require("conductor.agent")
 local sessions = require("conductor.agent.sessions")
@@ -22,19 +23,40 @@ local function text(buf)
 end
 
 -- The pids of this machine's ssh clients that carry the engine's connection to the
--- host: the host's ssh argv, and the engine's relay (`stdio`) as the remote command.
+-- host: every argument of the host's ssh argv (in whatever order the plugin adds its own
+-- options) and the engine's relay (`stdio`) as the remote command.
 local function ssh_clients()
-  local want = table.concat(host.ssh(), "\0")
   local pids = {}
   for name, kind in vim.fs.dir("/proc") do
     if kind == "directory" and name:match("^%d+$") then
-      local argv = T.read("/proc/" .. name .. "/cmdline") or ""
-      if argv:find(want, 1, true) and argv:find("stdio", 1, true) then
+      local argv = vim.split(T.read("/proc/" .. name .. "/cmdline") or "", "\0", { plain = true })
+      local has, relay = {}, false
+      for _, a in ipairs(argv) do
+        has[a] = true
+        relay = relay or a:find("stdio", 1, true) ~= nil
+      end
+      local ours = vim.fs.basename(argv[1]) == "ssh" and relay
+      for _, a in ipairs(host.ssh()) do
+        ours = ours and has[a] == true
+      end
+      if ours then
         pids[#pids + 1] = tonumber(name)
       end
     end
   end
   return pids
+end
+
+-- Waits until the agent's turn is over and its checkpoint recorded (a request to the
+-- host of its own, which would race the drop).
+local function settled(turns)
+  T.wait(function()
+    local n = 0
+    for _, e in ipairs(T.events) do
+      n = n + (e.name == "ConductorCheckpoint" and 1 or 0)
+    end
+    return n >= turns
+  end, ("checkpoint %d recorded"):format(turns))
 end
 
 -- Kills the connection's ssh client (as a laptop going to sleep does, without a word)
@@ -62,7 +84,8 @@ T.case("The agent runs on the host in a terminal here", function()
   T.wait(function()
     return text(s.buf):find("DONE WORKING", 1, true)
   end, "the agent's work")
-  agent_pids = host.pids("fake-agent")
+  settled(1)
+  agent_pids = host.pids(host.root() .. "/fake-agent")
   T.ok(#agent_pids > 0, "the agent's process on the host")
 end)
 
@@ -99,23 +122,31 @@ T.case("Killing the ssh client leaves the agent running there", function()
   local entry = sessions.by_id[s.id]
   T.ok(entry and entry.lost, "the terminal waits, marked lost")
   T.ok(entry.state ~= "exited", "not exited")
-  T.eq(host.pids("fake-agent"), agent_pids, "the same agent process runs on the host")
+  T.eq(
+    host.pids(host.root() .. "/fake-agent"),
+    agent_pids,
+    "the same agent process runs on the host"
+  )
 end)
 
 T.case("The next command reconnects and the screen comes back", function()
-  local before = #T.events
   T.eq(engine.call("get", { workspace = ws.id }).name, "drop", "a command that reaches the host")
-  T.wait(function()
-    return #T.events > before
-  end, "User ConductorHostReconnected")
-  T.eq(T.events[#T.events].data.host, "box", "for the host")
+  local back = T.wait_event("ConductorHostReconnected")
+  T.eq(back.host, "box", "for the host")
   shows_again("after the drop")
+  settled(2)
 end)
 
 T.case(":ConductorOpen reconnects too", function()
   drop()
   vim.cmd("ConductorOpen box:drop")
   shows_again("after the second drop")
+  settled(3)
   T.eq(#agents.list(ws.id, "agent"), 1, "the same terminal, no second one")
-  T.eq(host.pids("fake-agent"), agent_pids, "the same agent process")
+  local pids = host.pids(host.root() .. "/fake-agent")
+  T.eq(
+    pids,
+    agent_pids,
+    "the same agent process; on the host: " .. host.sh('ps -u "$(id -u)" -o pid=,ppid=,args=')
+  )
 end)

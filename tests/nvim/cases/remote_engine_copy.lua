@@ -8,9 +8,8 @@ local host = require("remote_host")
 host.setup()
 local engine = require("conductor.engine")
 
-local versioned = ".local/share/conductor/"
-  .. vim.env.CONDUCTOR_TEST_ENGINE_VERSION
-  .. "/conductor-engine"
+-- ~/.local/share/conductor/<version>-<commit>/conductor-engine (tests/common/sshd.rs).
+local versioned = vim.env.CONDUCTOR_TEST_ENGINE_DIR .. "/conductor-engine"
 
 T.case("The host has no engine", function()
   T.eq(
@@ -23,13 +22,19 @@ end)
 T.case("The first command copies it and goes on", function()
   T.eq(#engine.call("list", { host = "box" }), 0, "the host's engine answers")
   T.eq(host.sh("test -x ~/" .. versioned .. " && echo there || echo missing"), "there\n", "engine")
-  local said = 0
-  for _, n in ipairs(T.notes) do
-    if n.msg:find("box", 1, true) and n.msg:lower():find("cop", 1, true) then
-      said = said + 1
+  local function said()
+    local n = 0
+    for _, note in ipairs(T.notes) do
+      if note.msg:find("box has no conductor-engine", 1, true) then
+        n = n + 1
+      end
     end
+    return n
   end
-  T.eq(said, 1, "said once that it copies the engine to box")
+  T.wait(function()
+    return said() > 0
+  end, "the copy said")
+  T.eq(said(), 1, "said once that it copies the engine to box")
 end)
 
 T.case("A workspace made there runs an agent", function()

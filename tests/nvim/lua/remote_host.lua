@@ -131,15 +131,17 @@ function M.create(name)
   return ws
 end
 
---- Pids of the host user's processes whose command line holds `needle` (ps on the host).
----@param needle string
+--- Pids of the host user's processes running the program at `path` (its command, or
+--- the script an interpreter runs: the fake agent is `python3 $ROOT/fake-agent …`). By
+--- path: the user is shared with the other tests running meanwhile.
+---@param path string
 ---@return integer[]
-function M.pids(needle)
+function M.pids(path)
   local out = M.sh('ps -u "$(id -u)" -o pid=,args=')
   local pids = {}
   for line in out:gmatch("[^\n]+") do
-    local pid, args = line:match("^%s*(%d+)%s+(.*)$")
-    if pid and args:find(needle, 1, true) and not args:find("ps -u", 1, true) then
+    local pid, cmd, arg = line:match("^%s*(%d+)%s+(%S+)%s*(%S*)")
+    if pid and (cmd == path or arg == path) then
       pids[#pids + 1] = tonumber(pid)
     end
   end
