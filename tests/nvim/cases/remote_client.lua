@@ -135,6 +135,23 @@ T.case("a dropped ssh leaves the agent running; the next request reconnects", fu
   engine.ensure().agent_write(session, "exit 0\r")
 end)
 
+T.case(":ConductorEngine status, stop and restart of a host", function()
+  local command = require("conductor.engine_command")
+  local lines = command.status_lines("box")
+  T.contains(lines[1], "box: engine pid")
+  T.contains(table.concat(command.status_lines(), "\n"), "hosts: box (connected)")
+  local before = engine.call("engine_status", { host = "box" }).pid
+  vim.cmd("ConductorEngine! restart box")
+  local after = engine.call("engine_status", { host = "box" }).pid
+  T.ok(after ~= before, ("a new engine on the host (%d, then %d)"):format(before, after))
+  T.ok(not vim.uv.fs_stat("/proc/" .. before .. "/cwd"), "the old one is gone")
+  vim.cmd("ConductorEngine! stop box")
+  T.wait(function()
+    return not engine.host_connected("box")
+  end, "disconnected from the stopped engine")
+  T.ok(not vim.uv.fs_stat("/proc/" .. after .. "/cwd"), "the engine on the host stopped")
+end)
+
 T.case("a host not configured is named in one line", function()
   local ok, err = pcall(engine.call, "list", { host = "nowhere" })
   T.ok(not ok and err:find('no host named "nowhere"', 1, true), tostring(err))
