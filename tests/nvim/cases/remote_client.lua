@@ -54,6 +54,10 @@ T.case("the first request copies the engine there, then reaches it", function()
   end, "the copy is said")
   T.eq(said(), 1, "the copy is said once")
   T.eq(engine.hosts(), { "box" }, "the configured hosts")
+  -- Started from the user's login shell there: its profile's variables, and what the
+  -- profile printed did not reach the protocol.
+  local pid = engine.call("engine_status", { host = "box" }).pid
+  T.contains(T.read("/proc/" .. pid .. "/environ"), "CONDUCTOR_TEST_PROFILE=read")
 end)
 
 T.case("a workspace on the host names its host", function()
