@@ -62,11 +62,25 @@ function M.failure(res)
   end
 end
 
---- The last lines of a check's log (`log` is the output itself, or the path
---- of a file holding it).
+-- Whether a check's log is a file on another machine (the workspace's host): its path
+-- means nothing here.
 ---@param check table
----@return string
-function M.log_tail(check)
+---@param ws? conductor.Workspace
+---@return boolean
+local function log_elsewhere(check, ws)
+  local log = check.log or ""
+  return ws ~= nil and ws.host ~= nil and not log:find("\n") and log:sub(1, 1) == "/"
+end
+
+--- The last lines of a check's log (`log` is the output itself, or the path
+--- of a file holding it); nil when that file is on `ws`'s host.
+---@param check table
+---@param ws? conductor.Workspace
+---@return string?
+function M.log_tail(check, ws)
+  if log_elsewhere(check, ws) then
+    return nil
+  end
   local log = check.log or ""
   if not log:find("\n") and log:sub(1, 1) == "/" and vim.uv.fs_stat(log) then
     local f = io.open(log, "rb")
@@ -88,13 +102,23 @@ end
 
 --- The prompt that asks the agent to fix a failed check.
 ---@param check table
+---@param ws? conductor.Workspace
 ---@return string
-function M.failure_prompt(check)
+function M.failure_prompt(check, ws)
   local why = check.code and ("exit code " .. check.code) or "it failed"
+  local tail = M.log_tail(check, ws)
+  if not tail then
+    -- The log is on the agent's machine, not this one: the agent reads it there.
+    return ("The check `%s` fails (%s). Please fix it. Its output is in the file %s (read its end)."):format(
+      check.command or "?",
+      why,
+      check.log
+    )
+  end
   return ("The check `%s` fails (%s). Please fix it. The end of its output:\n```\n%s\n```"):format(
     check.command or "?",
     why,
-    M.log_tail(check)
+    tail
   )
 end
 
@@ -107,7 +131,7 @@ function M.send_failure(ws)
     error(("%s has no failed check to send; run :ConductorCheck"):format(format.workspace(ws)), 0)
   end
   agents.choose(ws, function(s)
-    agents.paste(s.id, workspace.with_prompt(ws, "fix_errors", M.failure_prompt(failed)), true)
+    agents.paste(s.id, workspace.with_prompt(ws, "fix_errors", M.failure_prompt(failed, ws)), true)
     notify.info(
       ("sent the failure of `%s` to %s/%s"):format(failed.command, format.workspace(ws), s.name)
     )
@@ -120,8 +144,11 @@ end
 local function offer(ws, failed)
   local choices = {
     { id = "send", label = ("send the end of its log to %s's agent"):format(format.workspace(ws)) },
-    { id = "log", label = "show its log" },
   }
+  -- (A log on another machine is the agent's to read there: not shown here.)
+  if not log_elsewhere(failed, ws) then
+    choices[#choices + 1] = { id = "log", label = "show its log" }
+  end
   vim.ui.select(choices, {
     prompt = ("conductor: `%s` failed"):format(failed.command),
     kind = "conductor_check_failed",
@@ -139,7 +166,7 @@ local function offer(ws, failed)
       local buf = vim.api.nvim_get_current_buf()
       vim.bo[buf].buftype = "nofile"
       vim.bo[buf].bufhidden = "wipe"
-      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(M.log_tail(failed), "\n"))
+      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(M.log_tail(failed) or "", "\n"))
       vim.bo[buf].modifiable = false
       vim.cmd("normal! G")
     end
@@ -177,9 +204,10 @@ function M.check(name)
     local failed = M.failure(res)
     if #results == 0 then
       notify.warn(
-        ("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
+        ("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml%s"):format(
           format.workspace(ws),
-          ws.repo_root
+          ws.repo_root,
+          ws.host and (" on " .. ws.host) or ""
         )
       )
     elseif res.ok then

@@ -7,6 +7,7 @@ local M = {}
 local format = require("conductor.format")
 local layout = require("conductor.layout")
 local notify = require("conductor.notify")
+local remote_file = require("conductor.review.remote_file")
 local progress = require("conductor.progress")
 
 --- One engine request on the progress line (progress.lua).
@@ -52,7 +53,8 @@ function M.before(ws, what, go)
           )
         )
       end
-      local unsaved = #layout.modified_buffers(ws)
+      -- (On another machine, its files' buffers are remote_file.lua's.)
+      local unsaved = #layout.modified_buffers(ws) + #remote_file.modified_buffers(ws)
       local dirty = status and status.dirty
       if not dirty and unsaved == 0 then
         return go()

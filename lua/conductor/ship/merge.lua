@@ -66,9 +66,10 @@ local function run(ws, strategy, msg, buf, lines)
     local commit = type(res) == "table" and res.commit or nil
     local left = res and res.uncommitted or 0
     notify.info(
-      ("merged %s into %s (%s)%s%s%s"):format(
+      ("merged %s into %s%s (%s)%s%s%s"):format(
         ws.branch,
         ws.base_branch or "base",
+        ws.host and (" on " .. ws.host) or "",
         res and res.strategy or strategy,
         commit and (" at " .. commit:sub(1, 7)) or "",
         res
