@@ -856,3 +856,18 @@ fn a_host_that_refuses_gives_one_line_and_nothing_is_made() {
         "no workspace on the host"
     );
 }
+
+/// Checks, pull request and merge of a workspace on the host
+/// (tests/nvim/cases/remote_ship.lua).
+#[test]
+fn checks_pull_request_and_merge_of_a_remote_workspace_run_on_the_host() {
+    let Some(run) = run_remote_case("remote_ship", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    let repo = run.host.repo.display().to_string();
+    assert_eq!(
+        run.sh(&format!("git -C {repo} log -1 --format=%s main")).trim(),
+        "Add the feature"
+    );
+}
