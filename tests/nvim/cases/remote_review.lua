@@ -168,3 +168,32 @@ T.case("Nothing of the host's paths was looked at here", function()
   T.eq(vim.fn.getcwd(), cwd, "Neovim's directory")
   T.eq(#engine.call("list", {}), 0, "no workspace made by the local engine")
 end)
+
+-- (Last: the agent's tab is layout.lua's, which :tcd's to the worktree's path.)
+T.case("Comments go to the agent running on the host", function()
+  local s = require("conductor.agent").start(ws, "fake", "review me")
+  T.wait(function()
+    return text(s.buf):find("PROMPT: review me", 1, true)
+  end, "the agent's banner")
+  require("conductor.review.comments").add(ws.id, {
+    path = "notes.txt",
+    line1 = 1,
+    line2 = 1,
+    code = { "written on the host" },
+    text = "say where it was written",
+  })
+  vim.cmd("ConductorSendComments box:rev")
+  T.wait(function()
+    local pasted = host.read(ws.path .. "/paste.txt")
+    return pasted and pasted:find("say where it was written", 1, true)
+  end, "the comments pasted into the agent there")
+  T.contains(host.read(ws.path .. "/paste.txt"), "notes.txt:1", "where")
+  local said = T.wait(function()
+    for _, n in ipairs(T.notes) do
+      if n.msg:find("sent 1 review comment to box:rev/fake", 1, true) then
+        return n.msg
+      end
+    end
+  end, "the comments said sent, naming the host")
+  T.ok(said, "said")
+end)

@@ -105,22 +105,18 @@ T.case("A pull request is pushed and opened from the host", function()
   end)
   local opened = T.wait_event("ConductorPR")
   T.eq(opened.url, "https://github.com/me/app/pull/9", "gh's URL")
-  T.eq(
-    vim.split(vim.trim(host.read(root .. "/gh-args.txt")), "\n"),
-    {
-      "pr",
-      "create",
-      "--title",
-      "The feature",
-      "--body",
-      "Made on box.",
-      "--base",
-      "main",
-      "--head",
-      ws.branch,
-    },
-    "gh ran on the host"
-  )
+  T.eq(vim.split(vim.trim(host.read(root .. "/gh-args.txt")), "\n"), {
+    "pr",
+    "create",
+    "--title",
+    "The feature",
+    "--body",
+    "Made on box.",
+    "--base",
+    "main",
+    "--head",
+    ws.branch,
+  }, "gh ran on the host")
   T.eq(
     host.git(root .. "/origin.git", "rev-parse", "refs/heads/" .. ws.branch),
     host.git(ws.path, "rev-parse", "HEAD"),
