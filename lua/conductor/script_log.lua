@@ -63,6 +63,18 @@ end
 function M.log(name)
   local ws = workspace.resolve(name, "ConductorLog")
   local path = ws.log
+  if ws.host then
+    -- The engine there writes it; there is no way to read it from here (yet).
+    error(
+      ("the script log of %s:%s is on %s, at %s: not shown here; read it there (ssh)"):format(
+        ws.host,
+        ws.name,
+        ws.host,
+        path
+      ),
+      0
+    )
+  end
   if vim.fn.filereadable(path) == 0 then
     notify.info(("%s has no log yet: no script has run in it"):format(ws.name))
     return
