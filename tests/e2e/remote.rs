@@ -867,7 +867,8 @@ fn checks_pull_request_and_merge_of_a_remote_workspace_run_on_the_host() {
     run.assert_passed();
     let repo = run.host.repo.display().to_string();
     assert_eq!(
-        run.sh(&format!("git -C {repo} log -1 --format=%s main")).trim(),
+        run.sh(&format!("git -C {repo} log -1 --format=%s main"))
+            .trim(),
         "Add the feature"
     );
 }
