@@ -34,6 +34,7 @@ local M = {}
 ---@field gh? string
 ---@field review? { keys?: table, panel_width?: integer }
 ---@field merge? { strategy?: "squash"|"ff"|"merge", archive_after?: boolean }
+---@field hosts? table<string, { ssh: string|string[], repos?: table<string, string>, engine?: string, state_dir?: string, options?: table }>
 
 ---@class conductor.Field
 ---@field name string          dotted path, e.g. "ports.first"
@@ -60,6 +61,148 @@ end
 local function is_port(v)
   if v ~= math.floor(v) or v < 1024 or v > 65535 then
     return "must be an integer port between 1024 and 65535"
+  end
+end
+
+-- The engine options a host may set for its own engine (`hosts.NAME.options`), with
+-- their types: the keys of the engine's Options (src/core/engine.rs) but `state_dir`,
+-- which is `hosts.NAME.state_dir`.
+local HOST_ENGINE_OPTIONS = {
+  workspaces_root = "string",
+  branch_prefix = "string",
+  port_first = "number",
+  port_last = "number",
+  stop_grace_ms = "number",
+  archive_timeout_ms = "number",
+  setup_timeout_ms = "number",
+  fetch = "boolean",
+  fetch_timeout_ms = "number",
+  shell = "string",
+  gh = "string",
+  defaults = "table",
+  checkpoints_keep = "number",
+  user_settings = "string",
+  nvim_trust_db = "string",
+}
+
+-- The keys of one host's table.
+local HOST_KEYS = { "ssh", "repos", "engine", "state_dir", "options" }
+
+--- Host names: what `NAME:<id>` workspace ids and `--host=` are made of (no ':').
+M.HOST_NAME = "^[%w_.-]+$"
+
+---@param name string
+---@param host any
+---@return string? problem, string? where
+local function check_host(name, host)
+  local at = "." .. name
+  if type(host) ~= "table" or vim.islist(host) and #host > 0 then
+    return ("must be a table { ssh = …, repos = … }, got %s"):format(type(host)), at
+  end
+  for key in pairs(host) do
+    if not vim.tbl_contains(HOST_KEYS, key) then
+      return ("has an unknown key '%s' (a host takes %s)"):format(
+        tostring(key),
+        table.concat(HOST_KEYS, ", ")
+      ),
+        at
+    end
+  end
+  local ssh = host.ssh
+  if ssh == nil then
+    return 'is missing: an ssh alias ("big") or the ssh command as a list ({ "ssh", "-p", "2222", "me@big" })',
+      at .. ".ssh"
+  elseif type(ssh) == "string" then
+    if vim.trim(ssh) == "" or ssh:find("%s") then
+      return "must be an ssh alias (one word), or the ssh command as a list of strings",
+        at .. ".ssh"
+    end
+  elseif type(ssh) == "table" then
+    if not vim.islist(ssh) or #ssh == 0 then
+      return 'must be a non-empty list of strings, e.g. { "ssh", "me@big" }', at .. ".ssh"
+    end
+    for i, s in ipairs(ssh) do
+      if type(s) ~= "string" or s == "" then
+        return ("must be a non-empty string, got %s"):format(vim.inspect(s)),
+          ("%s.ssh[%d]"):format(at, i)
+      end
+    end
+  else
+    return ("must be a string (an ssh alias) or a list of strings, got %s"):format(type(ssh)),
+      at .. ".ssh"
+  end
+  local repos = host.repos
+  if repos ~= nil then
+    if type(repos) ~= "table" or (vim.islist(repos) and #repos > 0) then
+      return ("must map short names to paths on the host, e.g. { app = \"/home/me/src/app\" }, got %s"):format(
+        vim.islist(repos) and "a list" or type(repos)
+      ),
+        at .. ".repos"
+    end
+    for short, path in pairs(repos) do
+      if type(short) ~= "string" or not short:match(M.HOST_NAME) then
+        return ("has a bad short name %s: use letters, digits, '_', '.' and '-'"):format(
+          vim.inspect(short)
+        ),
+          at .. ".repos"
+      elseif type(path) ~= "string" or path == "" then
+        return ("must be a path on the host (a string), got %s"):format(vim.inspect(path)),
+          ("%s.repos.%s"):format(at, short)
+      end
+    end
+  end
+  for _, key in ipairs({ "engine", "state_dir" }) do
+    local v = host[key]
+    if v ~= nil and (type(v) ~= "string" or v == "") then
+      return ("must be a path on the host (a string), got %s"):format(vim.inspect(v)),
+        at .. "." .. key
+    end
+  end
+  local options = host.options
+  if options ~= nil then
+    if type(options) ~= "table" or (vim.islist(options) and #options > 0) then
+      return ("must be a table of engine options, got %s"):format(type(options)), at .. ".options"
+    end
+    for key, v in pairs(options) do
+      local want = HOST_ENGINE_OPTIONS[key]
+      if key == "state_dir" then
+        return ("is not an engine option here: set hosts.%s.state_dir"):format(name),
+          at .. ".options.state_dir"
+      elseif not want then
+        local keys = vim.tbl_keys(HOST_ENGINE_OPTIONS)
+        table.sort(keys)
+        return ("has an unknown engine option '%s' (it takes %s)"):format(
+          tostring(key),
+          table.concat(keys, ", ")
+        ),
+          at .. ".options"
+      elseif type(v) ~= want then
+        return ("must be a %s, got %s"):format(want, type(v)), ("%s.options.%s"):format(at, key)
+      end
+    end
+  end
+end
+
+---@param v table
+---@return string? problem, string? where
+local function check_hosts(v)
+  if vim.islist(v) and #v > 0 then
+    return "must map host names to tables, e.g. { big = { ssh = \"big\" } }, got a list"
+  end
+  local names = vim.tbl_keys(v)
+  table.sort(names, function(a, b)
+    return tostring(a) < tostring(b)
+  end)
+  for _, name in ipairs(names) do
+    if type(name) ~= "string" or not name:match(M.HOST_NAME) then
+      return ("has a bad host name %s: use letters, digits, '_', '.' and '-' (':' separates a host from a workspace)"):format(
+        vim.inspect(name)
+      )
+    end
+    local problem, where = check_host(name, v[name])
+    if problem then
+      return problem, where
+    end
   end
 end
 
@@ -353,6 +496,24 @@ M.schema = {
     desc = "Archive the workspace after a successful |:ConductorMerge|.",
   },
   {
+    name = "hosts",
+    type = "table",
+    doc_type = "table<string, table>",
+    default = {},
+    free = true,
+    check = check_hosts,
+    desc = "Other machines whose engine runs workspaces, reached over your own `ssh`"
+      .. " (|conductor-hosts|), by host name (letters, digits, `_ . -`): `{ big = {"
+      .. " ssh = 'big', repos = { app = '/home/me/src/app' } } }`. Per host: `ssh`,"
+      .. " an ssh alias or the whole command as a list (`{ 'ssh', '-p', '2222',"
+      .. " 'me@big' }`, destination last); `repos`, short names of repositories"
+      .. " on the host and their paths there; optional `engine` (the"
+      .. " conductor-engine program there; by default the plugin copies its own),"
+      .. " `state_dir` (the engine's state directory there) and `options` (engine"
+      .. " options for that host, in host paths: `workspaces_root`, `fetch`,"
+      .. " `port_first`, `port_last`, …).",
+  },
+  {
     name = "fanout.concurrency",
     type = "number",
     default = 2,
@@ -542,6 +703,40 @@ end
 ---@return "keep"|"stop"
 function M.on_editor_exit()
   return (M.get().agents or {}).on_editor_exit == "stop" and "stop" or "keep"
+end
+
+---@class conductor.Host
+---@field name string
+---@field ssh string[]               the ssh command, destination last
+---@field repos table<string, string> short name -> path on the host
+---@field engine? string             the engine program on the host
+---@field state_dir? string          the engine's state directory on the host
+---@field options table              engine options for that host
+
+--- The configured hosts (|conductor-hosts|), validated: name -> host, an ssh alias
+--- turned into `{ "ssh", alias }`.
+---@return table<string, conductor.Host>
+function M.hosts()
+  local out = {}
+  for name, h in pairs(M.get().hosts or {}) do
+    out[name] = {
+      name = name,
+      ssh = type(h.ssh) == "string" and { "ssh", h.ssh } or vim.deepcopy(h.ssh),
+      repos = vim.deepcopy(h.repos or {}),
+      engine = h.engine,
+      state_dir = h.state_dir,
+      options = vim.deepcopy(h.options or {}),
+    }
+  end
+  return out
+end
+
+--- The configured host names, sorted.
+---@return string[]
+function M.host_names()
+  local names = vim.tbl_keys(M.get().hosts or {})
+  table.sort(names)
+  return names
 end
 
 --- The options the engine's `core.start` takes (see the protocol).
