@@ -58,6 +58,8 @@ end
 ---@field base? string   base branch (default: the repository's default branch)
 ---@field agent? string  agent to start (default: `default_agent`); several,
 ---                      comma-separated, make a comparison (|:ConductorCompare|)
+---@field host? string   make it on this configured host (|conductor-hosts|)
+---@field repo? string   the repository: a path, or with `host` one of its short names
 
 M.create = create.create
 
@@ -87,7 +89,8 @@ function M.new(args)
     if err then
       return notify.error(err)
     end
-    notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, ws.path))
+    local where = ws.host and ("%s:%s"):format(ws.host, ws.path) or ws.path
+    notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, where))
   end)
 end
 

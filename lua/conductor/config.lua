@@ -134,7 +134,7 @@ local function check_host(name, host)
   local repos = host.repos
   if repos ~= nil then
     if type(repos) ~= "table" or (vim.islist(repos) and #repos > 0) then
-      return ("must map short names to paths on the host, e.g. { app = \"/home/me/src/app\" }, got %s"):format(
+      return ('must map short names to paths on the host, e.g. { app = "/home/me/src/app" }, got %s'):format(
         vim.islist(repos) and "a list" or type(repos)
       ),
         at .. ".repos"
@@ -187,7 +187,7 @@ end
 ---@return string? problem, string? where
 local function check_hosts(v)
   if vim.islist(v) and #v > 0 then
-    return "must map host names to tables, e.g. { big = { ssh = \"big\" } }, got a list"
+    return 'must map host names to tables, e.g. { big = { ssh = "big" } }, got a list'
   end
   local names = vim.tbl_keys(v)
   table.sort(names, function(a, b)

@@ -55,6 +55,8 @@ function M.new(args, names)
     kind = "compare",
     task = task,
     path = workspace.context_path(),
+    host = args.host,
+    repo = args.repo,
     hint = (":ConductorCompare %s compares them"):format(group),
   })
 end
