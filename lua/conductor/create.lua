@@ -42,7 +42,7 @@ function M.create(args, done)
     local repo = engine.call("resolve_repo", { host = args.host, path = path, base = args.base })
     local agent = args.agent or agents.default_name()
     -- A missing agent is refused before anything is made.
-    agents.check(agent)
+    agents.check(agent, args.host)
     local params = {
       path = path,
       task = vim.trim(args.task),

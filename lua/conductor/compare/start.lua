@@ -35,7 +35,7 @@ end
 ---@param names string[] at least two: `agent_list(args.agent)`
 function M.new(args, names)
   for _, a in ipairs(names) do
-    agents.check(a)
+    agents.check(a, args.host)
   end
   local task = vim.trim(args.task)
   local group = groups.unique_name(args.name or groups.slug(task) or "compare")
