@@ -269,7 +269,9 @@ function M.delete(name)
   need_name(name, "ConductorDelete!")
   local ws = workspace.get(name)
   local worktree = ws.state == "archived" and ""
-    or ("Its worktree %s will be removed.\n"):format(ws.path)
+    or ("Its worktree %s will be removed.\n"):format(
+      ws.host and (ws.host .. ":" .. ws.path) or ws.path
+    )
   local question = (
     "Delete workspace %s?\n%sIts branch %s will be deleted;"
     .. " a backup ref (refs/conductor/deleted/%s) is kept."
