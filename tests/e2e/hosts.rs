@@ -109,11 +109,16 @@ fn host_env(sshd: &Sshd, local_repo: &Path) -> Vec<(&'static str, String)> {
             repo.to_str().unwrap(),
         ],
     );
-    // Committed settings only the host's repository has: the trust question must show them.
+    // Committed settings only the host's repository has: the trust question must show
+    // them. The run script serves the worktree on the IPv6 loopback only, so that from
+    // this same machine 127.0.0.1 reaches it only through the port forward.
     write(
         &repo,
         ".conductor/settings.toml",
-        "[scripts]\nsetup = \"echo REMOTE-SETTINGS-7f3a\"\n",
+        concat!(
+            "[scripts]\nsetup = \"echo REMOTE-SETTINGS-7f3a\"\n",
+            "run = \"exec python3 -m http.server $CONDUCTOR_PORT --bind ::1\"\n",
+        ),
     );
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "settings on the host"]);
@@ -146,7 +151,8 @@ fn host_env(sshd: &Sshd, local_repo: &Path) -> Vec<(&'static str, String)> {
 /// Over a real sshd: `:ConductorNew --host` with the fake agent in a real terminal buffer
 /// (keys reach it there), the trust question showing the host's file, the picker listing
 /// a local and the remote workspace together with the host shown (a refusing host named
-/// once), the statusline and tab naming the host, `:ConductorOpen` of the remote one.
+/// once), the statusline and tab naming the host, `:ConductorOpen` of the remote one,
+/// `:ConductorRun` there with its ports forwarded here (a taken one left out).
 #[test]
 fn remote_workspace_made_typed_into_listed_and_opened_over_ssh() {
     let Some(sshd) = Sshd::start() else {

@@ -195,3 +195,64 @@ T.case(":ConductorOpen of the remote workspace brings its tab and agent back", f
   wait_text(shown.buf, "DONE WORKING", "the terminal shows what it showed before")
   T.ok(vim.fn.getcwd() ~= there.path, "no :tcd to the host's path")
 end)
+
+T.case(":ConductorRun runs there and forwards its ports here; a taken port is left out", function()
+  local forward = require("conductor.agent.forward")
+  T.ok(there.port, "the workspace has a port block")
+  -- The run script (the host's settings.toml) serves the worktree on the host's IPv6
+  -- loopback only: 127.0.0.1 reaches it only through the forward.
+  local taken = assert(vim.uv.new_tcp())
+  assert(taken:bind("127.0.0.1", there.port + 1) == 0, "port+1 free to take")
+  assert(taken:listen(1, function() end) == 0)
+  local offers = {}
+  local real_select = vim.ui.select
+  vim.ui.select = function(items, opts, on_choice)
+    if opts.kind == "conductor_forward" then
+      offers[#offers + 1] = items[1]
+      return on_choice(items[1], 1)
+    end
+    return real_select(items, opts, on_choice)
+  end
+  local before = #T.notes
+  vim.cmd("ConductorRun")
+  T.wait(function()
+    return forward.ports(there.id)
+  end, "the forward to start", 30000)
+  vim.ui.select = real_select
+  T.eq(#offers, 1, "offered once")
+  T.contains(offers[1], ("Forward ports %d-%d of box"):format(there.port, there.port + 9), "offer")
+  local ports = forward.ports(there.id)
+  T.ok(not vim.tbl_contains(ports, there.port + 1), "the taken port is left out")
+  T.eq(#ports, 9, "the other nine are forwarded")
+  local warned = false
+  for i = before + 1, #T.notes do
+    warned = warned
+      or T.notes[i].msg:find(
+          ("ports %d are taken on this machine"):format(there.port + 1),
+          1,
+          true
+        )
+        ~= nil
+  end
+  T.ok(warned, "the taken port is named")
+  -- Through the tunnel: the file the agent wrote on the host.
+  local url = ("http://127.0.0.1:%d/agent-output.txt"):format(there.port)
+  local body = T.wait(function()
+    local r = vim
+      .system({
+        "python3",
+        "-c",
+        "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=2).read().decode(),end='')",
+        url,
+      }, { text = true })
+      :wait()
+    return r.code == 0 and r.stdout
+  end, "the dev server through the forward", 30000)
+  T.eq(body, "typed-over-ssh\n", "served on the host, reached here")
+  -- Stopping the runs stops the forward (the ports are free here again).
+  vim.cmd("ConductorStop")
+  T.wait(function()
+    return forward.ports(there.id) == nil and forward.port_free(there.port)
+  end, "the forward to stop")
+  taken:close()
+end)
