@@ -51,9 +51,10 @@ end
 --- current repository's first, then the others by repository name (this
 --- machine's before the hosts'); in each repository active ones (oldest first),
 --- then archived ones. Also the hosts that could not be reached.
+---@param opts? { connected_only?: boolean } only the hosts already connected (a refresh)
 ---@return conductor.Workspace[] list, { host: string, error: string }[] unreachable
-function M.items()
-  local list, unreachable = workspace.list_all(true)
+function M.items(opts)
+  local list, unreachable = workspace.list_all(true, opts and opts.connected_only)
   local here = current_repo(list)
   local rank = {}
   for i, ws in ipairs(list) do

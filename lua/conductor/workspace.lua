@@ -112,18 +112,23 @@ end
 
 --- Every workspace of every repository, here and on every configured host (connecting
 --- to them), and the hosts that could not be reached, each with its one-line error.
+--- With `connected_only`, only the hosts this Neovim is connected to are asked (a
+--- refresh must not wait on ssh to a host that is down).
 ---@param include_archived boolean?
+---@param connected_only boolean?
 ---@return conductor.Workspace[] list, { host: string, error: string }[] unreachable
-function M.list_all(include_archived)
+function M.list_all(include_archived, connected_only)
   local out = engine.call("list", { include_archived = include_archived == true })
   local unreachable = {}
   for _, host in ipairs(config.host_names()) do
-    local ok, there =
-      pcall(engine.call, "list", { host = host, include_archived = include_archived == true })
-    if ok then
-      vim.list_extend(out, there)
-    else
-      unreachable[#unreachable + 1] = { host = host, error = tostring(there) }
+    if not connected_only or M.host_connected(host) then
+      local ok, there =
+        pcall(engine.call, "list", { host = host, include_archived = include_archived == true })
+      if ok then
+        vim.list_extend(out, there)
+      else
+        unreachable[#unreachable + 1] = { host = host, error = tostring(there) }
+      end
     end
   end
   return out, unreachable

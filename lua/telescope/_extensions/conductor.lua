@@ -51,15 +51,16 @@ local function agents_group(list)
   return highlights.group(top)
 end
 
--- Workspaces here and on the configured hosts (|conductor-hosts|); the hosts that could
--- not be reached are said once, when the picker opens (`warn`), not on each refresh.
+-- Workspaces here and on the configured hosts (|conductor-hosts|). When the picker opens
+-- (`opening`) every host is asked and those that could not be reached are said once; a
+-- refresh asks only the hosts already connected, never waiting on ssh.
 ---@param show_archived boolean
----@param warn boolean?
+---@param opening boolean?
 ---@return conductor.Workspace[]
-local function workspaces(show_archived, warn)
+local function workspaces(show_archived, opening)
   local out = {}
-  local all, unreachable = picker.items()
-  if warn then
+  local all, unreachable = picker.items({ connected_only = not opening })
+  if opening then
     picker.warn_unreachable(unreachable)
   end
   for _, ws in ipairs(all) do
