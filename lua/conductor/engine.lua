@@ -34,9 +34,14 @@ local notify = require("conductor.notify")
 ---@field agent_stop_all fun(mine: boolean?): integer
 ---@field agent_forget fun(id: integer)
 ---@field notify fun(method: string, params: table)   a request whose answer nobody needs
----@field connected fun(): { pid: integer?, version: string?, generation: integer? }   the engine this Neovim talks to
+---@field connected fun(host: string?): { pid: integer?, version: string?, generation: integer? }   the engine this Neovim talks to (on `host`)
 ---@field engine_stop fun(state_dir: string): boolean   stops that engine, whatever its version
 ---@field engine_running fun(state_dir: string): boolean   an engine listens (without starting one)
+-- Remote hosts (src/nvim/hosts.rs): requests go to the host their parameters name.
+---@field hosts fun(hosts: table)   the configured hosts
+---@field host_install fun(name: string, engine: string): string   copies this build's engine there
+---@field host_stop fun(name: string): boolean   stops the engine there (and its agents)
+---@field host_disconnect fun(name: string): boolean   drops the connection (the engine runs on)
 
 ---@type conductor.Core?
 local core = nil
@@ -271,6 +276,36 @@ local function offer_restart(message)
   end)
 end
 
+-- A host runs an engine of another protocol: offered as for the local one, once at a time;
+-- this build's engine goes there first when it is not there yet.
+local function offer_host_restart(host, message)
+  if offering then
+    return
+  end
+  offering = true
+  vim.schedule(function()
+    vim.ui.select(
+      { ("Restart the engine on %s now (the agents in it stop)"):format(host), "Not now" },
+      { prompt = message },
+      function(_, choice)
+        offering = false
+        if choice == 1 then
+          local ok, err = pcall(function()
+            local c = M.load()
+            c.host_install(host, M.engine_bin() or "")
+            c.host_stop(host)
+          end)
+          if ok then
+            notify.info(("restarted the engine on %s: run the command again"):format(host))
+          else
+            notify.error(notify.clean(err))
+          end
+        end
+      end
+    )
+  end)
+end
+
 -- Lets any Lua error from the library read as one clean line.
 local function protect(fn, ...)
   local ok, res = pcall(fn, ...)
@@ -279,11 +314,54 @@ local function protect(fn, ...)
     local mismatch = message:match("^(.*) %[protocol%]$")
     if mismatch then
       message = mismatch
-      offer_restart(message)
+      local host = message:match("%(on host ([%w_.-]+)%)$")
+      if host then
+        offer_host_restart(host, message)
+      else
+        offer_restart(message)
+      end
     end
     error(message, 0)
   end
   return res
+end
+
+-- Hosts this Neovim copied the engine to: true, or why it could not (said once each).
+local installed = {} ---@type table<string, true|string>
+
+-- Runs `fn(...)`; when it fails because a host has no engine of this build, copies this
+-- build's engine there (saying so) and runs it once more. A host of another system gets
+-- the line that says what to install there.
+local function with_engine_on_host(fn, ...)
+  local ok, res = pcall(fn, ...)
+  if ok then
+    return res
+  end
+  local message = notify.clean(res)
+  local host = message:match("host ([%w_.-]+) has no conductor%-engine .*%[no%-engine")
+  if not host then
+    error(message, 0)
+  end
+  local before = installed[host]
+  if before == true then
+    error((message:gsub(" %[no%-engine.*%]$", "")), 0)
+  elseif before then
+    error(before, 0)
+  end
+  local c = M.load()
+  notify.info(
+    ("%s has no conductor-engine %s: copying this one to ~/.local/share/conductor/ there"):format(
+      host,
+      c.version()
+    )
+  )
+  vim.cmd.redraw()
+  local copied, err = pcall(protect, c.host_install, host, M.engine_bin() or "")
+  installed[host] = copied or notify.clean(err)
+  if not copied then
+    error(installed[host], 0)
+  end
+  return fn(...)
 end
 
 --- The engine program (`conductor-engine`), built beside the library by the same
@@ -321,12 +399,18 @@ local function start_opts()
   return opts
 end
 
+-- The hosts of `setup()` (config.lua validated them), as the library takes them.
+local function hosts_opts()
+  return config.hosts and config.hosts() or vim.empty_dict()
+end
+
 --- Starts the engine with the current options, on first use.
 ---@return conductor.Core
 function M.ensure()
   local c = M.load()
   if not started then
     protect(c.start, start_opts(), handle)
+    protect(c.hosts, hosts_opts())
     c.on_output(function(id, bytes)
       if output_handler then
         output_handler(id, bytes)
@@ -338,8 +422,15 @@ function M.ensure()
       callback = function()
         -- With "keep" (the default) the agents run on in the engine, for the next
         -- Neovim. Only an engine this Neovim talks to: quitting must not start one.
-        if config.on_editor_exit() == "stop" and next(c.connected()) then
-          pcall(c.agent_stop_all, true)
+        if config.on_editor_exit() == "stop" then
+          if next(c.connected()) then
+            pcall(c.agent_stop_all, true)
+          end
+          for _, host in ipairs(M.hosts()) do
+            if next(c.connected(host)) then
+              pcall(c.call, "agent_stop_all", { mine = true, host = host })
+            end
+          end
         end
       end,
     })
@@ -356,6 +447,7 @@ end
 function M.update()
   if started and core then
     protect(core.start, start_opts(), handle)
+    protect(core.hosts, hosts_opts())
   end
 end
 
@@ -365,7 +457,7 @@ local checked_generation ---@type integer?
 -- An engine of the same protocol but another build (the plugin was updated and rebuilt
 -- while it ran) works, but runs the old code: said once per connection.
 local function check_version(c)
-  local info = c.connected()
+  local info = c.connected(nil)
   if not info.generation or info.generation == checked_generation then
     return
   end
@@ -386,9 +478,36 @@ end
 ---@return any
 function M.call(method, params)
   local c = M.ensure()
-  local result = protect(c.call, method, params or {})
+  local result = with_engine_on_host(protect, c.call, method, params or {})
   check_version(c)
   return result
+end
+
+-- The host a request goes to (nil: this machine), as the library routes it: `host`, else
+-- a workspace id or name of the form "host:…".
+---@param params table?
+---@return string?
+local function host_of(params)
+  params = params or {}
+  if type(params.host) == "string" and params.host ~= "" then
+    return params.host
+  end
+  return type(params.workspace) == "string" and params.workspace:match("^([%w_.-]+):") or nil
+end
+
+--- The configured hosts' names, sorted.
+---@return string[]
+function M.hosts()
+  local names = vim.tbl_keys(hosts_opts())
+  table.sort(names)
+  return names
+end
+
+--- Whether this Neovim has a live connection to `host` (never connects).
+---@param host string
+---@return boolean
+function M.host_connected(host)
+  return started and core ~= nil and next(core.connected(host)) ~= nil
 end
 
 --- An asynchronous engine method; `cb(err, result)` runs on the main thread.
@@ -400,9 +519,9 @@ end
 ---@return integer id
 function M.request(method, params, cb)
   local c = M.ensure()
-  local id = protect(c.request, method, params or {})
+  local id = with_engine_on_host(protect, c.request, method, params or {})
   pending[id] = cb
-  generation_of[id] = c.connected().generation
+  generation_of[id] = c.connected(host_of(params)).generation
   check_version(c)
   return id
 end

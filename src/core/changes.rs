@@ -246,14 +246,36 @@ pub fn blob_at(worktree: &Path, rev: &str, path: &str) -> Result<Option<Vec<u8>>
     Ok(object.as_blob().map(|b| b.content().to_vec()))
 }
 
-/// Puts `path` back to its content at `rev` (removing it when it did not exist there).
-pub fn revert_file(worktree: &Path, rev: &str, path: &str) -> Result<()> {
-    if path.split('/').any(|c| c == "..") || Path::new(path).is_absolute() {
-        return Err(Error::new(format!(
+/// `worktree/path`, refused when `path` leads outside the worktree (`..`, absolute, or
+/// through a folder that is a symbolic link to elsewhere).
+pub fn inside_worktree(worktree: &Path, path: &str) -> Result<std::path::PathBuf> {
+    let refuse = || {
+        Error::new(format!(
             "refusing to touch {path:?}: not a path inside the worktree"
-        )));
+        ))
+    };
+    if path.is_empty() || path.split('/').any(|c| c == "..") || Path::new(path).is_absolute() {
+        return Err(refuse());
     }
     let target = worktree.join(path);
+    // The deepest folder that exists must resolve inside the worktree.
+    let root = worktree.canonicalize()?;
+    let mut dir = target.parent();
+    while let Some(d) = dir {
+        if let Ok(real) = d.canonicalize() {
+            if !real.starts_with(&root) {
+                return Err(refuse());
+            }
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(target)
+}
+
+/// Puts `path` back to its content at `rev` (removing it when it did not exist there).
+pub fn revert_file(worktree: &Path, rev: &str, path: &str) -> Result<()> {
+    let target = inside_worktree(worktree, path)?;
     match blob_at(worktree, rev, path)? {
         Some(bytes) => {
             if let Some(dir) = target.parent() {

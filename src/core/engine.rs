@@ -151,6 +151,9 @@ pub struct RepoView {
     pub root: PathBuf,
     pub name: String,
     pub default_branch: String,
+    /// The URL of the `origin` remote: how the same repository is recognised on another
+    /// machine (`:ConductorNew --host` without `--repo`).
+    pub origin: Option<String>,
     pub config_files: Vec<ConfigFile>,
     /// Names of the run scripts (`:ConductorRun` completes them).
     pub run_scripts: Vec<String>,
@@ -188,8 +191,12 @@ impl Engine {
             .clone()
     }
 
-    pub fn set_options(&self, options: Options) {
-        *self.options.write().unwrap_or_else(|e| e.into_inner()) = options;
+    /// New options; the state directory stays the engine's own (an engine serves one,
+    /// found by it): a client that sends none (a remote host's) never moves it.
+    pub fn set_options(&self, mut options: Options) {
+        let mut current = self.options.write().unwrap_or_else(|e| e.into_inner());
+        options.state_dir = current.state_dir.clone();
+        *current = options;
     }
 
     /// How many setup, archive and check scripts still run.
@@ -229,7 +236,13 @@ impl Engine {
                 self.repo_config(&info.root, from)?
             }
         };
+        let origin = repo::open_main(&info.root).ok().and_then(|git| {
+            git.find_remote("origin")
+                .ok()
+                .and_then(|r| r.url().map(str::to_string))
+        });
         Ok(RepoView {
+            origin,
             root: info.root,
             name: info.name,
             default_branch: info.default_branch,

@@ -218,7 +218,12 @@ pub enum SessionEvent {
     /// This client fell a whole window behind and was detached: attach again.
     AgentDetached { session: u64 },
     /// Made by the client, not sent: the connection to the engine was lost.
-    EngineLost { generation: u64 },
+    EngineLost {
+        generation: u64,
+        /// The remote host whose connection it was; None for this machine's engine.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+    },
 }
 
 impl SessionEvent {
@@ -332,6 +337,10 @@ pub enum Request {
     ChangesCached(WorkspaceRequest),
     SetViewed(FileRequest),
     Blob(FileRequest),
+    /// A worktree file as on disk, and writing one: the live side of a review of a
+    /// workspace on another machine.
+    FileRead(FileRequest),
+    FileWrite(FileRequest),
     // Slow work, answered when done.
     Create(CreateRequest),
     RunSetup(WorkspaceRequest),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::changes::{self, Changes, Scope};
 use crate::config;
 use crate::engine::{workspace_env, Engine, Event};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::scripts::{self, now_secs, ScriptKind, ScriptSpec};
 use crate::ship::{self, Draft, Merged, PullRequest, Strategy};
 use crate::store::{CheckResult, ChecksRun, Workspace};
@@ -33,6 +33,8 @@ pub struct FileRequest {
     pub path: String,
     pub rev: Option<String>,
     pub viewed: bool,
+    /// The new content (`file_write`).
+    pub text: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -123,6 +125,63 @@ impl Engine {
                 bytes,
             }),
         )
+    }
+
+    /// A file of the worktree as it is on disk (the live side of a review from another
+    /// machine); None when it does not exist there.
+    pub fn file_read(&self, req: &FileRequest) -> Result<Option<Blob>> {
+        let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
+        let target = changes::inside_worktree(&ws.path, &req.path)?;
+        // A symbolic link reads as its target, as the review shows it locally.
+        let read = match std::fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => {
+                std::fs::read_link(&target).map(|t| t.to_string_lossy().into_owned().into_bytes())
+            }
+            _ => std::fs::read(&target),
+        };
+        match read {
+            Ok(bytes) => Ok(Some(Blob {
+                binary: changes::is_binary(&bytes),
+                bytes,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::new(format!("cannot read {}: {e}", req.path))),
+        }
+    }
+
+    /// Writes a file of the worktree (`:w` on the live side of a review from another
+    /// machine): whole or not at all, keeping the file's mode.
+    pub fn file_write(&self, req: &FileRequest) -> Result<bool> {
+        let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
+        let target = changes::inside_worktree(&ws.path, &req.path)?;
+        let text = req.text.as_deref().unwrap_or_default();
+        if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::new(format!(
+                "{} is a symbolic link: edit it on the host",
+                req.path
+            )));
+        }
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot make the folder of {}", req.path))?;
+        }
+        let tmp = target.with_file_name(format!(
+            ".{}.conductor-{}",
+            target
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("file"),
+            std::process::id()
+        ));
+        std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", req.path))?;
+        if let Ok(meta) = std::fs::metadata(&target) {
+            let _ = std::fs::set_permissions(&tmp, meta.permissions());
+        }
+        if let Err(e) = std::fs::rename(&tmp, &target) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::new(format!("cannot write {}: {e}", req.path)));
+        }
+        Ok(true)
     }
 
     pub fn set_viewed(&self, req: &FileRequest) -> Result<Workspace> {

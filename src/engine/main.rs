@@ -5,8 +5,9 @@
 //!   conductor-engine serve --state-dir DIR [--detach]   run the engine of DIR
 //!   conductor-engine stop --state-dir DIR               stop it (and what it runs)
 //!   conductor-engine status --state-dir DIR             print what it runs (JSON)
-//!   conductor-engine stdio --state-dir DIR              the engine of DIR (started when
-//!                                                       none runs) over stdin/stdout:
+//!   conductor-engine stdio [--state-dir DIR]            the engine of DIR (started when
+//!                                                       none runs; by default Neovim's
+//!                                                       state dir) over stdin/stdout:
 //!                                                       what `ssh HOST` runs (stdio.rs)
 //!   conductor-engine --version
 //!
@@ -60,7 +61,13 @@ fn main() {
             _ => usage(),
         }
     }
-    let Some(state_dir) = state_dir else { usage() };
+    // Over ssh (`stdio`) the state directory defaults to the one Neovim's own plugin uses
+    // on that machine, so a Neovim there sees the same workspaces.
+    let state_dir = match state_dir {
+        Some(d) => d,
+        None if args.first().map(String::as_str) == Some("stdio") => default_state_dir(),
+        None => usage(),
+    };
     let code = match args.first().map(String::as_str) {
         Some("serve") => serve(state_dir, detach),
         Some("stop") => stop(&state_dir),
@@ -69,6 +76,16 @@ fn main() {
         _ => usage(),
     };
     std::process::exit(code)
+}
+
+/// `$XDG_STATE_HOME/nvim/conductor`, else `~/.local/state/nvim/conductor`: Neovim's
+/// `stdpath("state")` with the plugin's folder.
+fn default_state_dir() -> PathBuf {
+    match std::env::var_os("XDG_STATE_HOME") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("nvim/conductor"),
+        _ => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".local/state/nvim/conductor"),
+    }
 }
 
 fn fail(message: impl std::fmt::Display) -> i32 {

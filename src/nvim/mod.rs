@@ -4,9 +4,10 @@
 
 mod bridge;
 mod client;
+mod hosts;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mlua::{Function, Lua, LuaSerdeExt, Table, Value};
 
@@ -37,8 +38,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         "request",
         lua.create_function(|lua, (method, params): (String, Value)| {
             guarded(|| {
-                let params = json_params(lua, params)?;
-                conn()?
+                let mut params = json_params(lua, params)?;
+                let host = hosts::pick(&mut params).map_err(mlua::Error::runtime)?;
+                conn(host.as_deref())?
                     .request(&method, params)
                     .map_err(mlua::Error::runtime)
             })
@@ -50,8 +52,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         "notify",
         lua.create_function(|lua, (method, params): (String, Value)| {
             guarded(|| {
-                let params = json_params(lua, params)?;
-                let Some(c) = client::current() else {
+                let mut params = json_params(lua, params)?;
+                let host = hosts::pick(&mut params).map_err(mlua::Error::runtime)?;
+                let Some(c) = client::current_to(host.as_deref()) else {
                     return Ok(false);
                 };
                 c.request(&method, params)
@@ -64,7 +67,8 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
         "agent_write",
         lua.create_function(|_, (session, bytes): (u64, mlua::String)| {
             guarded(|| {
-                let Some(c) = client::current() else {
+                let host = hosts::session_route(session).0;
+                let Some(c) = client::current_to(host.as_deref()) else {
                     return Ok(false);
                 };
                 c.input(session, &bytes.as_bytes())
@@ -75,10 +79,10 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
     )?;
     raw.set(
         "connected",
-        lua.create_function(|lua, ()| {
+        lua.create_function(|lua, host: Option<String>| {
             guarded(|| {
                 let t = lua.create_table()?;
-                if let Some(c) = client::current() {
+                if let Some(c) = client::current_to(host.as_deref()) {
                     t.set("pid", c.engine_pid)?;
                     t.set("version", c.engine_version.clone())?;
                     t.set("generation", c.generation)?;
@@ -109,6 +113,50 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
                     std::time::Duration::from_secs(10),
                 )
                 .map_err(mlua::Error::runtime)
+            })
+        })?,
+    )?;
+    // Remote hosts (hosts.rs): their settings, and what Lua does about a host's engine.
+    raw.set(
+        "hosts",
+        lua.create_function(|lua, value: Value| {
+            guarded(|| {
+                let hosts = if value.is_nil() {
+                    Default::default()
+                } else {
+                    lua.from_value(value).map_err(|e| {
+                        mlua::Error::runtime(format!("conductor: invalid hosts: {e}"))
+                    })?
+                };
+                hosts::configure(hosts)
+                    .map(|()| true)
+                    .map_err(mlua::Error::runtime)
+            })
+        })?,
+    )?;
+    raw.set(
+        "host_install",
+        lua.create_function(|_, (name, engine): (String, String)| {
+            guarded(|| hosts::install(&name, Path::new(&engine)).map_err(mlua::Error::runtime))
+        })?,
+    )?;
+    raw.set(
+        "host_stop",
+        lua.create_function(|_, name: String| {
+            guarded(|| {
+                client::disconnect(&name);
+                hosts::stop(&name)
+                    .map(|()| true)
+                    .map_err(mlua::Error::runtime)
+            })
+        })?,
+    )?;
+    raw.set(
+        "host_disconnect",
+        lua.create_function(|_, name: String| {
+            guarded(|| {
+                client::disconnect(&name);
+                Ok(true)
             })
         })?,
     )?;
@@ -191,8 +239,8 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-fn conn() -> mlua::Result<std::sync::Arc<client::Connection>> {
-    client::connection().map_err(mlua::Error::runtime)
+fn conn(host: Option<&str>) -> mlua::Result<std::sync::Arc<client::Connection>> {
+    client::connection_to(host).map_err(mlua::Error::runtime)
 }
 
 /// Lua parameters as JSON (nil and an empty table are both "no parameters").
@@ -232,9 +280,12 @@ fn start(lua: &Lua, opts: Value, handler: Function) -> mlua::Result<()> {
 
 /// A request answered before this returns: cheap questions, and terminal operations.
 fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
-    let params = json_params(lua, value)?;
-    let json = conn()?.call(method, params).map_err(mlua::Error::runtime)?;
-    if method == "blob" {
+    let mut params = json_params(lua, value)?;
+    let host = hosts::pick(&mut params).map_err(mlua::Error::runtime)?;
+    let json = conn(host.as_deref())?
+        .call(method, params)
+        .map_err(mlua::Error::runtime)?;
+    if method == "blob" || method == "file_read" {
         // File contents go to Lua as bytes (they need not be UTF-8).
         return match json {
             serde_json::Value::Null => Ok(Value::Nil),

@@ -18,7 +18,12 @@ use std::time::{Duration, Instant};
 pub const USER: &str = "conductor-remote";
 
 /// Where the engine goes on the host, as issue 17 describes.
-pub const ENGINE_DIR: &str = concat!(".local/share/conductor/", env!("CARGO_PKG_VERSION"));
+pub const ENGINE_DIR: &str = concat!(
+    ".local/share/conductor/",
+    env!("CARGO_PKG_VERSION"),
+    "-",
+    env!("CONDUCTOR_COMMIT")
+);
 
 pub struct Sshd {
     /// Config, keys, authorized_keys, pid file and log (removed on drop).

@@ -20,6 +20,7 @@ mod platform;
 mod processes;
 mod real_agents;
 mod remote;
+mod remote_client;
 mod review;
 mod screen;
 mod security;
