@@ -89,8 +89,7 @@ end
 ---@param name string
 ---@return boolean
 function M.host_connected(name)
-  local connected = rawget(engine, "host_connected")
-  return connected ~= nil and connected(name) == true
+  return engine.host_connected(name)
 end
 
 --- The workspaces of the current repository, then those of the hosts this Neovim is
