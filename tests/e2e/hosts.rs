@@ -122,6 +122,9 @@ fn host_env(sshd: &Sshd, local_repo: &Path) -> Vec<(&'static str, String)> {
     );
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "settings on the host"]);
+    // On origin too: the base a workspace starts from is origin's tip. The local repository
+    // never fetches it, so only the host has these settings.
+    git(&repo, &["push", "-q", "origin", "main"]);
     let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent");
     std::fs::copy(&fake, root.join("fake-agent")).unwrap();
     std::fs::set_permissions(

@@ -54,6 +54,21 @@ function M.command(host, ports)
   return argv
 end
 
+--- Ports as runs, "55000, 55002-55009".
+---@param ports integer[] ascending
+---@return string
+function M.ranges(ports)
+  local out, first = {}, nil
+  for i, p in ipairs(ports) do
+    first = first or p
+    if ports[i + 1] ~= p + 1 then
+      out[#out + 1] = first == p and tostring(p) or ("%d-%d"):format(first, p)
+      first = nil
+    end
+  end
+  return table.concat(out, ", ")
+end
+
 --- The ports of `ws`'s forward, when one runs.
 ---@param ws_id string
 ---@return integer[]?
@@ -78,13 +93,15 @@ function M.start(ws)
     if M.port_free(p) then
       ports[#ports + 1] = p
     else
-      taken[#taken + 1] = tostring(p)
+      taken[#taken + 1] = p
     end
   end
   if #taken > 0 then
     notify.warn(
-      ("ports %s are taken on this machine: not forwarded from %s"):format(
-        table.concat(taken, ", "),
+      ("%s %s %s taken on this machine: not forwarded from %s"):format(
+        #taken == 1 and "port" or "ports",
+        M.ranges(taken),
+        #taken == 1 and "is" or "are",
         ws.host
       )
     )
@@ -123,9 +140,9 @@ function M.start(ws)
   end
   active[ws.id] = { job = job, ports = ports }
   notify.info(
-    ("forwarding ports %d-%d of %s:%s to localhost"):format(
-      ports[1],
-      ports[#ports],
+    ("forwarding %s %s of %s:%s to localhost"):format(
+      #ports == 1 and "port" or "ports",
+      M.ranges(ports),
       ws.host,
       ws.name
     )

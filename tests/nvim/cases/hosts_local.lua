@@ -250,6 +250,11 @@ T.case("a port forward's ssh command and a taken port", function()
     "55001:localhost:55001",
     "me@big",
   }, "the host's argv, -N -L before the destination")
+  T.eq(
+    forward.ranges({ 55000, 55002, 55003, 55004, 55009 }),
+    "55000, 55002-55004, 55009",
+    "ports as runs"
+  )
   local server = assert(vim.uv.new_tcp())
   assert(server:bind("127.0.0.1", 0) == 0)
   assert(server:listen(1, function() end) == 0)

@@ -227,28 +227,19 @@ T.case(":ConductorRun runs there and forwards its ports here; a taken port is le
   local warned = false
   for i = before + 1, #T.notes do
     warned = warned
-      or T.notes[i].msg:find(
-          ("ports %d are taken on this machine"):format(there.port + 1),
-          1,
-          true
-        )
+      or T.notes[i].msg:find(("port %d is taken on this machine"):format(there.port + 1), 1, true)
         ~= nil
   end
   T.ok(warned, "the taken port is named")
-  -- Through the tunnel: the file the agent wrote on the host.
-  local url = ("http://127.0.0.1:%d/agent-output.txt"):format(there.port)
-  local body = T.wait(function()
-    local r = vim
-      .system({
-        "python3",
-        "-c",
-        "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=2).read().decode(),end='')",
-        url,
-      }, { text = true })
-      :wait()
-    return r.code == 0 and r.stdout
-  end, "the dev server through the forward", 30000)
-  T.eq(body, "typed-over-ssh\n", "served on the host, reached here")
+  -- The run script runs on the host with the workspace's port.
+  local run = agents.list(there.id, "run")[1]
+  T.ok(run, "the run terminal")
+  wait_text(run.buf, ("Serving HTTP on ::1 port %d"):format(there.port), "the dev server there")
+  -- ssh listens here on the forwarded ports. (What comes through is not checked: the
+  -- test's host is this machine, whose "localhost" is the forward's own end.)
+  T.wait(function()
+    return not forward.port_free(there.port) and not forward.port_free(there.port + 9)
+  end, "ssh listening on the forwarded ports here")
   -- Stopping the runs stops the forward (the ports are free here again).
   vim.cmd("ConductorStop")
   T.wait(function()
