@@ -247,3 +247,18 @@ T.case(":ConductorRun runs there and forwards its ports here; a taken port is le
   end, "the forward to stop")
   taken:close()
 end)
+
+T.case(":ConductorFanout --host makes its workspaces on the host", function()
+  vim.cmd("ConductorOpen here") -- from the local repository: the host's with its origin
+  vim.cmd("ConductorFanout --host=box")
+  local buf = api.nvim_get_current_buf()
+  T.eq(api.nvim_buf_get_name(buf), "conductor://fanout", "the buffer of tasks")
+  T.contains(text(buf), "in repo on host box", "its header names the host")
+  api.nvim_buf_set_lines(buf, -1, -1, false, { "@hostfake #far a task for the host" })
+  vim.cmd("write")
+  local far = T.wait_event("ConductorWorkspaceCreated", function(d)
+    return d.name == "far"
+  end, "the fanout's workspace")
+  T.eq(far.host, "box", "made on the host")
+  T.ok(vim.startswith(far.path, root .. "/ws/"), "under the host's root")
+end)
