@@ -52,17 +52,18 @@ end
 ---@return string
 function M.normalize_url(url)
   local u = vim.trim(url)
-  local host, path
-  local scheme_rest = u:match("^%a[%w+.-]*://(.*)$")
-  if scheme_rest then
+  local host, path ---@type string, string
+  local after_scheme = u:match("^%a[%w+.-]*://(.*)$")
+  if after_scheme then
     -- scheme://[user[:pass]@]host[:port]/path
-    local authority, rest = scheme_rest:match("^([^/]*)(.*)$")
+    local authority = after_scheme:match("^[^/]*") or ""
+    path = after_scheme:sub(#authority + 1)
     host = authority:gsub("^.*@", ""):gsub(":%d*$", "")
-    path = rest
   elseif not u:match("^[/.~]") and u:match("^[^/]+:") then
     -- scp-like: [user@]host:path
-    host, path = u:match("^([^:]+):(.*)$")
-    host = host:gsub("^.*@", "")
+    local colon = u:find(":", 1, true) or #u
+    host = u:sub(1, colon - 1):gsub("^.*@", "")
+    path = u:sub(colon + 1)
   else
     return (u:gsub("/+$", ""):gsub("%.git$", ""))
   end
@@ -144,7 +145,9 @@ function M.repo_path(host, repo, here)
     end
   end
   if #matches == 1 then
-    return host.repos[matches[1]]
+    return host.repos[
+      matches[1] --[[@as string]]
+    ]
   elseif #matches == 0 then
     error(
       ("no repository of host %s has the origin %s; %s"):format(host.name, origin, listing(host)),
