@@ -336,12 +336,12 @@ end, {
 command("ConductorEngine", guarded("conductor.engine_command", "command", function(o)
   return { o.args, o.bang }
 end), {
-  nargs = "?",
+  nargs = "*",
   bang = true,
-  complete = function()
-    return { "status", "stop", "restart" }
+  complete = function(lead, line)
+    return require("conductor.engine_command").complete(lead, line)
   end,
-  desc = "conductor: the engine process that runs the agents (status, stop, restart)",
+  desc = "conductor: the engine process that runs the agents (status, stop, restart [host])",
 })
 
 -- stylua: ignore

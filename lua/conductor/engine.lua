@@ -451,36 +451,29 @@ function M.update()
   end
 end
 
--- A connection whose engine was checked against this build (see `check_version`).
-local checked_generation ---@type integer?
+-- The connections whose engine was checked against this build (see `check_version`).
+local checked = {} ---@type table<integer, true>
 
 -- An engine of the same protocol but another build (the plugin was updated and rebuilt
 -- while it ran) works, but runs the old code: said once per connection.
-local function check_version(c)
-  local info = c.connected(nil)
-  if not info.generation or info.generation == checked_generation then
+---@param c conductor.Core
+---@param host string?
+local function check_version(c, host)
+  local info = c.connected(host)
+  if not info.generation or checked[info.generation] then
     return
   end
-  checked_generation = info.generation
+  checked[info.generation] = true
   if info.version and info.version ~= c.version() then
     notify.warn(
-      ("the running engine is %s, this plugin %s: :ConductorEngine restart runs the new one (the agents in it stop)"):format(
+      ("the running engine%s is %s, this plugin %s: :ConductorEngine restart%s runs the new one (the agents in it stop)"):format(
+        host and (" on " .. host) or "",
         info.version,
-        c.version()
+        c.version(),
+        host and (" " .. host) or ""
       )
     )
   end
-end
-
---- A synchronous, cheap engine method. Raises a one-line error on failure.
----@param method string
----@param params table?
----@return any
-function M.call(method, params)
-  local c = M.ensure()
-  local result = with_engine_on_host(protect, c.call, method, params or {})
-  check_version(c)
-  return result
 end
 
 -- The host a request goes to (nil: this machine), as the library routes it: `host`, else
@@ -493,6 +486,17 @@ local function host_of(params)
     return params.host
   end
   return type(params.workspace) == "string" and params.workspace:match("^([%w_.-]+):") or nil
+end
+
+--- A synchronous, cheap engine method. Raises a one-line error on failure.
+---@param method string
+---@param params table?
+---@return any
+function M.call(method, params)
+  local c = M.ensure()
+  local result = with_engine_on_host(protect, c.call, method, params or {})
+  check_version(c, host_of(params))
+  return result
 end
 
 --- The configured hosts' names, sorted.
@@ -521,8 +525,9 @@ function M.request(method, params, cb)
   local c = M.ensure()
   local id = with_engine_on_host(protect, c.request, method, params or {})
   pending[id] = cb
-  generation_of[id] = c.connected(host_of(params)).generation
-  check_version(c)
+  local host = host_of(params)
+  generation_of[id] = c.connected(host).generation
+  check_version(c, host)
   return id
 end
 

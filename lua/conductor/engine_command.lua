@@ -25,12 +25,15 @@ local function uptime(seconds)
   return ("%dh%02dm"):format(seconds / 3600, (seconds % 3600) / 60)
 end
 
---- The engine's own account: what runs in it and who is connected.
+--- The engine's own account: what runs in it and who is connected (`host`: the engine
+--- of that host).
+---@param host string?
 ---@return string[]
-function M.status_lines()
-  local st = engine.call("engine_status", {})
+function M.status_lines(host)
+  local st = engine.call("engine_status", { host = host })
   local lines = {
-    ("engine pid %d, %s, protocol %d, up %s"):format(
+    ("%sengine pid %d, %s, protocol %d, up %s"):format(
+      host and (host .. ": ") or "",
       st.pid,
       st.version,
       st.protocol,
@@ -50,12 +53,42 @@ function M.status_lines()
     lines[#lines + 1] = ("  %s/%s  %s  (%s)"):format(s.workspace, s.label, s.state, s.kind)
   end
   lines[#lines + 1] = ("scripts running: %d"):format(st.scripts or 0)
+  if not host and #engine.hosts() > 0 then
+    local hosts = vim.tbl_map(function(h)
+      return h .. (engine.host_connected(h) and " (connected)" or "")
+    end, engine.hosts())
+    lines[#lines + 1] = ("hosts: %s (:ConductorEngine status {host})"):format(
+      table.concat(hosts, ", ")
+    )
+  end
   return lines
 end
 
-function M.status()
+---@param host string?
+function M.status(host)
   -- Several lines, as they are (notify.info would make them one).
-  vim.notify("conductor: " .. table.concat(M.status_lines(), "\n"), vim.log.levels.INFO)
+  vim.notify("conductor: " .. table.concat(M.status_lines(host), "\n"), vim.log.levels.INFO)
+end
+
+--- Stops the engine of `host` and everything it runs there; asks first when agents run
+--- (unless `force`).
+---@param host string
+---@param force boolean?
+---@return boolean stopped
+local function stop_host(host, force)
+  if not force then
+    local ok, st = pcall(engine.call, "engine_status", { host = host })
+    local running = ok and #vim.tbl_filter(running_agent, st.sessions or {}) or 0
+    local question = ok
+        and running > 0
+        and ("Stop the engine on %s and the %d agent(s) running in it?"):format(host, running)
+      or (not ok and ("Stop the engine on %s (%s)?"):format(host, st))
+    if question and vim.fn.confirm(question, "&Stop them\n&Cancel", 2) ~= 1 then
+      return false
+    end
+  end
+  engine.load().host_stop(host)
+  return true
 end
 
 --- Stops the engine and everything it runs; asks first when agents run (unless `force`).
@@ -91,21 +124,35 @@ function M.stop(force)
 end
 
 ---@param force boolean?
-function M.restart(force)
-  if not M.stop(force) then
+---@param host string?
+function M.restart(force, host)
+  if host then
+    if not stop_host(host, force) then
+      return
+    end
+  elseif not M.stop(force) then
     return
   end
-  local st = engine.call("engine_status", {})
-  notify.info(("engine restarted (pid %d)"):format(st.pid))
+  local st = engine.call("engine_status", { host = host })
+  notify.info(("%sengine restarted (pid %d)"):format(host and (host .. ": ") or "", st.pid))
 end
 
---- `:ConductorEngine[!] {status|stop|restart}`; `!` stops without asking.
+--- `:ConductorEngine[!] {status|stop|restart} [host]`; `!` stops without asking.
 ---@param args string
 ---@param bang boolean
 function M.command(args, bang)
-  local sub = vim.trim(args or "")
-  if sub == "" or sub == "status" then
-    M.status()
+  local words = vim.split(vim.trim(args or ""), "%s+", { trimempty = true })
+  local sub, host = words[1] or "status", words[2]
+  if host and not vim.tbl_contains(engine.hosts(), host) then
+    notify.error(
+      ("no host named %q: the hosts are %s"):format(host, table.concat(engine.hosts(), ", "))
+    )
+  elseif sub == "status" then
+    M.status(host)
+  elseif sub == "stop" and host then
+    if stop_host(host, bang) then
+      notify.info(("engine on %s stopped"):format(host))
+    end
   elseif sub == "stop" then
     if not engine.load().engine_running(engine.state_dir()) then
       notify.info("no engine runs")
@@ -113,13 +160,22 @@ function M.command(args, bang)
       notify.info("engine stopped")
     end
   elseif sub == "restart" then
-    M.restart(bang)
+    M.restart(bang, host)
   else
     notify.error(("unknown :ConductorEngine action %q: status, stop or restart"):format(sub))
   end
 end
 
-M.complete = function()
+---@param arglead string?
+---@param cmdline string?
+---@return string[]
+M.complete = function(arglead, cmdline)
+  local words = vim.split(cmdline or "", "%s+", { trimempty = true })
+  if #words >= 3 or (#words == 2 and (arglead or "") == "") then
+    return vim.tbl_filter(function(h)
+      return vim.startswith(h, arglead or "")
+    end, engine.hosts())
+  end
   return { "status", "stop", "restart" }
 end
 
