@@ -46,7 +46,9 @@ end
 ---@return string[]
 function M.command(host, ports)
   local argv = vim.list_slice(host.ssh, 1, #host.ssh - 1)
-  vim.list_extend(argv, { "-N", "-o", "ExitOnForwardFailure=yes" })
+  -- After the user's own options (ssh keeps the first value given): a job has no
+  -- terminal to ask a password in, and a forward that cannot bind should end, not linger.
+  vim.list_extend(argv, { "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes" })
   for _, p in ipairs(ports) do
     vim.list_extend(argv, { "-L", ("%d:localhost:%d"):format(p, p) })
   end

@@ -243,6 +243,8 @@ T.case("a port forward's ssh command and a taken port", function()
     "2222",
     "-N",
     "-o",
+    "BatchMode=yes",
+    "-o",
     "ExitOnForwardFailure=yes",
     "-L",
     "55000:localhost:55000",
