@@ -155,7 +155,8 @@ fn host_env(sshd: &Sshd, local_repo: &Path) -> Vec<(&'static str, String)> {
 /// (keys reach it there), the trust question showing the host's file, the picker listing
 /// a local and the remote workspace together with the host shown (a refusing host named
 /// once), the statusline and tab naming the host, `:ConductorOpen` of the remote one,
-/// `:ConductorRun` there with its ports forwarded here (a taken one left out).
+/// `:ConductorRun` there with its ports forwarded here (a taken one left out), a fanout
+/// made there, and a comparison's vimdiff of two remote worktrees (their files read there).
 #[test]
 fn remote_workspace_made_typed_into_listed_and_opened_over_ssh() {
     let Some(sshd) = Sshd::start() else {

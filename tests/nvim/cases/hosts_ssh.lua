@@ -3,7 +3,8 @@
 -- workspace there and starts the fake agent there in a terminal here that takes keys; the
 -- statusline and tab name the host; the picker lists a local and the remote workspace in
 -- one list (a host that refuses is named in one warning); `:ConductorOpen` of the remote
--- workspace brings its tab and agent back.
+-- workspace brings its tab and agent back; :ConductorRun there offers the port forward;
+-- :ConductorFanout --host makes its workspaces there; a vimdiff of two remote worktrees.
 local T = require("harness")
 local api = vim.api
 local ssh = vim.json.decode(vim.env.CONDUCTOR_TEST_SSH)
@@ -250,6 +251,7 @@ T.case(":ConductorRun runs there and forwards its ports here; a taken port is le
   taken:close()
 end)
 
+local far
 T.case(":ConductorFanout --host makes its workspaces on the host", function()
   vim.cmd("ConductorOpen here") -- from the local repository: the host's with its origin
   vim.cmd("ConductorFanout --host=box")
@@ -258,9 +260,25 @@ T.case(":ConductorFanout --host makes its workspaces on the host", function()
   T.contains(text(buf), "in repo on host box", "its header names the host")
   api.nvim_buf_set_lines(buf, -1, -1, false, { "@hostfake #far a task for the host" })
   vim.cmd("write")
-  local far = T.wait_event("ConductorWorkspaceCreated", function(d)
+  far = T.wait_event("ConductorWorkspaceCreated", function(d)
     return d.name == "far"
   end, "the fanout's workspace")
   T.eq(far.host, "box", "made on the host")
   T.ok(vim.startswith(far.path, root .. "/ws/"), "under the host's root")
+end)
+
+T.case("a comparison's vimdiff shows the hosts' files, read there", function()
+  require("conductor.compare").diff(there, far, "agent-output.txt")
+  local wins = api.nvim_tabpage_list_wins(0)
+  T.eq(#wins, 2, "two sides")
+  local left, right = api.nvim_win_get_buf(wins[1]), api.nvim_win_get_buf(wins[2])
+  T.eq(api.nvim_buf_get_name(left), "conductor://box:there/agent-output.txt", "the left side")
+  T.eq(api.nvim_buf_get_lines(left, 0, -1, false), { "typed-over-ssh" }, "its text on the host")
+  T.eq(vim.bo[left].modifiable, false, "read-only")
+  T.eq(
+    api.nvim_buf_get_name(right),
+    "conductor://box:far/agent-output.txt (absent)",
+    "absent on the other side"
+  )
+  T.ok(vim.wo[wins[1]].diff and vim.wo[wins[2]].diff, "in diff mode")
 end)
