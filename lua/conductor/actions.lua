@@ -66,6 +66,8 @@ end
 ---@field base? string   base branch (default: the repository's default branch)
 ---@field agent? string  agent to start (default: `default_agent`); several,
 ---                      comma-separated, make a comparison (|:ConductorCompare|)
+---@field host? string   make it on this configured host (|conductor-hosts|)
+---@field repo? string   the repository: a path, or with `host` one of its short names
 
 M.create = create.create
 
@@ -95,7 +97,8 @@ function M.new(args)
     if err then
       return notify.error(err)
     end
-    notify.info(("created %s on branch %s (%s)"):format(format.workspace(ws), ws.branch, ws.path))
+    local where = ws.host and ("%s:%s"):format(ws.host, ws.path) or ws.path
+    notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, where))
   end)
 end
 
@@ -282,9 +285,8 @@ function M.delete(name)
   need_name(name, "ConductorDelete!")
   local ws = workspace.get(name)
   local worktree = ws.state == "archived" and ""
-    or ("Its worktree %s%s will be removed.\n"):format(
-      ws.path,
-      ws.host and (" on " .. ws.host) or ""
+    or ("Its worktree %s will be removed.\n"):format(
+      ws.host and (ws.host .. ":" .. ws.path) or ws.path
     )
   local question = (
     "Delete workspace %s?\n%sIts branch %s will be deleted;"

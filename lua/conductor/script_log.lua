@@ -64,12 +64,12 @@ function M.log(name)
   local ws = workspace.resolve(name, "ConductorLog")
   local path = ws.log
   if ws.host then
-    -- The engine there writes it; there is no way to read it from here (yet).
+    -- Local-only for now: the engine has no request that follows a file outside the
+    -- worktree, and the path is one on the host.
     error(
-      ("the script log of %s:%s is on %s, at %s: not shown here; read it there (ssh)"):format(
+      ("the script log of %s:%s is on that machine: %s (read it there, e.g. ssh … tail -f)"):format(
         ws.host,
         ws.name,
-        ws.host,
         path
       ),
       0

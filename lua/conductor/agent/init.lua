@@ -77,7 +77,7 @@ end
 ---@return conductor.Agent
 function M.start(ws, name, prompt, opts)
   name = name or ws.agent or catalog.default_name()
-  local def = catalog.check(name)
+  local def = catalog.check(name, ws.host)
   local extra_env = trust.apply(def, ws)
   local s, win = window.new_terminal(ws, "agent", name, opts and opts.label)
   if prompt and prompt ~= "" and not catalog.takes_prompts(name) and not (opts and opts.resume) then
