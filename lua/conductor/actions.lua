@@ -43,7 +43,7 @@ local function must_be_active(ws)
     error(
       ("%s is archived; restore it with :ConductorRestore %s"):format(
         format.workspace(ws),
-        format.workspace(ws)
+        format.workspace_ref(ws)
       ),
       0
     )
@@ -205,7 +205,7 @@ function M.archive(name, force)
       ("%s has %d unsaved buffer(s): write them (:wall) or use :ConductorArchive! %s"):format(
         format.workspace(ws),
         unsaved,
-        format.workspace(ws)
+        format.workspace_ref(ws)
       ),
       0
     )
@@ -230,7 +230,7 @@ function M.archive(name, force)
         ("archived %s; branch %s kept, :ConductorRestore %s brings it back"):format(
           format.workspace(archived),
           archived.branch,
-          format.workspace(archived)
+          format.workspace_ref(archived)
         )
       )
     end)
@@ -263,7 +263,7 @@ function M.restore(name)
     error(
       ("%s is not archived; open it with :ConductorOpen %s"):format(
         format.workspace(ws),
-        format.workspace(ws)
+        format.workspace_ref(ws)
       ),
       0
     )

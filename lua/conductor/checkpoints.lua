@@ -68,7 +68,7 @@ function M.revert(ws, turn, done)
     if a.state == "working" then
       return notify.error(
         ("%s/%s is working: wait for its turn to end (or stop it) before reverting"):format(
-          format.workspace(ws),
+          format.workspace_ref(ws),
           a.label or a.name
         )
       )
@@ -139,7 +139,7 @@ function M.open(name)
     vim.bo[buf].bufhidden = "wipe"
     vim.bo[buf].swapfile = false
     vim.bo[buf].filetype = "conductor-checkpoints"
-    pcall(vim.api.nvim_buf_set_name, buf, "conductor://checkpoints/" .. format.workspace(ws))
+    pcall(vim.api.nvim_buf_set_name, buf, "conductor://checkpoints/" .. format.workspace_ref(ws))
     render(buf, ws, list)
     vim.api.nvim_win_set_height(0, math.min(#list + 2, 15))
     local function map(lhs, fn, desc)

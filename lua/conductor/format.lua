@@ -1,5 +1,6 @@
 -- How conductor writes things for people: durations ("850ms", "2.4s", "3m07s"), and
--- workspaces ("fix-login" here, "big:fix-login" on host big).
+-- workspaces ("fix-login" here, "big: fix-login" on host big; "big:fix-login" in
+-- commands).
 
 local M = {}
 
@@ -17,11 +18,21 @@ function M.duration(ms)
   return ("%dm%02ds"):format(math.floor(ms / 60000), math.floor(ms / 1000) % 60)
 end
 
---- A workspace as messages name it: its name, prefixed by its host's when it is on
---- another machine ("big:fix-login"), which is also how commands take it.
+--- A workspace as messages and lists name it: its name, after its host's when it is on
+--- another machine ("big: fix-login", as the picker and tabline show it: hosts.lua).
 ---@param ws { name: string, host?: string }
 ---@return string
 function M.workspace(ws)
+  if ws.host then
+    return ws.host .. ": " .. ws.name
+  end
+  return ws.name
+end
+
+--- A workspace as commands take it, and in buffer names: "big:fix-login" on host big.
+---@param ws { name: string, host?: string }
+---@return string
+function M.workspace_ref(ws)
   if ws.host then
     return ws.host .. ":" .. ws.name
   end

@@ -76,9 +76,9 @@ function M.set_state(s, state, code)
   -- "finished" means an agent's task is done: a shell (no prompts) has none.
   if s.kind == "agent" and not visible and catalog.takes_prompts(s.name) then
     if state == "waiting" then
-      notify.warn(("%s/%s needs input"):format(format.workspace(s.ws), s.label))
+      notify.warn(("%s/%s needs input"):format(format.workspace_ref(s.ws), s.label))
     elseif before == "working" and state == "idle" then
-      notify.info(("%s/%s finished"):format(format.workspace(s.ws), s.label))
+      notify.info(("%s/%s finished"):format(format.workspace_ref(s.ws), s.label))
     end
   end
   if state == "idle" or state == "exited" then
@@ -113,13 +113,13 @@ function M.register(s, id)
     not pcall(
       api.nvim_buf_set_name,
       s.buf,
-      ("conductor://%s/%s"):format(format.workspace(s.ws), s.label)
+      ("conductor://%s/%s"):format(format.workspace_ref(s.ws), s.label)
     )
   then
     pcall(
       api.nvim_buf_set_name,
       s.buf,
-      ("conductor://%s/%s-%d"):format(format.workspace(s.ws), s.label, id)
+      ("conductor://%s/%s-%d"):format(format.workspace_ref(s.ws), s.label, id)
     )
   end
   for _, bytes in ipairs(orphans[id] or {}) do

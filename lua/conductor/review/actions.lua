@@ -376,7 +376,7 @@ function actions.pick_commit(review)
     error(
       ("%s is on another machine, where the commit list is not available; name the commit: :ConductorReview %s --commit=<rev>"):format(
         format.workspace(ws),
-        format.workspace(ws)
+        format.workspace_ref(ws)
       ),
       0
     )

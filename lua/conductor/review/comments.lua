@@ -210,7 +210,7 @@ function M.send(ws, done)
       ("sent %d review comment%s to %s/%s"):format(
         #list,
         #list == 1 and "" or "s",
-        format.workspace(ws),
+        format.workspace_ref(ws),
         s.name
       )
     )

@@ -93,7 +93,7 @@ end
 ---@param path string
 ---@return integer buf, boolean binary
 local function blob_buf(review, rev, path)
-  local name = ("conductor://%s/%s/%s"):format(format.workspace(review.ws), rev:sub(1, 7), path)
+  local name = ("conductor://%s/%s/%s"):format(format.workspace_ref(review.ws), rev:sub(1, 7), path)
   local blob = engine.call("blob", { workspace = review.ws.id, rev = rev, path = path })
   if blob and blob.binary then
     return M.scratch(name, { ("binary file %s at %s: not shown"):format(path, rev:sub(1, 7)) }),
@@ -196,7 +196,7 @@ function M.show(review, file, opts)
   local lbuf
   if file.status == "A" then
     lbuf = M.scratch(
-      ("conductor://%s/%s/%s"):format(format.workspace(ws), base_short, base_path),
+      ("conductor://%s/%s/%s"):format(format.workspace_ref(ws), base_short, base_path),
       {},
       file.path
     )
@@ -214,7 +214,7 @@ function M.show(review, file, opts)
   end
   if binary then
     local note = file.status == "D" and "deleted" or (file.status == "A" and "added" or "changed")
-    rbuf = M.scratch(("conductor://%s/binary/%s"):format(format.workspace(ws), file.path), {
+    rbuf = M.scratch(("conductor://%s/binary/%s"):format(format.workspace_ref(ws), file.path), {
       ("binary file %s %s: not shown"):format(file.path, note),
     })
   elseif changes.head then
@@ -222,7 +222,7 @@ function M.show(review, file, opts)
   elseif file.status == "D" or remote_why == "missing" then
     -- (A file gone from the host since the list was made shows as deleted.)
     rbuf = M.scratch(
-      ("conductor://%s/deleted/%s"):format(format.workspace(ws), file.path),
+      ("conductor://%s/deleted/%s"):format(format.workspace_ref(ws), file.path),
       {},
       file.path
     )
@@ -298,7 +298,7 @@ function M.note(review, text)
   M.clear_window(review.right)
   M.release(review)
   local buf =
-    M.scratch(("conductor://%s/review-note"):format(format.workspace(review.ws)), { text })
+    M.scratch(("conductor://%s/review-note"):format(format.workspace_ref(review.ws)), { text })
   for _, win in ipairs({ review.left, review.right }) do
     if api.nvim_win_is_valid(win) then
       api.nvim_win_set_buf(win, buf)

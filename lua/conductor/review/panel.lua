@@ -33,7 +33,7 @@ local STATUS_HL = {
 ---@return integer buf
 function M.create(ws)
   local buf = api.nvim_create_buf(false, true)
-  pcall(api.nvim_buf_set_name, buf, ("conductor://%s/review"):format(format.workspace(ws)))
+  pcall(api.nvim_buf_set_name, buf, ("conductor://%s/review"):format(format.workspace_ref(ws)))
   vim.bo[buf].buftype = "nofile"
   vim.bo[buf].bufhidden = "wipe"
   vim.bo[buf].swapfile = false

@@ -133,7 +133,7 @@ function M.send_failure(ws)
   agents.choose(ws, function(s)
     agents.paste(s.id, workspace.with_prompt(ws, "fix_errors", M.failure_prompt(failed, ws)), true)
     notify.info(
-      ("sent the failure of `%s` to %s/%s"):format(failed.command, format.workspace(ws), s.name)
+      ("sent the failure of `%s` to %s/%s"):format(failed.command, format.workspace_ref(ws), s.name)
     )
   end, { prompts = true })
 end

@@ -35,7 +35,7 @@ local function offer_rebase(ws)
       base
     )
     agents.paste(s.id, workspace.with_prompt(ws, "resolve_conflicts", text), true)
-    notify.info(("asked %s/%s to rebase on %s"):format(format.workspace(ws), s.name, base))
+    notify.info(("asked %s/%s to rebase on %s"):format(format.workspace_ref(ws), s.name, base))
   end, { prompts = true })
 end
 
@@ -100,7 +100,7 @@ end
 ---@param lines string[]
 function M.edit_message(ws, lines)
   message.open({
-    name = ("conductor://%s/COMMIT_MSG"):format(format.workspace(ws)),
+    name = ("conductor://%s/COMMIT_MSG"):format(format.workspace_ref(ws)),
     filetype = "gitcommit",
     lines = lines,
     hint = ("squash %s into %s · :w merges · :q cancels"):format(

@@ -18,7 +18,7 @@ local tabs = require("conductor.review.tabs")
 ---@param lines string[]
 local function edit(ws, lines)
   message.open({
-    name = ("conductor://%s/PULL_REQUEST"):format(format.workspace(ws)),
+    name = ("conductor://%s/PULL_REQUEST"):format(format.workspace_ref(ws)),
     filetype = "markdown",
     lines = lines,
     hint = ("pull request %s → %s · line 1 is the title · :w pushes and opens it · :q cancels"):format(

@@ -36,9 +36,9 @@ T.case("Archive asks about the uncommitted work, then archives on the host", fun
   local archived = T.wait_event("ConductorWorkspaceArchived")
   vim.fn.confirm = confirm
   T.eq(archived.id, ws.id, "the event names the workspace")
-  T.contains(asked, "Archive box:arch?", "the question names the host")
+  T.contains(asked, "Archive box: arch?", "the question names the host")
   T.contains(asked, "uncommitted change", "the preview came from the host")
-  local said = info_with("archived box:arch")
+  local said = info_with("archived box: arch")
   T.contains(said, ":ConductorRestore box:arch", "how to bring it back")
   T.eq(
     host.sh("test -e " .. host.quote(worktree) .. " && echo there || echo gone"),
@@ -55,7 +55,7 @@ end)
 
 T.case("An archived remote workspace says how to restore it", function()
   vim.cmd("ConductorReview box:arch")
-  local err = T.wait_error("box:arch is archived")
+  local err = T.wait_error("box: arch is archived")
   T.ok(not err:find("\n"), "one line")
 end)
 
@@ -64,7 +64,7 @@ T.case("Restore brings it back on the host, uncommitted work included", function
   local restored = T.wait_event("ConductorWorkspaceRestored")
   T.eq(restored.id, ws.id, "the event names the workspace")
   T.eq(restored.host, "box", "on the host")
-  info_with("restored box:arch on branch " .. branch)
+  info_with("restored box: arch on branch " .. branch)
   T.eq(host.read(restored.path .. "/wip.txt"), "work in progress\n", "the uncommitted work")
   T.eq(host.git(restored.path, "rev-parse", "--abbrev-ref", "HEAD"), branch, "on its branch")
   T.eq(engine.call("get", { workspace = ws.id }).state, "active", "the host's record")

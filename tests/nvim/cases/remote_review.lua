@@ -55,7 +55,7 @@ T.case("The review tab of a remote workspace", function()
     "conductor://box:rev/review",
     "the panel names the host"
   )
-  T.contains(text(review.panel_buf), "box:rev · branch changes", "the panel's title")
+  T.contains(text(review.panel_buf), "box: rev · branch changes", "the panel's title")
 end)
 
 local right
@@ -141,7 +141,7 @@ end)
 T.case("The commit list says it is not available, and how to name a commit", function()
   api.nvim_set_current_win(review.panel_win)
   require("conductor.review.actions").run("pick_commit", review)
-  local err = T.wait_error("box:rev is on another machine")
+  local err = T.wait_error("box: rev is on another machine")
   T.contains(err, ":ConductorReview box:rev --commit=<rev>", "how to name one")
 end)
 
