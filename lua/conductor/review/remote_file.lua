@@ -185,6 +185,19 @@ function M.open(ws, path)
       write(ev.buf)
     end,
   })
+  -- `:edit` / `:edit!` read it from the host again (there is no such file here).
+  api.nvim_create_autocmd("BufReadCmd", {
+    group = group,
+    buffer = buf,
+    callback = function(ev)
+      local this = M.of_buf(ev.buf)
+      local ok, again = pcall(read, this)
+      if not ok then
+        return notify.error(("could not read %s: %s"):format(this.label .. "/" .. this.path, again))
+      end
+      fill(ev.buf, again and not again.binary and again.text or "")
+    end,
+  })
   local ok, ft = pcall(vim.filetype.match, { filename = path, buf = buf })
   if ok and ft then
     vim.bo[buf].filetype = ft
