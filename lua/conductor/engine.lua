@@ -400,8 +400,36 @@ local function start_opts()
 end
 
 -- The hosts of `setup()` (config.lua validated them), as the library takes them.
+-- The engine options a host gets from this Neovim's `setup()`: the user's preferences
+-- (branch names, ports, timeouts, the default scripts, checks and variables), not what
+-- names a place or a program on this machine (state_dir, workspaces_root, shell, gh,
+-- the trust database). `hosts.{name}.options` go over them.
+local SHARED_OPTIONS = {
+  "branch_prefix",
+  "port_first",
+  "port_last",
+  "stop_grace_ms",
+  "archive_timeout_ms",
+  "setup_timeout_ms",
+  "fetch",
+  "checkpoints_keep",
+  "defaults",
+}
+
 local function hosts_opts()
-  return config.hosts and config.hosts() or vim.empty_dict()
+  local hosts = config.hosts()
+  if next(hosts) == nil then
+    return vim.empty_dict()
+  end
+  local here = config.engine_opts()
+  for _, host in pairs(hosts) do
+    local shared = {}
+    for _, key in ipairs(SHARED_OPTIONS) do
+      shared[key] = here[key]
+    end
+    host.options = vim.tbl_deep_extend("force", shared, host.options or {})
+  end
+  return hosts
 end
 
 --- Starts the engine with the current options, on first use.

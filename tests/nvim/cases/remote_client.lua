@@ -7,6 +7,8 @@ local root = vim.env.CONDUCTOR_TEST_HOST_ROOT
 local ssh = vim.json.decode(vim.env.CONDUCTOR_TEST_SSH)
 require("conductor").setup({
   stop_grace_ms = 300,
+  -- A preference of this Neovim's that the host's engine takes too.
+  branch_prefix = "mine/",
   hosts = {
     box = {
       ssh = ssh,
@@ -63,6 +65,7 @@ end)
 T.case("a workspace on the host names its host", function()
   ws = wait_reply("create", { host = "box", path = root .. "/repo", name = "far-away" })
   T.eq(ws.host, "box", "host")
+  T.eq(ws.branch, "mine/far-away", "setup()'s branch_prefix reached the host")
   T.ok(vim.startswith(ws.id, "box:"), "id names the host: " .. ws.id)
   T.ok(vim.startswith(ws.path, root .. "/ws/"), "a path on the host: " .. ws.path)
   local again = engine.call("get", { workspace = ws.id })
