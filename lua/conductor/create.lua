@@ -40,7 +40,7 @@ function M.create(args, done)
       path = vim.fs.normalize(args.repo)
     end
     local repo = engine.call("resolve_repo", { host = args.host, path = path, base = args.base })
-    local agent = args.agent or agents.default_name()
+    local agent = args.agent or agents.default_name(args.host)
     -- A missing agent is refused before anything is made.
     agents.check(agent, args.host)
     local params = {

@@ -542,6 +542,26 @@ function M.host_connected(host)
   return started and core ~= nil and next(core.connected(host)) ~= nil
 end
 
+-- File contents as `call` gives them, `{ text = <bytes>, binary }`, from an answer that
+-- came through the bridge as the engine sent it (`bytes`: text, or numbers when the file
+-- is not UTF-8).
+---@param result any
+---@return any
+local function as_file(result)
+  if type(result) ~= "table" or result.bytes == nil then
+    return result
+  end
+  local bytes = result.bytes
+  if type(bytes) == "table" then
+    local parts = {}
+    for i = 1, #bytes, 4096 do
+      parts[#parts + 1] = string.char(unpack(bytes, i, math.min(i + 4095, #bytes)))
+    end
+    bytes = table.concat(parts)
+  end
+  return { text = bytes, binary = result.binary }
+end
+
 --- An asynchronous engine method; `cb(err, result)` runs on the main thread.
 --- Raises (without calling `cb`) when the engine cannot start or rejects the
 --- call outright (unknown method, malformed parameters).
@@ -552,6 +572,12 @@ end
 function M.request(method, params, cb)
   local c = M.ensure()
   local id = with_engine_on_host(protect, c.request, method, params or {})
+  if method == "blob" or method == "file_read" then
+    local done = cb
+    cb = function(err, result)
+      done(err, as_file(result))
+    end
+  end
   pending[id] = cb
   local host = host_of(params)
   generation_of[id] = c.connected(host).generation

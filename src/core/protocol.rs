@@ -260,6 +260,13 @@ pub struct PathParams {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct ProgramsParams {
+    #[serde(deserialize_with = "list_or_empty_table")]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrustParams {
     pub path: PathBuf,
     pub sha256: String,
@@ -359,6 +366,9 @@ pub enum Request {
     LogRead(WorkspaceRequest),
     /// The commits of a workspace's branch since its base (the review's commit list).
     Commits(WorkspaceRequest),
+    /// Which of these programs the engine's PATH has, and its user's shell: the agents
+    /// of a workspace on another machine are looked up there.
+    FindPrograms(ProgramsParams),
     // Slow work, answered when done.
     Create(CreateRequest),
     RunSetup(WorkspaceRequest),
@@ -423,6 +433,21 @@ impl Request {
             },
         )
     }
+}
+
+/// The folder under a remote host's `~/.local/share/conductor/` that holds the engine
+/// program `engine` when the plugin copies it there: the version and a hash of the
+/// program itself, so that a host never runs another build by mistake (a rebuild at the
+/// same commit, a debug build of it).
+pub fn install_dir_name(engine: &Path) -> io::Result<String> {
+    let bytes = std::fs::read(engine)?;
+    // FNV-1a (64 bits): stable across builds of this code, fast enough for 40 MB.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(format!("{}-{hash:016x}", env!("CARGO_PKG_VERSION")))
 }
 
 /// The private directory that holds engine sockets: `$XDG_RUNTIME_DIR/conductor`, else

@@ -89,6 +89,27 @@ pub fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 type Job = Box<dyn FnOnce() -> Result<Value> + Send>;
 
+/// Where each of `names` is on this engine's PATH (null: not there), and the user's
+/// shell (what the plain shell agent runs on this machine).
+fn find_programs(names: &[String]) -> Value {
+    let path = std::env::var_os("PATH");
+    let found: serde_json::Map<String, Value> = names
+        .iter()
+        .map(|n| {
+            let at = conductor::process::find_program(n, path.as_deref());
+            (
+                n.clone(),
+                at.map_or(Value::Null, |p| Value::from(p.to_string_lossy())),
+            )
+        })
+        .collect();
+    let shell = std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into());
+    serde_json::json!({ "found": found, "shell": shell })
+}
+
 /// Runs `req` for `client` and sends the reply (now or when the work is done).
 pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
     let engine = Arc::clone(&ctx.engine);
@@ -127,6 +148,7 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
         Request::FileWrite(p) => return inline(to_json(engine.file_write(&p))),
         Request::LogRead(p) => return inline(to_json(engine.log_read(&p))),
         Request::Commits(p) => return inline(to_json(engine.commits(&p))),
+        Request::FindPrograms(p) => return inline(Ok(find_programs(&p.names))),
         Request::AgentStart(req) => return inline(agent_start(ctx, client, req)),
         Request::AgentPaste(p) => {
             return inline(to_json(engine.sessions.paste(p.session, &p.text, p.submit)))

@@ -110,6 +110,11 @@ pub fn connection() -> Result<Arc<Connection>, String> {
     Ok(c)
 }
 
+/// This machine's engine program (the one copied to hosts), from `core.start`.
+pub fn local_engine() -> Option<PathBuf> {
+    lock(&TARGET).as_ref().and_then(|t| t.engine_bin.clone())
+}
+
 /// The live connection, without making one.
 pub fn current() -> Option<Arc<Connection>> {
     lock(&CONNECTION).clone().filter(|c| c.alive())

@@ -26,9 +26,28 @@ use serde_json::Value;
 
 use super::client::lock;
 
-/// Where this build's engine goes on a host: `~/.local/share/conductor/<INSTALL_VERSION>/`.
-/// The commit is part of it, so a host never runs an engine of another build by mistake.
-pub const INSTALL_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "-", env!("CONDUCTOR_COMMIT"));
+/// The folder of `engine`'s copy on a host, `~/.local/share/conductor/<this>/`
+/// (`protocol::install_dir_name`: a hash of the program), computed once per program.
+fn install_version(engine: Option<&Path>) -> String {
+    static CACHE: Mutex<Option<(std::path::PathBuf, std::time::SystemTime, String)>> =
+        Mutex::new(None);
+    let Some(engine) = engine else {
+        return format!("{}-none", env!("CARGO_PKG_VERSION"));
+    };
+    let modified = std::fs::metadata(engine)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let mut cache = lock(&CACHE);
+    if let Some((path, at, version)) = cache.as_ref() {
+        if path == engine && *at == modified {
+            return version.clone();
+        }
+    }
+    let version = crate::core::protocol::install_dir_name(engine)
+        .unwrap_or_else(|_| format!("{}-none", env!("CARGO_PKG_VERSION")));
+    *cache = Some((engine.to_path_buf(), modified, version.clone()));
+    version
+}
 
 /// How long reaching a host and its engine may take (ssh's own ConnectTimeout is less).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(40);
@@ -225,7 +244,7 @@ const NO_ENGINE: &str = "conductor: no engine:";
 /// that the engine (and the agents it starts) get the PATH and variables the user has in
 /// a terminal there (ssh's own command environment is bare: no npm or cargo folders);
 /// what the profile prints goes to stderr, never into the protocol on stdout.
-fn engine_script(spec: &HostSpec) -> String {
+fn engine_script(spec: &HostSpec, version: &str) -> String {
     let configured = spec.engine.as_deref().unwrap_or("");
     let state_dir = match &spec.state_dir {
         Some(d) => format!(" --state-dir {}", quote(d)),
@@ -235,7 +254,7 @@ fn engine_script(spec: &HostSpec) -> String {
         r#"e={configured}
 case $e in "~/"*) e="$HOME/${{e#??}}";; esac
 if [ -z "$e" ]; then
-  e="$HOME/.local/share/conductor/{INSTALL_VERSION}/conductor-engine"
+  e="$HOME/.local/share/conductor/{version}/conductor-engine"
   [ -x "$e" ] || e=$(command -v conductor-engine) || e=
 fi
 if [ -z "$e" ] || [ ! -x "$e" ]; then echo "{NO_ENGINE} $(uname -sm)" >&2; exit 127; fi
@@ -251,7 +270,8 @@ pub type Pipes = (Box<dyn Read + Send>, Box<dyn Write + Send>, Child);
 
 /// Starts `ssh HOST … conductor-engine stdio`: its stdout, stdin and the child.
 pub fn spawn(name: &str, spec: &HostSpec) -> Result<Pipes, String> {
-    let mut child = ssh(spec, &engine_script(spec))
+    let version = install_version(super::client::local_engine().as_deref());
+    let mut child = ssh(spec, &engine_script(spec, &version))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -308,7 +328,7 @@ pub fn why_closed(route: Option<&Route>, mut child: Child) -> String {
         .map(str::trim)
     {
         return format!(
-            "conductor: host {name} has no conductor-engine {INSTALL_VERSION} [no-engine {uname}]"
+            "conductor: host {name} has no conductor-engine of this build [no-engine {uname}]"
         );
     }
     match status.and_then(|s| s.code()) {
@@ -362,7 +382,7 @@ fn same_system(uname: &str) -> bool {
 }
 
 /// Copies `engine` (this build's conductor-engine) to host `name`'s
-/// `~/.local/share/conductor/<INSTALL_VERSION>/`, when the host's system is this one's;
+/// `~/.local/share/conductor/<version and hash>/`, when the host's system is this one's;
 /// else says what to install there. The copy is whole or not there at all.
 pub fn install(name: &str, engine: &Path) -> Result<String, String> {
     let spec = spec(name)?;
@@ -393,7 +413,7 @@ pub fn install(name: &str, engine: &Path) -> Result<String, String> {
     if !same_system(&uname) {
         return Err(format!(
             "conductor: host {name} runs {uname} and this conductor-engine is built for {os} {arch}: \
-             build conductor-engine there (cargo build --release in this plugin's checkout at {INSTALL_VERSION}) \
+             build conductor-engine there (cargo build --release in this plugin's checkout) \
              and set hosts.{name}.engine to its path"
         ));
     }
@@ -403,13 +423,14 @@ pub fn install(name: &str, engine: &Path) -> Result<String, String> {
             engine.display()
         ));
     }
+    let version = install_version(Some(engine));
     let script = format!(
-        r#"d="$HOME/.local/share/conductor/{INSTALL_VERSION}"
+        r#"d="$HOME/.local/share/conductor/{version}"
 mkdir -p "$d" && t="$d/.conductor-engine.$$" && cat > "$t" && chmod 755 "$t" && mv -f "$t" "$d/conductor-engine" && "$d/conductor-engine" --version || {{ rm -f "$t"; exit 1; }}"#
     );
     run(&mut ssh(&spec, &script), Some(engine))?;
     Ok(format!(
-        "~/.local/share/conductor/{INSTALL_VERSION}/conductor-engine"
+        "~/.local/share/conductor/{version}/conductor-engine"
     ))
 }
 
@@ -494,7 +515,7 @@ mod tests {
             state_dir: Some("/s d".into()),
             options: None,
         };
-        let script = engine_script(&spec);
+        let script = engine_script(&spec, "0.1.0-x");
         assert!(script.contains(r"e='~/bin/it'\''s here'"), "{script}");
         assert!(script.ends_with(r#""$e" --state-dir '/s d'"#), "{script}");
         let out = Command::new("sh")

@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 /// The local user the tests log in as.
 pub const USER: &str = "conductor-remote";
 
-/// Where the engine goes on the host, as issue 17 describes.
-pub const ENGINE_DIR: &str = concat!(
-    ".local/share/conductor/",
-    env!("CARGO_PKG_VERSION"),
-    "-",
-    env!("CONDUCTOR_COMMIT")
-);
+/// Where the plugin puts this build's engine on the host (issue 17), under the user's
+/// home: `.local/share/conductor/<version>-<hash of the program>`.
+pub fn engine_dir() -> String {
+    let name = conductor_core::core::protocol::install_dir_name(&super::nvim::engine())
+        .expect("the engine program is built");
+    format!(".local/share/conductor/{name}")
+}
 
 /// The engine on the host is one file shared by every test of a binary (the versioned
 /// path in the test user's home): a test with it holds this for reading; one without it
@@ -37,8 +37,11 @@ enum EngineGuard {
 }
 
 /// The test user's `~/.profile`.
-pub const PROFILE: &str =
-    "echo 'a chatty profile says hello'\nexport CONDUCTOR_TEST_PROFILE=read\n";
+/// Like Debian's own, it puts `~/bin` on PATH when there is one.
+pub const PROFILE: &str = "echo 'a chatty profile says hello'
+export CONDUCTOR_TEST_PROFILE=read
+if [ -d \"$HOME/bin\" ]; then PATH=\"$HOME/bin:$PATH\"; fi
+";
 
 pub struct Sshd {
     /// Config, keys, authorized_keys, pid file and log (removed on drop).
@@ -200,7 +203,7 @@ impl Sshd {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         chown_r(&root, uid, gid);
-        let engine = home.join(ENGINE_DIR).join("conductor-engine");
+        let engine = home.join(engine_dir()).join("conductor-engine");
         {
             let _guard = USER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             std::fs::create_dir_all(engine.parent().unwrap()).unwrap();

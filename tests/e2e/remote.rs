@@ -16,7 +16,7 @@ use conductor_core::core::protocol::{self, ClientMessage, Frame, ServerMessage, 
 use serde_json::{json, Value};
 
 use crate::common::nvim::{run_case, CaseOutput};
-use crate::common::sshd::{Sshd, ENGINE_DIR};
+use crate::common::sshd::{engine_dir, Sshd};
 use crate::common::{git, write};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -821,7 +821,7 @@ fn a_missing_engine_is_copied_to_the_host() {
     let Some(run) = run_remote_case(
         "remote_engine_copy",
         EngineOnHost::Missing,
-        &[("CONDUCTOR_TEST_ENGINE_DIR", ENGINE_DIR.to_string())],
+        &[("CONDUCTOR_TEST_ENGINE_DIR", engine_dir())],
     ) else {
         return;
     };

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::common::nvim::run_case;
-use crate::common::sshd::{Sshd, ENGINE_DIR};
+use crate::common::sshd::{engine_dir, Sshd};
 use crate::common::{git, write};
 
 #[test]
@@ -32,7 +32,7 @@ fn a_neovim_reaches_a_host_engine_copying_it_there_first() {
     .unwrap();
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
     sshd.give(root);
-    let installed = sshd.home.join(ENGINE_DIR);
+    let installed = sshd.home.join(engine_dir());
 
     let mut ssh = vec![];
     let cmd = sshd.ssh();
@@ -57,7 +57,8 @@ fn a_neovim_reaches_a_host_engine_copying_it_there_first() {
     let _ = sshd
         .ssh()
         .arg(format!(
-            "~/{ENGINE_DIR}/conductor-engine stop --state-dir {}/state",
+            "~/{}/conductor-engine stop --state-dir {}/state",
+            engine_dir(),
             root.display()
         ))
         .output();

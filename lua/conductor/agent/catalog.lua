@@ -6,6 +6,7 @@ local M = {}
 
 local builtin = require("conductor.agent.builtin")
 local config = require("conductor.config")
+local engine = require("conductor.engine")
 
 --- The order in which installed AI CLIs are preferred as the default agent.
 M.PREFERRED = { "codex", "claude", "gemini", "opencode" }
@@ -65,15 +66,35 @@ function M.names()
   return known()
 end
 
+-- What host `host`'s engine finds of `names` on its PATH (its user's login PATH), and
+-- that user's shell.
+---@param host string
+---@param names string[]
+---@return { found: table<string, string|vim.NIL>, shell: string }
+local function on_host(host, names)
+  return engine.call("find_programs", { host = host, names = names })
+end
+
 --- The configured default agent, else the first of codex/claude/gemini/opencode on
---- PATH, else the user's shell.
-function M.default_name()
+--- PATH (on `host`'s PATH for a workspace there), else the user's shell.
+---@param host string?
+function M.default_name(host)
   local configured = config.get().default_agent
   if configured then
     return configured
   end
-  for _, name in ipairs(M.PREFERRED) do
-    if vim.fn.executable(M.definition(name).cmd[1]) == 1 then
+  local programs = vim.tbl_map(function(name)
+    return M.definition(name).cmd[1]
+  end, M.PREFERRED)
+  local there = host and on_host(host, programs)
+  for i, name in ipairs(M.PREFERRED) do
+    local found
+    if there then
+      found = type(there.found[programs[i]]) == "string"
+    else
+      found = vim.fn.executable(programs[i]) == 1
+    end
+    if found then
       return name
     end
   end
@@ -89,18 +110,30 @@ function M.takes_prompts(name)
   return ok and def.prompt ~= nil and def.prompt ~= "none"
 end
 
---- Raises a clear error when the agent's program is not installed. For a workspace on
---- another machine (`host`) only the definition is checked: the program runs there, and
---- the engine there says when it is missing.
+--- Raises a clear error when the agent's program is not installed: here, or for a
+--- workspace on another machine (`host`) on that machine's PATH. There the plain shell
+--- is that user's shell.
 ---@param name string
 ---@param host? string
 function M.check(name, host)
   local def = M.definition(name)
-  if not host and vim.fn.executable(def.cmd[1]) ~= 1 then
+  local found
+  if host then
+    local there = on_host(host, { def.cmd[1] })
+    if name == "shell" and not (config.agent_definitions().shell or {}).cmd then
+      def.cmd = { there.shell }
+      return def
+    end
+    found = type(there.found[def.cmd[1]]) == "string"
+  else
+    found = vim.fn.executable(def.cmd[1]) == 1
+  end
+  if not found then
     error(
-      ("agent %s: `%s` not found on PATH; %sset agents.%s.cmd in setup()"):format(
+      ("agent %s: `%s` not found on %s; %sset agents.%s.cmd in setup()"):format(
         name,
         def.cmd[1],
+        host and (host .. "'s PATH (its login shell's)") or "PATH",
         def.install and ("install it (" .. def.install .. ") or ") or "",
         name
       ),

@@ -76,7 +76,7 @@ end
 ---@param opts { resume?: boolean, label?: string }?
 ---@return conductor.Agent
 function M.start(ws, name, prompt, opts)
-  name = name or ws.agent or catalog.default_name()
+  name = name or ws.agent or catalog.default_name(ws.host)
   local def = catalog.check(name, ws.host)
   local extra_env = trust.apply(def, ws)
   local s, win = window.new_terminal(ws, "agent", name, opts and opts.label)

@@ -112,7 +112,7 @@ function M.from_github(host)
   end
   -- Each issue's body becomes its agent's first prompt: an agent that takes none (the
   -- plain shell) would be handed text written by anyone who can open an issue.
-  local agent = agents.default_name()
+  local agent = agents.default_name(host)
   if not agents.takes_prompts(agent) then
     error(
       (

@@ -92,7 +92,7 @@ local function header(repo_name, host)
   if host then
     repo_name = ("%s on host %s"):format(repo_name, host)
   end
-  local ok, default = pcall(catalog.default_name)
+  local ok, default = pcall(catalog.default_name, host)
   return {
     "# conductor fanout: one task per paragraph (a blank line between tasks).",
     "# A task's first line may start with @agent and #name: @claude #login fix the login",

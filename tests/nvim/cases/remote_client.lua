@@ -5,7 +5,13 @@
 local T = require("harness")
 local root = vim.env.CONDUCTOR_TEST_HOST_ROOT
 local ssh = vim.json.decode(vim.env.CONDUCTOR_TEST_SSH)
+-- An agent program only the host has, on the PATH its login shell gives (~/bin).
+local only_there = "conductor-host-only-" .. vim.fn.getpid()
 require("conductor").setup({
+  agents = {
+    hostonly = { cmd = { only_there }, prompt = "arg" },
+    nowhere = { cmd = { "conductor-on-no-machine" }, prompt = "arg" },
+  },
   stop_grace_ms = 300,
   -- A preference of this Neovim's that the host's engine takes too.
   branch_prefix = "mine/",
@@ -62,6 +68,23 @@ T.case("the first request copies the engine there, then reaches it", function()
   T.contains(T.read("/proc/" .. pid .. "/environ"), "CONDUCTOR_TEST_PROFILE=read")
 end)
 
+T.case("agents are looked up on the host's PATH, the shell is the host user's", function()
+  local bin = vim.fn.fnamemodify(root, ":h") .. "/bin"
+  T.write(bin .. "/" .. only_there, "#!/bin/sh\nexec sleep 60\n")
+  vim.fn.setfperm(bin .. "/" .. only_there, "rwxr-xr-x")
+  vim.system({ "chown", "-R", "conductor-remote:", bin }):wait()
+  -- A new engine (started now, from the login shell) sees ~/bin.
+  vim.cmd("ConductorEngine! restart box")
+  local agents = require("conductor.agent")
+  T.eq(agents.check("hostonly", "box").cmd, { only_there }, "found there")
+  local ok, err = pcall(agents.check, "hostonly")
+  T.ok(not ok and err:find("not found on PATH", 1, true), "not here: " .. tostring(err))
+  ok, err = pcall(agents.check, "nowhere", "box")
+  T.ok(not ok and err:find("not found on box's PATH", 1, true), tostring(err))
+  T.eq(agents.check("shell", "box").cmd, { "/bin/sh" }, "the host user's shell")
+  vim.fn.delete(bin .. "/" .. only_there)
+end)
+
 T.case("a workspace on the host names its host", function()
   ws = wait_reply("create", { host = "box", path = root .. "/repo", name = "far-away" })
   T.eq(ws.host, "box", "host")
@@ -113,6 +136,8 @@ T.case("the live side of a remote file reads and writes through the engine", fun
   T.eq(engine.call("file_read", { workspace = ws.id, path = "nope.txt" }), nil, "missing")
   engine.call("file_write", { workspace = ws.id, path = "README.md", text = "edited here\n" })
   T.eq(T.read(ws.path .. "/README.md"), "edited here\n", "on the host's disk")
+  -- The same shape whether asked for now or later.
+  T.eq(wait_reply("file_read", { workspace = ws.id, path = "README.md" }).text, "edited here\n")
   local ok, err = pcall(engine.call, "file_write", { workspace = ws.id, path = "../x", text = "" })
   T.ok(not ok and err:find("not a path inside the worktree", 1, true), tostring(err))
 end)
