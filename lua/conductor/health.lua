@@ -89,6 +89,31 @@ local function check_library()
   return true
 end
 
+-- The hosts of `setup({ hosts = … })`: their ssh, and the engine there when connected
+-- (never connects: a host may be asleep).
+---@param loaded boolean
+local function check_hosts(loaded)
+  local hosts = config.hosts()
+  for _, name in ipairs(engine.hosts()) do
+    local ssh = hosts[name].ssh
+    if vim.fn.executable(ssh[1]) == 0 then
+      health.error(("%s: %s is not on PATH"):format(name, ssh[1]), { "install OpenSSH's client" })
+    elseif loaded and engine.host_connected(name) then
+      local info = engine.load().connected(name)
+      health.ok(
+        ("%s: engine pid %d, %s (%s)"):format(name, info.pid, info.version, table.concat(ssh, " "))
+      )
+    else
+      health.info(
+        ("%s: not connected; the first command on it runs `%s … conductor-engine stdio`"):format(
+          name,
+          table.concat(ssh, " ")
+        )
+      )
+    end
+  end
+end
+
 local function check_git()
   if vim.fn.executable("git") == 0 then
     health.error("git not found on PATH", { "install git; fetch and push use it" })
@@ -298,6 +323,11 @@ function M.check()
 
   health.start("conductor.nvim: agents")
   check_agents()
+
+  if #engine.hosts() > 0 then
+    health.start("conductor.nvim: hosts")
+    check_hosts(loaded)
+  end
 
   if loaded then
     health.start("conductor.nvim: repositories and their config files")

@@ -221,7 +221,10 @@ fn ssh(spec: &HostSpec, script: &str) -> Command {
 const NO_ENGINE: &str = "conductor: no engine:";
 
 /// The script that runs the engine on the host: the configured program, else this
-/// build's copy, else `conductor-engine` on PATH.
+/// build's copy, else `conductor-engine` on PATH. It runs in the user's login shell, so
+/// that the engine (and the agents it starts) get the PATH and variables the user has in
+/// a terminal there (ssh's own command environment is bare: no npm or cargo folders);
+/// what the profile prints goes to stderr, never into the protocol on stdout.
 fn engine_script(spec: &HostSpec) -> String {
     let configured = spec.engine.as_deref().unwrap_or("");
     let state_dir = match &spec.state_dir {
@@ -236,7 +239,9 @@ if [ -z "$e" ]; then
   [ -x "$e" ] || e=$(command -v conductor-engine) || e=
 fi
 if [ -z "$e" ] || [ ! -x "$e" ]; then echo "{NO_ENGINE} $(uname -sm)" >&2; exit 127; fi
-exec "$e" stdio{state_dir}"#,
+case ${{SHELL##*/}} in bash|zsh|ksh|mksh|dash|sh) l=$SHELL;; *) l=/bin/sh;; esac
+exec 3>&1 1>&2
+exec "$l" -l -c 'exec 1>&3 3>&-; exec "$0" stdio "$@"' "$e"{state_dir}"#,
         configured = quote(configured),
     )
 }
@@ -491,7 +496,7 @@ mod tests {
         };
         let script = engine_script(&spec);
         assert!(script.contains(r"e='~/bin/it'\''s here'"), "{script}");
-        assert!(script.ends_with("stdio --state-dir '/s d'"), "{script}");
+        assert!(script.ends_with(r#""$e" --state-dir '/s d'"#), "{script}");
         let out = Command::new("sh")
             .arg("-n")
             .arg("-c")

@@ -25,6 +25,10 @@ pub const ENGINE_DIR: &str = concat!(
     env!("CONDUCTOR_COMMIT")
 );
 
+/// The test user's `~/.profile`.
+pub const PROFILE: &str =
+    "echo 'a chatty profile says hello'\nexport CONDUCTOR_TEST_PROFILE=read\n";
+
 pub struct Sshd {
     /// Config, keys, authorized_keys, pid file and log (removed on drop).
     dir: tempfile::TempDir,
@@ -179,6 +183,11 @@ impl Sshd {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
             std::fs::rename(&tmp, &engine).unwrap();
             chown_r(&home.join(".local"), uid, gid);
+            // A login profile as users have: a variable the engine must get (it runs in
+            // the login shell, as a terminal there would), and a line printed that must
+            // not reach the protocol.
+            std::fs::write(home.join(".profile"), PROFILE).unwrap();
+            chown_r(&home.join(".profile"), uid, gid);
         }
 
         // A port found free may be taken before sshd binds it: a few tries.

@@ -54,6 +54,10 @@ T.case("the first request copies the engine there, then reaches it", function()
   end, "the copy is said")
   T.eq(said(), 1, "the copy is said once")
   T.eq(engine.hosts(), { "box" }, "the configured hosts")
+  -- Started from the user's login shell there: its profile's variables, and what the
+  -- profile printed did not reach the protocol.
+  local pid = engine.call("engine_status", { host = "box" }).pid
+  T.contains(T.read("/proc/" .. pid .. "/environ"), "CONDUCTOR_TEST_PROFILE=read")
 end)
 
 T.case("a workspace on the host names its host", function()
@@ -95,6 +99,10 @@ T.case("an agent there takes keys and shows its output here", function()
   local state = wait_reply("agent_sessions", { workspace = ws.id })
   T.eq(state[1].session, session, "the session as this Neovim numbers it")
   T.eq(state[1].workspace_id, ws.id, "its workspace with the host")
+  vim.cmd("checkhealth conductor")
+  local report = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  T.contains(report, "box: engine pid", "the health check shows the host's engine")
+  vim.cmd("bwipeout!")
 end)
 
 T.case("the live side of a remote file reads and writes through the engine", function()
