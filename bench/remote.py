@@ -257,6 +257,15 @@ require('conductor.engine').on_output(function(id, bytes)
   tails[id] = bytes:sub(-32)
   return sessions.output(id, bytes)
 end)
+-- The engine methods called while _G.bench_calls is a table (what a review asked).
+local engine = require('conductor.engine')
+for _, fn in ipairs({ 'call', 'request' }) do
+  local real = engine[fn]
+  engine[fn] = function(method, ...)
+    if _G.bench_calls then _G.bench_calls[method] = (_G.bench_calls[method] or 0) + 1 end
+    return real(method, ...)
+  end
+end
 """
 
 # Create to terminal, by the command: from :ConductorNew to the agent's first screen.
@@ -360,6 +369,9 @@ return { ms, tonumber(count), lines[done_at - 1], prev, numbered, gaps, first, a
 ECHO = """
 local buf, session, rounds, per = ...
 local core = require('conductor.engine').load()
+-- session 0: Neovim's own :terminal (its job's channel is `buf`'s terminal_job_id).
+local write = session == 0 and function(_, data) vim.fn.chansend(vim.b[buf].terminal_job_id, data) end
+  or core.agent_write
 local function last()
   local tail = _G.bench_tail(buf, 40)
   for i = #tail, 1, -1 do
@@ -369,7 +381,7 @@ local function last()
 end
 local shown, arrived = {}, {}
 for r = 1, rounds do
-  core.agent_write(session, '\\r')
+  write(session, '\\r')
   vim.wait(100)
   local typed = ''
   for k = 1, per do
@@ -377,12 +389,12 @@ for r = 1, rounds do
     typed = typed .. ch
     _G.bench_watch = { id = session, text = ch }
     local t0 = vim.uv.hrtime()
-    core.agent_write(session, ch)
+    write(session, ch)
     if not vim.wait(10000, function() return last() == typed end, 1) then
       error(('no echo of key %d of round %d: %q'):format(k, r, last()))
     end
     shown[#shown + 1] = (vim.uv.hrtime() - t0) / 1e6
-    arrived[#arrived + 1] = (_G.bench_watch.t - t0) / 1e6
+    arrived[#arrived + 1] = _G.bench_watch.t and (_G.bench_watch.t - t0) / 1e6 or nil
     vim.wait(5)
   end
 end
@@ -416,6 +428,7 @@ return { (t1 - t0) / 1e6, (t2 - t0) / 1e6, #changes.files, base and #base.text o
 REVIEW_COMMAND = """
 local id = ...
 vim.cmd('silent! tabonly | enew!')
+_G.bench_calls = {}
 local t0 = vim.uv.hrtime()
 vim.cmd('ConductorReview ' .. id)
 local ok = vim.wait(60000, function()
@@ -428,8 +441,10 @@ local ok = vim.wait(60000, function()
 end, 1)
 local ms = (vim.uv.hrtime() - t0) / 1e6
 if not ok then error('no diff within 60 s') end
+local calls = _G.bench_calls
+_G.bench_calls = nil
 vim.cmd('silent! tabonly | enew!')
-return ms
+return { ms, calls }
 """
 
 
@@ -553,12 +568,18 @@ def main():
         # 3. Keystroke echo through `cat`.
         echo = {}
         rounds = max(1, KEYS // 25)
+        # Neovim's own :terminal running cat: the floor of any terminal in Neovim.
+        buf = n.exec_lua("vim.cmd('silent! tabonly | enew!') vim.fn.jobstart({ 'cat' }, { term = true }) "
+                         "return vim.api.nvim_get_current_buf()")
+        time.sleep(0.3)
+        echo["builtin"] = n.exec_lua(ECHO, buf, 0, rounds, KEYS // rounds)
+        n.exec_lua("vim.fn.jobstop(vim.b[...].terminal_job_id)", buf)
         for side in ("local", "remote"):
             buf, session, _ = n.exec_lua(START, spaces[side][0], "cat", "")
             echo[side] = n.exec_lua(ECHO, buf, session, rounds, KEYS // rounds)
             n.exec_lua("require('conductor.engine').load().agent_write(..., '\\4')", session)
         result["echo_shown_ms"] = {s: stats(v[0]) for s, v in echo.items()}
-        result["echo_bytes_in_ms"] = {s: stats(v[1]) for s, v in echo.items()}
+        result["echo_bytes_in_ms"] = {s: stats(v[1]) for s, v in echo.items() if v[1]}
         result["echo_keys"] = len(echo["local"][0])
 
         # 4. Review open: CHANGED files changed in the first timed workspace of each side.
@@ -579,8 +600,11 @@ def main():
             for _ in range(CREATE_RUNS):
                 for side in ("local", "remote"):
                     cmd[side].append(n.exec_lua(REVIEW_COMMAND, spaces[side][0]))
-            result["review_first_diff_ms"] = {s: med(v) for s, v in cmd.items()}
-            result["review_first_diff_runs_ms"] = {s: [round(x) for x in v] for s, v in cmd.items()}
+            result["review_first_diff_ms"] = {s: med([r[0] for r in v]) for s, v in cmd.items()}
+            result["review_first_diff_runs_ms"] = {s: [round(r[0]) for r in v] for s, v in cmd.items()}
+            # What the first review of each side asked the engine (the remote live side
+            # must come through file_read: its path is readable here only on loopback).
+            result["review_engine_calls"] = {s: v[0][1] for s, v in cmd.items()}
         else:
             result["review_first_diff_ms"] = "not measured: no review of a remote workspace in this checkout"
         result["load_avg"] = os.getloadavg()[0]
