@@ -275,6 +275,7 @@ vim.cmd('silent! tabonly | enew!')
 local ws
 vim.api.nvim_create_autocmd('User', { pattern = 'ConductorWorkspaceCreated', once = true,
   callback = function(ev) ws = ev.data end })
+_G.bench_calls = {}
 local t0 = vim.uv.hrtime()
 if remote then
   vim.cmd('ConductorNew --host=box --repo=app --agent=hostfake --name=' .. name .. ' bench task')
@@ -289,7 +290,9 @@ local ok = vim.wait(120000, function()
 end, 1)
 local ms = (vim.uv.hrtime() - t0) / 1e6
 if not ok then error('no first screen within 120 s: ' .. name) end
-return { ms, created, ws.id, ws.path }
+local calls = _G.bench_calls
+_G.bench_calls = nil
+return { ms, created, ws.id, ws.path, calls }
 """
 
 # The same by the engine API: `create` (on the host: host = "box"), then the agent.
@@ -498,11 +501,20 @@ def main():
         result["create_by"] = ":ConductorNew --host=box --repo=app" if mode == "command" else \
             "engine API create + agent start"
 
-        # Warm: the first connection copies the engine to the host (not timed).
+        # Warm: the first connection copies the engine to the host when this build's is
+        # not there yet (not part of the figures).
+        installed = os.path.join(host.home, ".local/share/conductor")
+
+        def copies():
+            return {v: os.stat(os.path.join(installed, v, "conductor-engine")).st_mtime_ns
+                    for v in (os.listdir(installed) if os.path.isdir(installed) else [])
+                    if os.path.exists(os.path.join(installed, v, "conductor-engine"))}
+        before = copies()
         t = time.perf_counter()
         n.exec_lua("require('conductor.engine').call('resolve_repo', { host = 'box', path = ... })",
                    host.root + "/repo")
-        result["first_connection_with_copy_s"] = round(time.perf_counter() - t, 2)
+        result["first_connection_s"] = round(time.perf_counter() - t, 2)
+        result["engine_copied_then"] = copies() != before
         n.exec_lua("require('conductor.engine').call('engine_status', {})")
         host_engine = os.readlink("/proc/%d/exe" % n.exec_lua(
             "return require('conductor.engine').call('engine_status', { host = 'box' }).pid"))
@@ -511,7 +523,7 @@ def main():
         def create(name, remote):
             if mode == "command":
                 return n.exec_lua(CREATE_COMMAND, name, remote)
-            return n.exec_lua(CREATE_API, name, remote, host.root + "/repo" if remote else local_repo)
+            return n.exec_lua(CREATE_API, name, remote, host.root + "/repo" if remote else local_repo) + [None]
 
         # 1. Create to terminal (one of each first, untimed: caches, the first tab).
         create("warm-here", False)
@@ -521,7 +533,11 @@ def main():
         spaces = {}
         for i in range(CREATE_RUNS):
             for side, remote in (("local", False), ("remote", True)):
-                ms, made_ms, wid, path = create(f"c{i}-{side}", remote)
+                ms, made_ms, wid, path, calls = create(f"c{i}-{side}", remote)
+                if calls is not None and i == 0:
+                    # What :ConductorNew asked the engine through engine.call/request (the
+                    # agent's start goes to the library directly: one more).
+                    result.setdefault("create_engine_calls", {})[side] = calls
                 to_terminal[side].append(ms)
                 created[side].append(made_ms)
                 spaces.setdefault(side, (wid, path))
