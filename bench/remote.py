@@ -49,6 +49,52 @@ CHANGED = int(os.environ.get("BENCH_CHANGED", "50"))
 # "command" (:ConductorNew --host), "api" (create + agent start) or "auto": the command
 # when this checkout's :ConductorNew takes --host.
 CREATE_MODE = os.environ.get("BENCH_CREATE", "auto")
+# An emulated link between ssh and sshd, in user space (a ProxyCommand; the machine's
+# network is not touched): BENCH_RTT_MS round trip, BENCH_MBIT each way (0: unlimited).
+RTT_MS = float(os.environ.get("BENCH_RTT_MS", "0"))
+MBIT = float(os.environ.get("BENCH_MBIT", "0"))
+
+# The ProxyCommand of an emulated link: bytes each way are held RTT/2 (and queued at
+# MBIT when set) before they go on; buffers are unbounded (the engine's 1 MB window per
+# terminal bounds what is in flight).
+LINK = r"""
+import os, socket, sys, threading, time, collections
+port, delay, rate = int(sys.argv[1]), float(sys.argv[2]) / 2000, float(sys.argv[3]) * 125000
+sock = socket.create_connection(("127.0.0.1", port))
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def pipe(read, write):
+    q, cv, free = collections.deque(), threading.Condition(), [0.0]
+    def writer():
+        while True:
+            with cv:
+                while not q:
+                    cv.wait()
+                due, data = q.popleft()
+            pause = due - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            if data is None:
+                return os._exit(0)
+            write(data)
+    threading.Thread(target=writer, daemon=True).start()
+    while True:
+        data = read()
+        now = time.monotonic()
+        if rate and data:
+            free[0] = max(now, free[0]) + len(data) / rate
+            now = free[0]
+        with cv:
+            q.append((now + delay, data or None))
+            cv.notify()
+        if not data:
+            return
+def out(data):
+    v = memoryview(data)
+    while v:
+        v = v[os.write(1, v):]
+threading.Thread(target=pipe, args=(lambda: os.read(0, 65536), sock.sendall), daemon=True).start()
+pipe(lambda: sock.recv(65536), out)
+"""
 
 
 def which(name):
@@ -126,12 +172,19 @@ class Host:
 
     def ssh(self):
         """The ssh argv, destination last (what the hosts option takes)."""
+        link = []
+        if RTT_MS or MBIT:
+            proxy = os.path.join(self.dir, "link.py")
+            with open(proxy, "w") as f:
+                f.write(LINK)
+            link = ["-o", f"ProxyCommand={sys.executable} {proxy} {self.port} {RTT_MS} {MBIT}"]
         return ["ssh", "-F", "/dev/null", "-i", self.key, "-p", str(self.port),
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                "-o", "LogLevel=ERROR", f"{USER}@127.0.0.1"]
+                "-o", "LogLevel=ERROR", *link, f"{USER}@127.0.0.1"]
 
     def sh(self, script, check=True):
-        out = subprocess.run(self.ssh() + ["-o", "BatchMode=yes", script], capture_output=True, text=True,
+        argv = self.ssh()
+        out = subprocess.run(argv[:-1] + ["-o", "BatchMode=yes", argv[-1], script], capture_output=True, text=True,
                              stdin=subprocess.DEVNULL, timeout=60)
         if check and out.returncode != 0:
             raise SystemExit(f"on the host: {script}: {out.stdout}{out.stderr}")
@@ -162,18 +215,23 @@ class Host:
 
     def close(self, engine=None):
         """Stops the host's engine (as the user, over ssh) and anything left of this run,
-        then sshd and its connections; removes this run's directories."""
+        then sshd and its connections; removes this run's directories. Returns what the
+        stop said and how many of this run's processes were left after it."""
         engines = [engine] if engine else []
         if not engines:  # the run failed before it knew: every build's copy there
             base = os.path.join(self.home, ".local/share/conductor")
             engines = [os.path.join(base, v, "conductor-engine") for v in
                        (os.listdir(base) if os.path.isdir(base) else [])]
+        said = []
         for e in engines:
-            self.sh(f"{e} stop --state-dir {self.root}/state", check=False)
+            out = subprocess.run(["runuser", "-u", USER, "--", e, "stop", "--state-dir", f"{self.root}/state"],
+                                 capture_output=True, text=True, timeout=60)
+            said.append((out.stdout + out.stderr).strip() or f"exit {out.returncode}")
         deadline = time.monotonic() + 5
         while self.processes() and time.monotonic() < deadline:
             time.sleep(0.05)
-        for pid in self.processes():
+        left = self.processes()
+        for pid in left:
             os.kill(pid, signal.SIGKILL)
         if self.proc:
             parent = str(self.proc.pid)
@@ -187,6 +245,7 @@ class Host:
             self.proc.wait(timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.dir, ignore_errors=True)
+        return {"stop": said if not engine else said[0], "processes_left_after_stop": len(left)}
 
 
 def make_repo(path, files=CHANGED + 10):
@@ -482,6 +541,8 @@ def main():
     ed = None
     host_engine = None
     result = {"bench": "remote", "ssh": "loopback (127.0.0.1), sshd as " + USER}
+    if RTT_MS or MBIT:
+        result["emulated_link"] = {"rtt_ms": RTT_MS, "mbit": MBIT or "unlimited"}
     try:
         # The host: its repository (owned by the user) and the fake agent.
         make_repo(os.path.join(host.root, "repo"))
@@ -631,7 +692,7 @@ def main():
             except Exception:
                 pass
             ed.close()
-        host.close(host_engine)
+        result["host_cleanup"] = host.close(host_engine)
         shutil.rmtree(local_tmp, ignore_errors=True)
     print(json.dumps(result))
 
