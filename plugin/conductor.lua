@@ -295,18 +295,31 @@ end, {
 
 -- Fanout and compare (lua/conductor/fanout/, lua/conductor/compare/).
 command("ConductorFanout", function(o)
-  local args = vim.trim(o.args)
-  if args ~= "" and args ~= "--gh" then
-    return require("conductor.notify").error(
-      ("unknown argument %s for :ConductorFanout (it takes --gh)"):format(args)
-    )
+  local opts = {}
+  for _, word in ipairs(o.fargs) do
+    local host = word:match("^%-%-host=(.+)$")
+    if word == "--gh" then
+      opts.gh = true
+    elseif host then
+      opts.host = host
+    else
+      return require("conductor.notify").error(
+        ("unknown argument %s for :ConductorFanout (it takes --gh and --host=NAME)"):format(word)
+      )
+    end
   end
-  conductor().fanout({ gh = args == "--gh" })
+  conductor().fanout(opts)
 end, {
-  nargs = "?",
-  desc = "conductor: many tasks at once (--gh: from GitHub issues)",
+  nargs = "*",
+  desc = "conductor: many tasks at once (--gh: from GitHub issues; --host=NAME: on that host)",
   complete = function(lead)
-    return vim.startswith("--gh", lead) and { "--gh" } or {}
+    local words = { "--gh" }
+    for _, h in ipairs(require("conductor.config").host_names()) do
+      words[#words + 1] = "--host=" .. h
+    end
+    return vim.tbl_filter(function(w)
+      return vim.startswith(w, lead)
+    end, words)
   end,
 })
 command("ConductorCompare", function(o)

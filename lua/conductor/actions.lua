@@ -12,10 +12,12 @@ local agents = require("conductor.agent")
 local compare_start = require("conductor.compare.start")
 local create = require("conductor.create")
 local events = require("conductor.events")
+local format = require("conductor.format")
 local layout = require("conductor.layout")
 local notify = require("conductor.notify")
 local picker = require("conductor.picker")
 local progress = require("conductor.progress")
+local remote_file = require("conductor.review.remote_file")
 local trust = require("conductor.trust")
 local workspace = require("conductor.workspace")
 
@@ -38,9 +40,15 @@ end
 ---@param ws conductor.Workspace
 local function must_be_active(ws)
   if ws.state == "archived" then
-    error(("%s is archived; restore it with :ConductorRestore %s"):format(ws.name, ws.name), 0)
+    error(
+      ("%s is archived; restore it with :ConductorRestore %s"):format(
+        format.workspace(ws),
+        format.workspace_ref(ws)
+      ),
+      0
+    )
   elseif ws.state == "creating" then
-    error(("%s is still being created"):format(ws.name), 0)
+    error(("%s is still being created"):format(format.workspace(ws)), 0)
   end
 end
 
@@ -58,6 +66,8 @@ end
 ---@field base? string   base branch (default: the repository's default branch)
 ---@field agent? string  agent to start (default: `default_agent`); several,
 ---                      comma-separated, make a comparison (|:ConductorCompare|)
+---@field host? string   make it on this configured host (|conductor-hosts|)
+---@field repo? string   the repository: a path, or with `host` one of its short names
 
 M.create = create.create
 
@@ -87,7 +97,8 @@ function M.new(args)
     if err then
       return notify.error(err)
     end
-    notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, ws.path))
+    local where = ws.host and ("%s:%s"):format(ws.host, ws.path) or ws.path
+    notify.info(("created %s on branch %s (%s)"):format(ws.name, ws.branch, where))
   end)
 end
 
@@ -151,7 +162,7 @@ local function archive_question(ws, preview)
     lines[#lines + 1] = (
       "%s has %d uncommitted change(s); they are kept in a snapshot"
       .. " and come back on :ConductorRestore."
-    ):format(ws.name, preview.changes or 0)
+    ):format(format.workspace(ws), preview.changes or 0)
   end
   local ignored = preview.ignored or {}
   if #ignored > 0 then
@@ -174,7 +185,7 @@ local function archive_question(ws, preview)
   if #kept > 0 then
     lines[#lines + 1] = ("Kept and restored: %s."):format(table.concat(kept, ", "))
   end
-  return ("Archive %s?\n%s"):format(ws.name, table.concat(lines, "\n"))
+  return ("Archive %s?\n%s"):format(format.workspace(ws), table.concat(lines, "\n"))
 end
 
 --- Archives a workspace (default: the current tab's): stops its processes,
@@ -187,13 +198,14 @@ end
 function M.archive(name, force)
   local ws = workspace.resolve(name, "ConductorArchive")
   must_be_active(ws)
-  local unsaved = #layout.modified_buffers(ws)
+  -- (On another machine, its files' buffers are remote_file.lua's.)
+  local unsaved = #layout.modified_buffers(ws) + #remote_file.modified_buffers(ws)
   if unsaved > 0 and not force then
     error(
       ("%s has %d unsaved buffer(s): write them (:wall) or use :ConductorArchive! %s"):format(
-        ws.name,
+        format.workspace(ws),
         unsaved,
-        ws.name
+        format.workspace_ref(ws)
       ),
       0
     )
@@ -207,17 +219,18 @@ function M.archive(name, force)
         running[#running + 1] = e.name
       end
     end
-    local params = { workspace = ws.id, agents = running }
-    request("archive", params, ("archiving %s…"):format(ws.name), function(archived)
+    -- (None: no key, as an empty table would go as a map, not a list.)
+    local params = { workspace = ws.id, agents = #running > 0 and running or nil }
+    request("archive", params, ("archiving %s…"):format(format.workspace(ws)), function(archived)
       -- Its agents were stopped with it: no "exited" entries left behind in lists.
       agents.forget_workspace(ws.id)
       layout.close(archived)
       events.fire("ConductorWorkspaceArchived", archived)
       notify.info(
         ("archived %s; branch %s kept, :ConductorRestore %s brings it back"):format(
-          archived.name,
+          format.workspace(archived),
           archived.branch,
-          archived.name
+          format.workspace_ref(archived)
         )
       )
     end)
@@ -229,7 +242,7 @@ function M.archive(name, force)
   request(
     "archive_preview",
     { workspace = ws.id },
-    ("checking %s…"):format(ws.name),
+    ("checking %s…"):format(format.workspace(ws)),
     function(preview)
       local question = archive_question(ws, preview)
       if question and vim.fn.confirm(question, "&Archive\n&Cancel", 2) ~= 1 then
@@ -247,15 +260,21 @@ function M.restore(name)
   need_name(name, "ConductorRestore")
   local ws = workspace.get(name)
   if ws.state ~= "archived" then
-    error(("%s is not archived; open it with :ConductorOpen %s"):format(ws.name, ws.name), 0)
+    error(
+      ("%s is not archived; open it with :ConductorOpen %s"):format(
+        format.workspace(ws),
+        format.workspace_ref(ws)
+      ),
+      0
+    )
   end
   trust.for_workspace(ws)
   local params = { workspace = ws.id }
-  request("restore", params, ("restoring %s…"):format(ws.name), function(restored)
+  request("restore", params, ("restoring %s…"):format(format.workspace(ws)), function(restored)
     layout.open(restored)
     M.resume_agent(restored)
     events.fire("ConductorWorkspaceRestored", restored)
-    notify.info(("restored %s on branch %s"):format(restored.name, restored.branch))
+    notify.info(("restored %s on branch %s"):format(format.workspace(restored), restored.branch))
   end)
 end
 
@@ -266,33 +285,40 @@ function M.delete(name)
   need_name(name, "ConductorDelete!")
   local ws = workspace.get(name)
   local worktree = ws.state == "archived" and ""
-    or ("Its worktree %s will be removed.\n"):format(ws.path)
+    or ("Its worktree %s will be removed.\n"):format(
+      ws.host and (ws.host .. ":" .. ws.path) or ws.path
+    )
   local question = (
     "Delete workspace %s?\n%sIts branch %s will be deleted;"
     .. " a backup ref (refs/conductor/deleted/%s) is kept."
-  ):format(ws.name, worktree, ws.branch, ws.id)
+  ):format(format.workspace(ws), worktree, ws.branch, ws.id)
   if vim.fn.confirm(question, "&Delete\n&Cancel", 2) ~= 1 then
     return
   end
-  request("delete", { workspace = ws.id }, ("deleting %s…"):format(ws.name), function(res)
-    agents.forget_workspace(ws.id)
-    layout.close(ws)
-    local backup = res.backup_ref
-    ws.backup_ref = backup
-    events.fire("ConductorWorkspaceDeleted", ws)
-    if backup then
-      notify.info(
-        ("deleted %s and branch %s; `git branch %s %s` brings the branch back"):format(
-          ws.name,
-          ws.branch,
-          ws.branch,
-          backup
+  request(
+    "delete",
+    { workspace = ws.id },
+    ("deleting %s…"):format(format.workspace(ws)),
+    function(res)
+      agents.forget_workspace(ws.id)
+      layout.close(ws)
+      local backup = res.backup_ref
+      ws.backup_ref = backup
+      events.fire("ConductorWorkspaceDeleted", ws)
+      if backup then
+        notify.info(
+          ("deleted %s and branch %s; `git branch %s %s` brings the branch back"):format(
+            format.workspace(ws),
+            ws.branch,
+            ws.branch,
+            backup
+          )
         )
-      )
-    else
-      notify.info(("deleted %s and branch %s"):format(ws.name, ws.branch))
+      else
+        notify.info(("deleted %s and branch %s"):format(format.workspace(ws), ws.branch))
+      end
     end
-  end)
+  )
 end
 
 --- Runs the setup script of a workspace (default: the current tab's) again.
@@ -303,7 +329,12 @@ function M.rerun_setup(name)
   trust.for_workspace(ws)
   local params = { workspace = ws.id }
   -- The script's own events report how it goes.
-  request("run_setup", params, ("starting setup of %s…"):format(ws.name), function() end)
+  request(
+    "run_setup",
+    params,
+    ("starting setup of %s…"):format(format.workspace(ws)),
+    function() end
+  )
 end
 
 for name, fn in pairs(M) do

@@ -6,7 +6,9 @@
 
 local engine = require("conductor.engine")
 local events = require("conductor.events")
+local format = require("conductor.format")
 local notify = require("conductor.notify")
+local remote_file = require("conductor.review.remote_file")
 local review = require("conductor.review")
 local sessions = require("conductor.agent.sessions")
 local workspace = require("conductor.workspace")
@@ -36,7 +38,7 @@ function M.on_state(data)
   local ws = data.workspace
   pcall(engine.request, "checkpoint", { workspace = ws.id, agent = agent.name }, function(err, turn)
     if err then
-      notify.warn(("no checkpoint of %s's turn: %s"):format(ws.name, err))
+      notify.warn(("no checkpoint of %s's turn: %s"):format(format.workspace(ws), err))
     elseif turn then
       events.fire("ConductorCheckpoint", { workspace = ws, turn = turn, agent = agent.name })
     end
@@ -66,7 +68,7 @@ function M.revert(ws, turn, done)
     if a.state == "working" then
       return notify.error(
         ("%s/%s is working: wait for its turn to end (or stop it) before reverting"):format(
-          ws.name,
+          format.workspace_ref(ws),
           a.label or a.name
         )
       )
@@ -77,9 +79,10 @@ function M.revert(ws, turn, done)
       return notify.error(err)
     end
     pcall(vim.cmd, "checktime")
+    remote_file.reload_all(ws)
     notify.info(
       ("%s: back to the state after turn %d; the state before is checkpoint %s"):format(
-        ws.name,
+        format.workspace(ws),
         res.turn,
         tostring(res.saved_as)
       )
@@ -95,8 +98,11 @@ local function render(buf, ws, list)
   if not vim.api.nvim_buf_is_valid(buf) then
     return
   end
-  local lines =
-    { ("Checkpoints of %s — <CR> diff of the turn, R revert to it, q close"):format(ws.name) }
+  local lines = {
+    ("Checkpoints of %s — <CR> diff of the turn, R revert to it, q close"):format(
+      format.workspace(ws)
+    ),
+  }
   for i = #list, 1, -1 do
     lines[#lines + 1] = M.line(list[i])
   end
@@ -133,7 +139,7 @@ function M.open(name)
     vim.bo[buf].bufhidden = "wipe"
     vim.bo[buf].swapfile = false
     vim.bo[buf].filetype = "conductor-checkpoints"
-    pcall(vim.api.nvim_buf_set_name, buf, "conductor://checkpoints/" .. ws.name)
+    pcall(vim.api.nvim_buf_set_name, buf, "conductor://checkpoints/" .. format.workspace_ref(ws))
     render(buf, ws, list)
     vim.api.nvim_win_set_height(0, math.min(#list + 2, 15))
     local function map(lhs, fn, desc)
@@ -152,7 +158,7 @@ function M.open(name)
         return
       end
       local q = ("Revert %s to the state after turn %d? The present state is kept as a checkpoint first."):format(
-        ws.name,
+        format.workspace(ws),
         c.turn
       )
       if vim.fn.confirm(q, "&Revert\n&Cancel", 2) == 1 then

@@ -9,9 +9,9 @@ local engine = require("conductor.engine")
 local groups = require("conductor.groups")
 local workspace = require("conductor.workspace")
 
-local FLAGS = { "agent", "base", "name" }
+local FLAGS = { "agent", "base", "name", "host", "repo" }
 
---- Parses `[--agent=A] [--base=B] [--name=N] [--] [task text]`. Flags come
+--- Parses `[--agent=A] [--base=B] [--name=N] [--host=H] [--repo=R] [--] [task text]`. Flags come
 --- first; everything from the first other word on is the task, spacing kept.
 ---@param argstr string
 ---@return conductor.NewArgs
@@ -31,12 +31,17 @@ function M.parse_new(argstr)
     local flag, value = token:match("^%-%-([^=]+)=(.*)$")
     if not flag or not vim.tbl_contains(FLAGS, flag) then
       error(
-        ("unknown option %s for :ConductorNew (it takes --agent=, --base=, --name=)"):format(token),
+        ("unknown option %s for :ConductorNew (it takes --agent=, --base=, --name=, --host=, --repo=)"):format(
+          token
+        ),
         0
       )
     end
     if value == "" then
       error(("--%s= needs a value"):format(flag), 0)
+    end
+    if flag == "host" and not value:match(config.HOST_NAME) then
+      error(("--host=%s is not a host name (:help conductor-hosts)"):format(value), 0)
     end
     args[flag] = value
   end
@@ -80,9 +85,11 @@ function M.workspaces(state)
     end
     local names, seen = {}, {}
     for _, ws in ipairs(list) do
-      if (not state or ws.state == state) and not seen[ws.name] then
-        seen[ws.name] = true
-        names[#names + 1] = ws.name
+      -- "big:fix-login" for one on host big.
+      local ref = workspace.ref(ws)
+      if (not state or ws.state == state) and not seen[ref] then
+        seen[ref] = true
+        names[#names + 1] = ref
       end
     end
     return matching(names, lead)
@@ -144,11 +151,11 @@ function M.complete_new(lead, cmdline, pos)
   table.remove(words, 1) -- the command itself
   local used = {}
   for _, w in ipairs(words) do
-    local flag = w:match("^%-%-([^=]+)=")
+    local flag, value = w:match("^%-%-([^=]+)=(.*)$")
     if not flag then
       return {} -- the task text has begun
     end
-    used[flag] = true
+    used[flag] = value
   end
   local flag, value = lead:match("^%-%-([^=]+)=(.*)$")
   if flag == "agent" then
@@ -162,6 +169,18 @@ function M.complete_new(lead, cmdline, pos)
     return vim.tbl_map(function(b)
       return "--base=" .. b
     end, matching(branches(), value))
+  elseif flag == "host" then
+    return vim.tbl_map(function(h)
+      return "--host=" .. h
+    end, matching(config.host_names(), value))
+  elseif flag == "repo" then
+    -- The short names of the host named before (paths are the user's to type).
+    local host = used.host and config.hosts()[used.host]
+    local names = host and vim.tbl_keys(host.repos) or {}
+    table.sort(names)
+    return vim.tbl_map(function(r)
+      return "--repo=" .. r
+    end, matching(names, value))
   elseif flag then
     return {}
   end
@@ -169,8 +188,10 @@ function M.complete_new(lead, cmdline, pos)
     return {}
   end
   local flags = {}
+  local has_hosts = #config.host_names() > 0
   for _, f in ipairs(FLAGS) do
-    if not used[f] then
+    -- --host= only when hosts are configured; --repo= is mostly for them.
+    if not used[f] and (f ~= "host" or has_hosts) then
       flags[#flags + 1] = "--" .. f .. "="
     end
   end

@@ -8,6 +8,7 @@ local agents = require("conductor.agent")
 local config = require("conductor.config")
 local engine = require("conductor.engine")
 local events = require("conductor.events")
+local hosts = require("conductor.hosts")
 local layout = require("conductor.layout")
 local notify = require("conductor.notify")
 local progress = require("conductor.progress")
@@ -16,7 +17,8 @@ local workspace = require("conductor.workspace")
 
 ---@class conductor.CreateArgs: conductor.NewArgs
 ---@field task string
----@field path? string   where the repository is looked up (default: the current file's)
+---@field path? string   where the repository is looked up (default: the current file's;
+---                      with `host`, the host's repository: see hosts.repo_path)
 ---@field asked? boolean the trust question was asked already (|conductor-trust|)
 
 --- The core of `new`, for callers that make workspaces themselves (fanout,
@@ -31,19 +33,26 @@ local workspace = require("conductor.workspace")
 function M.create(args, done)
   local ok, err = pcall(function()
     local path = args.path or workspace.context_path()
-    local repo = engine.call("resolve_repo", { path = path, base = args.base })
+    if args.host then
+      -- The repository on the host: named, or the one with the current one's origin.
+      path = hosts.repo_path(hosts.get(args.host), args.repo, path)
+    elseif args.repo then
+      path = vim.fs.normalize(args.repo)
+    end
+    local repo = engine.call("resolve_repo", { host = args.host, path = path, base = args.base })
     local agent = args.agent or agents.default_name()
     -- A missing agent is refused before anything is made.
-    agents.check(agent)
+    agents.check(agent, args.host)
     local params = {
       path = path,
       task = vim.trim(args.task),
       name = args.name,
       base = args.base,
       agent = agent,
+      host = args.host,
     }
     if not args.asked then
-      trust.read(repo)
+      trust.read(repo, { host = args.host })
     end
     local id
     id = engine.request("create", params, function(e, ws)
@@ -62,7 +71,8 @@ function M.create(args, done)
       events.fire("ConductorWorkspaceCreated", ws)
       done(nil, ws)
     end)
-    progress.begin(id, ("creating a workspace in %s…"):format(repo.name))
+    local where = args.host and ("%s on %s"):format(repo.name, args.host) or repo.name
+    progress.begin(id, ("creating a workspace in %s…"):format(where))
   end)
   if not ok then
     done(notify.clean(err))

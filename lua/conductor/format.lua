@@ -1,4 +1,6 @@
--- How conductor writes numbers for people: durations ("850ms", "2.4s", "3m07s").
+-- How conductor writes things for people: durations ("850ms", "2.4s", "3m07s"), and
+-- workspaces ("fix-login" here, "big: fix-login" on host big; "big:fix-login" in
+-- commands).
 
 local M = {}
 
@@ -14,6 +16,27 @@ function M.duration(ms)
     return ("%.1fs"):format(ms / 1000)
   end
   return ("%dm%02ds"):format(math.floor(ms / 60000), math.floor(ms / 1000) % 60)
+end
+
+--- A workspace as messages and lists name it: its name, after its host's when it is on
+--- another machine ("big: fix-login", as the picker and tabline show it: hosts.lua).
+---@param ws { name: string, host?: string }
+---@return string
+function M.workspace(ws)
+  if ws.host then
+    return ws.host .. ": " .. ws.name
+  end
+  return ws.name
+end
+
+--- A workspace as commands take it, and in buffer names: "big:fix-login" on host big.
+---@param ws { name: string, host?: string }
+---@return string
+function M.workspace_ref(ws)
+  if ws.host then
+    return ws.host .. ":" .. ws.name
+  end
+  return ws.name
 end
 
 return M

@@ -1,12 +1,15 @@
 -- Where a workspace lives on screen: one tabpage per open workspace, marked
 -- with the tab variable `conductor_workspace` (= workspace id), its tab-local
--- directory (`:tcd`) set to the worktree.
+-- directory (`:tcd`) set to the worktree. A workspace on another machine
+-- (|conductor-hosts|) gets its tab too, labelled "big: name", but no `:tcd`: its
+-- worktree is a path there, not here.
 --
 -- Not here: agent and run-script windows (their own modules fill the tab).
 
 local M = {}
 
 local api = vim.api
+local hosts = require("conductor.hosts")
 local tabline = require("conductor.tabline")
 
 --- The tabpage showing workspace `id`, or nil.
@@ -30,13 +33,16 @@ function M.open(ws)
     api.nvim_set_current_tabpage(tab)
     return tab
   end
-  if vim.fn.isdirectory(ws.path) == 0 then
+  local remote = hosts.is_remote(ws)
+  if not remote and vim.fn.isdirectory(ws.path) == 0 then
     error(("worktree of %s is missing: %s"):format(ws.name, ws.path), 0)
   end
   vim.cmd("tabnew")
-  vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
+  if not remote then
+    vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
+  end
   vim.t.conductor_workspace = ws.id
-  tabline.mark(ws.name)
+  tabline.mark(hosts.label(ws))
   return api.nvim_get_current_tabpage()
 end
 
@@ -47,11 +53,15 @@ local function inside(path, dir)
 end
 
 --- Buffers of files in the worktree with unsaved changes: archiving or
---- deleting would lose them.
+--- deleting would lose them. None for a workspace on another machine: a local
+--- buffer whose name is its host path is another file.
 ---@param ws conductor.Workspace
 ---@return integer[]
 function M.modified_buffers(ws)
   local out = {}
+  if hosts.is_remote(ws) then
+    return out
+  end
   for _, buf in ipairs(api.nvim_list_bufs()) do
     if vim.bo[buf].modified and inside(api.nvim_buf_get_name(buf), ws.path) then
       out[#out + 1] = buf
@@ -73,10 +83,17 @@ function M.close(ws)
     if api.nvim_tabpage_is_valid(tab) then
       pcall(api.nvim_tabpage_del_var, tab, "conductor_workspace")
       pcall(api.nvim_tabpage_del_var, tab, "conductor_label")
-      if tab == api.nvim_get_current_tabpage() and vim.fn.isdirectory(ws.repo_root) == 1 then
+      if
+        tab == api.nvim_get_current_tabpage()
+        and not hosts.is_remote(ws)
+        and vim.fn.isdirectory(ws.repo_root) == 1
+      then
         vim.cmd("tcd " .. vim.fn.fnameescape(ws.repo_root))
       end
     end
+  end
+  if hosts.is_remote(ws) then
+    return -- its files are there, not in buffers named by their host paths
   end
   for _, buf in ipairs(api.nvim_list_bufs()) do
     if

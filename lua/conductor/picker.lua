@@ -1,6 +1,8 @@
 -- `:Conductor`: every workspace of every repository in one `vim.ui.select`
 -- list (so the user's picker UI — telescope, fzf-lua, snacks, dressing —
--- shows it), then what to do with the chosen one in a second list.
+-- shows it), then what to do with the chosen one in a second list. Workspaces
+-- on other machines (|conductor-hosts|) are in the same list, named "big: name";
+-- a host that cannot be reached is named in one warning and left out.
 --
 -- Also the data the telescope extension shows: the workspaces in picker
 -- order, a row's cells and a workspace's actions. Opening the picker reads
@@ -13,6 +15,7 @@ local agent_commands = require("conductor.agent.commands")
 local conductor = require("conductor")
 local engine = require("conductor.engine")
 local groups = require("conductor.groups")
+local hosts = require("conductor.hosts")
 local notify = require("conductor.notify")
 local summary = require("conductor.summary")
 local workspace = require("conductor.workspace")
@@ -33,7 +36,8 @@ local function current_repo(list)
   local real = vim.uv.fs_realpath(raw) or raw
   local best, best_len = nil, -1
   for _, ws in ipairs(list) do
-    local dirs = { ws.repo_root, ws.state ~= "archived" and ws.path or nil }
+    -- A host's paths are not paths here.
+    local dirs = ws.host and {} or { ws.repo_root, ws.state ~= "archived" and ws.path or nil }
     for _, dir in ipairs(dirs) do
       if (inside(raw, dir) or inside(real, dir)) and #dir > best_len then
         best, best_len = ws.repo_root, #dir
@@ -43,18 +47,21 @@ local function current_repo(list)
   return best
 end
 
---- Every workspace, in picker order: the current repository's first, then
---- the others by repository name; in each repository active ones (oldest
---- first), then archived ones.
----@return conductor.Workspace[]
-function M.items()
-  local list = engine.call("list", { include_archived = true })
+--- Every workspace, here and on the configured hosts, in picker order: the
+--- current repository's first, then the others by repository name (this
+--- machine's before the hosts'); in each repository active ones (oldest first),
+--- then archived ones. Also the hosts that could not be reached.
+---@param opts? { connected_only?: boolean } only the hosts already connected (a refresh)
+---@return conductor.Workspace[] list, { host: string, error: string }[] unreachable
+function M.items(opts)
+  local list, unreachable = workspace.list_all(true, opts and opts.connected_only)
   local here = current_repo(list)
   local rank = {}
   for i, ws in ipairs(list) do
     rank[ws] = {
-      ws.repo_root == here and 0 or 1,
+      (not ws.host and ws.repo_root == here) and 0 or 1,
       ws.repo_name or "",
+      ws.host or "",
       ws.repo_root or "",
       ws.state == "archived" and 1 or 0,
       i,
@@ -69,7 +76,25 @@ function M.items()
     end
     return false
   end)
-  return list
+  return list, unreachable
+end
+
+--- Says, in one warning, which hosts could not be reached (their workspaces are not
+--- listed), with the first one's reason.
+---@param unreachable { host: string, error: string }[]
+function M.warn_unreachable(unreachable)
+  if #unreachable == 0 then
+    return
+  end
+  local names = vim.tbl_map(function(u)
+    return u.host
+  end, unreachable)
+  notify.warn(
+    ("not listed: the workspaces of %s (%s)"):format(
+      table.concat(names, ", "),
+      unreachable[1].error
+    )
+  )
 end
 
 ---@class conductor.Cells
@@ -92,7 +117,7 @@ function M.cells(ws)
     return groups.of(ws.id)
   end)
   return {
-    name = ws.name,
+    name = hosts.label(ws),
     group = ok and group and ("⊞" .. group) or "",
     repo = ws.repo_name or "",
     branch = ws.branch or "",
@@ -162,7 +187,7 @@ end
 function M.actions(ws)
   local out = {}
   local function add(id, label, run)
-    out[#out + 1] = { id = id, label = ("%s %s"):format(label, ws.name), run = run }
+    out[#out + 1] = { id = id, label = ("%s %s"):format(label, hosts.label(ws)), run = run }
   end
   if ws.state == "active" then
     add("open", "open", function()
@@ -210,7 +235,7 @@ end
 function M.choose_action(ws)
   local actions = M.actions(ws)
   vim.ui.select(actions, {
-    prompt = ws.name,
+    prompt = hosts.label(ws),
     kind = "conductor_action",
     format_item = function(a)
       return a.label
@@ -234,7 +259,8 @@ end
 ---@param opts conductor.PickOpts?
 function M.pick(opts)
   local archived = type(opts) == "table" and opts.archived == true
-  local all = M.items()
+  local all, unreachable = M.items()
+  M.warn_unreachable(unreachable)
   if #all == 0 then
     notify.info("no workspaces yet; make one with :ConductorNew {task}")
     return

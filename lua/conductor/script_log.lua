@@ -63,6 +63,18 @@ end
 function M.log(name)
   local ws = workspace.resolve(name, "ConductorLog")
   local path = ws.log
+  if ws.host then
+    -- Local-only for now: the engine has no request that follows a file outside the
+    -- worktree, and the path is one on the host.
+    error(
+      ("the script log of %s:%s is on that machine: %s (read it there, e.g. ssh … tail -f)"):format(
+        ws.host,
+        ws.name,
+        path
+      ),
+      0
+    )
+  end
   if vim.fn.filereadable(path) == 0 then
     notify.info(("%s has no log yet: no script has run in it"):format(ws.name))
     return

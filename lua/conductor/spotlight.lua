@@ -15,6 +15,14 @@ local M = {}
 local on = {}
 local loaded = false
 
+-- The key of a workspace's repository in `on`: its root, "host:root" for one on another
+-- machine (the same path there is another repository).
+---@param ws conductor.Workspace
+---@return string
+local function root_key(ws)
+  return ws.host and (ws.host .. ":" .. ws.repo_root) or ws.repo_root
+end
+
 local watch
 
 local function load()
@@ -36,7 +44,7 @@ end
 ---@return table?
 function M.of(ws)
   load()
-  local s = on[ws.repo_root]
+  local s = on[root_key(ws)]
   return s and s.workspace_id == ws.id and s or nil
 end
 
@@ -45,7 +53,7 @@ local group = vim.api.nvim_create_augroup("conductor_spotlight", { clear = true 
 local syncing, again = {}, {}
 
 local function changed(ws, s)
-  on[ws.repo_root] = s
+  on[root_key(ws)] = s
   events.fire("ConductorSpotlight", { workspace = ws, spotlight = s })
 end
 
@@ -55,7 +63,7 @@ function M.sync(ws)
   if not M.of(ws) then
     return
   end
-  local root = ws.repo_root
+  local root = root_key(ws)
   if syncing[root] then
     again[root] = true
     return
@@ -63,7 +71,7 @@ function M.sync(ws)
   syncing[root] = true
   engine.request("spotlight_sync", { workspace = ws.id }, function(err, s)
     syncing[root] = nil
-    local was = on[ws.repo_root]
+    local was = on[root_key(ws)]
     if err then
       notify.error(err)
     elseif s then
@@ -119,7 +127,7 @@ function M.command(name, off)
       if err then
         return notify.error(err)
       end
-      local root = ws and ws.repo_root or workspace.repo_root()
+      local root = ws and root_key(ws) or workspace.repo_root()
       on[root or ""] = nil
       for r, s in pairs(on) do
         if s.workspace_id == res.workspace_id then
@@ -148,7 +156,7 @@ function M.command(name, off)
     notify.info(
       ("spotlight: %s's changes are in %s; they follow the workspace until :ConductorSpotlight!"):format(
         ws.name,
-        ws.repo_root
+        root_key(ws)
       )
     )
   end)

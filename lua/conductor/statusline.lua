@@ -1,7 +1,8 @@
 -- `require("conductor").statusline()`: the current tab's workspace in a few
 -- characters, "⎇ login · codex:working", for 'statusline', lualine & co.
 -- A workspace made in a fanout or a comparison names its group:
--- "⎇ login-codex [login] · codex:working".
+-- "⎇ login-codex [login] · codex:working"; one on another machine its host:
+-- "⎇ big: login · codex:working".
 --
 -- Called on every redraw, so it answers from a cache per tab page; the cache
 -- is dropped when a workspace or an agent changes (`User Conductor*`), when
@@ -18,6 +19,7 @@ local api = vim.api
 local config = require("conductor.config")
 local groups = require("conductor.groups")
 local highlights = require("conductor.highlights")
+local hosts = require("conductor.hosts")
 local spotlight = require("conductor.spotlight")
 local summary = require("conductor.summary")
 local workspace = require("conductor.workspace")
@@ -66,7 +68,7 @@ local function render(ws, highlight)
   if not ws then
     return ""
   end
-  local parts = { "⎇ " .. escape(ws.name) }
+  local parts = { "⎇ " .. escape(hosts.label(ws)) }
   local gok, group = pcall(groups.of, ws.id)
   if gok and group then
     parts[1] = ("%s [%s]"):format(parts[1], escape(group))

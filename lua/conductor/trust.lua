@@ -97,9 +97,12 @@ end
 
 --- Asks about every repository config file of `repo` that has no decision for its
 --- present contents, and records the answers. Denied files are not asked again
---- (`:ConductorTrust` asks about them).
+--- (`:ConductorTrust` asks about them). A host's repository (`opts.host`): the text
+--- shown is the file's on the host, as resolve_repo read it there, and the answer is
+--- recorded by the host's engine.
 ---@param repo conductor.Repo resolve_repo's answer
----@param opts? { all?: boolean } ask about denied and trusted files too
+---@param opts? { all?: boolean, host?: string } `all`: ask about denied and trusted files
+---                                               too; `host`: the host `repo` is on
 ---@return integer asked how many questions were asked
 function M.read(repo, opts)
   local asked = 0
@@ -109,7 +112,12 @@ function M.read(repo, opts)
       asked = asked + 1
       local answer = M.ask(file)
       if answer ~= "ignore" then
-        engine.call("trust", { path = file.path, sha256 = file.sha256, allow = answer == "allow" })
+        engine.call("trust", {
+          host = opts and opts.host,
+          path = file.path,
+          sha256 = file.sha256,
+          allow = answer == "allow",
+        })
       end
     end
   end
@@ -124,7 +132,10 @@ end
 --- any undecided one.
 ---@param ws conductor.Workspace
 function M.for_workspace(ws)
-  M.read(engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id }))
+  M.read(
+    engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id }),
+    { host = ws.host }
+  )
 end
 
 --- `:ConductorTrust [ws]`: asks again about every config file of the workspace (or of
@@ -134,7 +145,7 @@ function M.command(name)
   local ws = (name and name ~= "") and workspace.get(name) or workspace.current()
   local repo = ws and engine.call("resolve_repo", { path = ws.repo_root, workspace = ws.id })
     or workspace.repo()
-  if M.read(repo, { all = true }) == 0 then
+  if M.read(repo, { all = true, host = ws and ws.host }) == 0 then
     notify.info(("%s has no repository config files to trust"):format(repo.name))
   end
 end

@@ -1,13 +1,19 @@
 -- Finding workspaces: by name or id, the one of the current tab, and the
 -- repository the user is "in". Thin wrappers over the engine's synchronous
 -- methods; nothing here changes anything.
+--
+-- A workspace on another machine (|conductor-hosts|) has `host` set, its id is
+-- "NAME:<id>" and its paths are paths there: it is found by "NAME:<id or name>", never
+-- by a local path.
 
 local M = {}
 
+local config = require("conductor.config")
 local engine = require("conductor.engine")
 
 ---@class conductor.Workspace
----@field id string
+---@field id string        "NAME:<id>" for a workspace on host NAME
+---@field host? string     the host it lives on (|conductor-hosts|); nil: this machine
 ---@field name string
 ---@field repo_root string
 ---@field repo_name string
@@ -58,18 +64,80 @@ function M.repo_root()
   return ok and repo.root or nil
 end
 
+--- The host a workspace reference names: "big" for "big:fix-login" when big is a
+--- configured host, else nil (a workspace of this machine).
+---@param ref string
+---@return string?
+function M.host_of(ref)
+  local host = ref:match("^([%w_.-]+):.")
+  return host and config.hosts()[host] and host or nil
+end
+
 --- A workspace by name or id; names are looked up in the current repository
---- first. Raises when unknown or ambiguous.
+--- first. "NAME:<id or name>" is one on host NAME. Raises when unknown or ambiguous.
 ---@param ws string
 ---@return conductor.Workspace
 function M.get(ws)
+  if M.host_of(ws) then
+    -- The engine routes it by its prefix; the local repository means nothing there.
+    return engine.call("get", { workspace = ws })
+  end
   return engine.call("get", { workspace = ws, repo = M.repo_root() })
 end
 
+--- Whether this Neovim is connected to host `name` (asking never connects).
+---@param name string
+---@return boolean
+function M.host_connected(name)
+  return engine.host_connected(name)
+end
+
+--- The workspaces of the current repository, then those of the hosts this Neovim is
+--- connected to (completion must not wait on ssh: |M.list_all| connects).
 ---@param include_archived boolean?
 ---@return conductor.Workspace[]
 function M.list(include_archived)
-  return engine.call("list", { repo = M.repo_root(), include_archived = include_archived == true })
+  local out =
+    engine.call("list", { repo = M.repo_root(), include_archived = include_archived == true })
+  for _, host in ipairs(config.host_names()) do
+    if M.host_connected(host) then
+      local ok, there =
+        pcall(engine.call, "list", { host = host, include_archived = include_archived == true })
+      vim.list_extend(out, ok and there or {})
+    end
+  end
+  return out
+end
+
+--- Every workspace of every repository, here and on every configured host (connecting
+--- to them), and the hosts that could not be reached, each with its one-line error.
+--- With `connected_only`, only the hosts this Neovim is connected to are asked (a
+--- refresh must not wait on ssh to a host that is down).
+---@param include_archived boolean?
+---@param connected_only boolean?
+---@return conductor.Workspace[] list, { host: string, error: string }[] unreachable
+function M.list_all(include_archived, connected_only)
+  local out = engine.call("list", { include_archived = include_archived == true })
+  local unreachable = {}
+  for _, host in ipairs(config.host_names()) do
+    if not connected_only or M.host_connected(host) then
+      local ok, there =
+        pcall(engine.call, "list", { host = host, include_archived = include_archived == true })
+      if ok then
+        vim.list_extend(out, there)
+      else
+        unreachable[#unreachable + 1] = { host = host, error = tostring(there) }
+      end
+    end
+  end
+  return out, unreachable
+end
+
+--- How completion and messages name a workspace: "big:fix-login" on host big.
+---@param ws conductor.Workspace
+---@return string
+function M.ref(ws)
+  return ws.host and (ws.host .. ":" .. ws.name) or ws.name
 end
 
 ---@param path string
@@ -94,9 +162,10 @@ function M.current()
   if not here then
     return nil
   end
+  -- This machine's workspaces only: a host's paths are not paths here.
   local ok, all = pcall(engine.call, "list", {})
   for _, ws in ipairs(ok and all or {}) do
-    local path = ws.state == "active" and vim.uv.fs_realpath(ws.path)
+    local path = ws.state == "active" and not ws.host and vim.uv.fs_realpath(ws.path)
     if path and inside(here, path) then
       return ws
     end

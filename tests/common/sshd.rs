@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// The local user the tests log in as.
@@ -24,6 +24,17 @@ pub const ENGINE_DIR: &str = concat!(
     "-",
     env!("CONDUCTOR_COMMIT")
 );
+
+/// The engine on the host is one file shared by every test of a binary (the versioned
+/// path in the test user's home): a test with it holds this for reading; one without it
+/// (the plugin copies it there) holds it for writing, so that no other test installs it
+/// meanwhile, or finds it missing.
+static ENGINE_FILE: RwLock<()> = RwLock::new(());
+
+enum EngineGuard {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
 
 /// The test user's `~/.profile`.
 pub const PROFILE: &str =
@@ -42,6 +53,8 @@ pub struct Sshd {
     pub root: PathBuf,
     /// The engine program on the host (in the user's home).
     pub engine: PathBuf,
+    /// Dropped last, after the engine this test started there is stopped.
+    _engine_file: EngineGuard,
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -123,6 +136,20 @@ impl Sshd {
     /// A server that lets the test user in with `self.key`, the engine (this build's)
     /// copied into the user's home; None (after saying why) when this machine cannot.
     pub fn start() -> Option<Sshd> {
+        let guard = EngineGuard::Shared(ENGINE_FILE.read().unwrap_or_else(|e| e.into_inner()));
+        Sshd::start_with(guard)
+    }
+
+    /// The same, but the host has no engine of this build (`self.engine` is missing): for
+    /// the test of the plugin copying its own. No other test runs one meanwhile.
+    pub fn start_without_engine() -> Option<Sshd> {
+        let guard = EngineGuard::Alone(ENGINE_FILE.write().unwrap_or_else(|e| e.into_inner()));
+        let sshd = Sshd::start_with(guard)?;
+        std::fs::remove_dir_all(sshd.engine.parent().unwrap()).unwrap();
+        Some(sshd)
+    }
+
+    fn start_with(guard: EngineGuard) -> Option<Sshd> {
         // SAFETY: geteuid cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return skip("not root: cannot create the test user or run sshd");
@@ -246,6 +273,7 @@ impl Sshd {
                     home,
                     root,
                     engine,
+                    _engine_file: guard,
                 });
             }
             let _ = child.kill();

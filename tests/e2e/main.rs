@@ -13,6 +13,7 @@ mod fanout;
 mod fidelity;
 mod first_hour;
 mod hostile;
+mod hosts;
 mod integrity;
 mod picker;
 mod platform;

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use conductor_core::core::protocol::{self, ClientMessage, Frame, ServerMessage, PROTOCOL};
 use serde_json::{json, Value};
 
-use crate::common::sshd::Sshd;
+use crate::common::nvim::{run_case, CaseOutput};
+use crate::common::sshd::{Sshd, ENGINE_DIR};
 use crate::common::{git, write};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -206,23 +207,45 @@ impl Drop for Client {
     }
 }
 
+/// The `origin` of the repository on the host and of its local clone: the same URL, as
+/// a user's laptop checkout and their clone on the big machine have.
+pub(crate) const ORIGIN: &str = "https://example.com/demo/app.git";
+
 /// A host with a repository and the fake agent in the test user's home.
-struct Host {
-    sshd: Sshd,
-    repo: PathBuf,
-    state: PathBuf,
-    agent: PathBuf,
+pub(crate) struct Host {
+    pub sshd: Sshd,
+    pub repo: PathBuf,
+    pub state: PathBuf,
+    pub agent: PathBuf,
 }
 
 impl Host {
     fn new() -> Option<Host> {
-        let sshd = Sshd::start()?;
+        Host::with_engine(EngineOnHost::Installed)
+    }
+
+    fn with_engine(engine: EngineOnHost) -> Option<Host> {
+        let host = Host::prepare(engine)?;
+        host.sshd.give(&host.sshd.root);
+        Some(host)
+    }
+
+    /// The host's files, still root's (before `give`).
+    fn prepare(engine: EngineOnHost) -> Option<Host> {
+        let sshd = match engine {
+            EngineOnHost::Installed => Sshd::start()?,
+            EngineOnHost::Missing => Sshd::start_without_engine()?,
+        };
         let repo = sshd.root.join("repo");
         std::fs::create_dir_all(&repo).unwrap();
         git(&repo, &["init", "-q", "-b", "main"]);
         write(&repo, "README.md", "on the host\n");
+        let app: String = (1..=12).map(|i| format!("line {i}\n")).collect();
+        write(&repo, "src/app.lua", &format!("-- app\n{app}"));
+        write(&repo, ".gitignore", ".env*\n*.log\n");
         git(&repo, &["add", "."]);
         git(&repo, &["commit", "-qm", "initial"]);
+        git(&repo, &["remote", "add", "origin", ORIGIN]);
         let agent = sshd.root.join("fake-agent");
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake-agent"),
@@ -230,7 +253,6 @@ impl Host {
         )
         .unwrap();
         std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
-        sshd.give(&sshd.root);
         let state = sshd.root.join("state");
         Some(Host {
             sshd,
@@ -290,6 +312,171 @@ impl Host {
         assert!(text.contains("PROMPT: hello from afar"), "{text}");
         (ws, session)
     }
+}
+
+/// The engine program on the host when a Neovim case starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EngineOnHost {
+    /// This build's engine at the versioned path (saves each test the copy).
+    Installed,
+    /// None there: the plugin copies its own (a missing engine copied over).
+    Missing,
+}
+
+/// A Neovim case run against a real host: the host (its sshd, repository, fake agent and
+/// engine state, kept until this drops so the test can look at them), the local clone the
+/// Neovim ran in, and what the case printed.
+pub(crate) struct RemoteRun {
+    pub host: Host,
+    /// The local checkout (same `origin` as the host's repository).
+    #[allow(dead_code)]
+    pub clone: PathBuf,
+    /// The local Neovim's HOME (its state, data and logs).
+    #[allow(dead_code)]
+    pub home: PathBuf,
+    pub out: CaseOutput,
+    _local: tempfile::TempDir,
+}
+
+impl RemoteRun {
+    /// Fails the test (with the case's output and the sshd log) unless the case passed.
+    pub(crate) fn assert_passed(&self) {
+        assert!(
+            self.out.success,
+            "case failed:\n{}\nsshd log:\n{}",
+            self.out.stderr,
+            self.host.sshd.log()
+        );
+    }
+
+    /// Runs `script` on the host as its user (`sh -c` over ssh); its stdout.
+    pub(crate) fn sh(&self, script: &str) -> String {
+        self.host.sshd.sh(script)
+    }
+}
+
+/// The ssh argv (program first, destination last) that reaches the test host, as a user
+/// writes it in `hosts.NAME.ssh`.
+pub(crate) fn ssh_argv(sshd: &Sshd) -> Vec<String> {
+    let cmd = sshd.ssh();
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Local processes (this machine's, any user) whose argv holds `needle`.
+pub(crate) fn local_processes_with(needle: &str) -> Vec<(i32, String)> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let argv = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let argv = String::from_utf8_lossy(&argv).replace('\0', " ");
+        if argv.contains(needle) && running(pid) {
+            found.push((pid, argv));
+        }
+    }
+    found
+}
+
+/// Runs `tests/nvim/cases/<case>.lua` in a real headless Neovim whose host `box` is a
+/// real sshd on this machine (None, after saying why, when this machine cannot run one:
+/// the test skips). On the host, owned by its user, under `$ROOT`: a repository
+/// `repo` (a commit on `main`, `origin` = ORIGIN), the fake agent `fake-agent`, the
+/// engine state `state`. Locally: a clone of it with the same `origin`, where Neovim
+/// starts. The case gets `CONDUCTOR_TEST_SSH` (the ssh argv as JSON, destination last),
+/// `CONDUCTOR_TEST_HOST_ROOT` (`$ROOT`) and `env`; tests/nvim/lua/remote_host.lua
+/// turns those into `setup({ hosts = … })`.
+///
+/// Afterwards the host's engine is stopped over ssh and no process of the test may be
+/// left: neither on the host (its user's, working in or naming `$ROOT`) nor here (an ssh
+/// client with this test's key). Whether the case passed is the caller's to assert
+/// (`RemoteRun::assert_passed`), after which it can look at the host.
+pub(crate) fn run_remote_case(
+    case: &str,
+    engine: EngineOnHost,
+    env: &[(&str, String)],
+) -> Option<RemoteRun> {
+    let host = Host::prepare(engine)?;
+    let local = tempfile::tempdir().unwrap();
+    let base = local.path().canonicalize().unwrap();
+    let clone = base.join("app");
+    git(
+        &base,
+        &[
+            "clone",
+            "-q",
+            host.repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    git(&clone, &["remote", "set-url", "origin", ORIGIN]);
+    let home = base.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    // Then the host's files are its user's (git reads another user's repository only
+    // when told it is safe).
+    host.sshd.give(&host.sshd.root);
+
+    let mut all_env = vec![
+        (
+            "CONDUCTOR_TEST_SSH",
+            serde_json::to_string(&ssh_argv(&host.sshd)).unwrap(),
+        ),
+        (
+            "CONDUCTOR_TEST_HOST_ROOT",
+            host.sshd.root.display().to_string(),
+        ),
+    ];
+    all_env.extend(env.iter().map(|(k, v)| (*k, v.clone())));
+    let out = run_case(case, &home, &clone, &all_env);
+
+    // The host's engine (and the agents and scripts it runs), then anything of the test.
+    let _ = host
+        .sshd
+        .ssh()
+        .arg(format!(
+            "{} stop --state-dir {}",
+            host.sshd.engine.display(),
+            host.state.display()
+        ))
+        .stdin(Stdio::null())
+        .output();
+    let key = host.sshd.key.display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let remote = host.sshd.processes();
+        let local_ssh = local_processes_with(&key);
+        if remote.is_empty() && local_ssh.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let remote: Vec<String> = remote
+                .iter()
+                .map(|pid| {
+                    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    format!(
+                        "{pid}: {}",
+                        String::from_utf8_lossy(&argv).replace('\0', " ")
+                    )
+                })
+                .collect();
+            panic!(
+                "processes of the test left after the case and the host's engine stopped:\n\
+                 on the host: {remote:#?}\nhere: {local_ssh:#?}\ncase output:\n{}",
+                out.stderr
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(RemoteRun {
+        host,
+        clone,
+        home,
+        out,
+        _local: local,
+    })
 }
 
 /// Exists and is not a zombie (an engine is nobody's child: it may stay unreaped here).
@@ -519,4 +706,169 @@ fn stdio_starts_the_engine_relays_frames_and_exits_when_stdin_closes() {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(c);
+}
+
+/// The harness itself: a case reaches the host as its user, finds the repository (same
+/// `origin` as the local clone) and the fake agent, and leaves nothing behind.
+#[test]
+fn a_neovim_case_reaches_the_test_host() {
+    let Some(run) = run_remote_case("remote_harness", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    assert_eq!(
+        std::fs::read_to_string(run.host.sshd.root.join("note.txt")).unwrap(),
+        "written 'there'\n"
+    );
+    assert_eq!(
+        std::fs::metadata(run.host.sshd.root.join("note.txt"))
+            .unwrap()
+            .uid(),
+        run.host.sshd.uid
+    );
+}
+
+/// Files named `name` under `dir` (a worktree on the host, read as root).
+fn find_files(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n == ".git") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == name) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// :ConductorReview of a workspace on the host, with edits made there and `:w` from the
+/// review writing there (tests/nvim/cases/remote_review.lua).
+#[test]
+fn a_review_of_a_remote_workspace_reads_and_writes_its_files_on_the_host() {
+    let Some(run) = run_remote_case("remote_review", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    // On disk there: the review's last act reverted src/app.lua to its base; the new
+    // file written on the host is still there; all of it the host user's.
+    let ws = run.host.sshd.root.join("ws");
+    let apps = find_files(&ws, "app.lua");
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert_eq!(
+        std::fs::read_to_string(&apps[0]).unwrap(),
+        std::fs::read_to_string(run.host.repo.join("src/app.lua")).unwrap()
+    );
+    let notes = find_files(&ws, "notes.txt");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(
+        std::fs::metadata(&apps[0]).unwrap().uid(),
+        run.host.sshd.uid
+    );
+}
+
+/// Archive and restore of a workspace on the host (tests/nvim/cases/remote_archive.lua).
+#[test]
+fn archive_and_restore_of_a_remote_workspace_run_on_the_host() {
+    let Some(run) = run_remote_case("remote_archive", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    let repo = run.host.repo.display().to_string();
+    let branches = run.sh(&format!(
+        "git -C {repo} for-each-ref --format='%(refname:short)' refs/heads"
+    ));
+    assert!(
+        branches.lines().any(|b| b.ends_with("arch")),
+        "the workspace's branch on the host: {branches}"
+    );
+    let wip = find_files(&run.host.sshd.root.join("ws"), "wip.txt");
+    assert_eq!(
+        wip.len(),
+        1,
+        "the restored worktree holds the work: {wip:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&wip[0]).unwrap(),
+        "work in progress\n"
+    );
+    let worktrees = run.sh(&format!("git -C {repo} worktree list --porcelain"));
+    assert!(
+        worktrees.contains(wip[0].parent().unwrap().to_str().unwrap()),
+        "the worktree is registered again: {worktrees}"
+    );
+}
+
+/// The ssh client killed under a running agent (tests/nvim/cases/remote_drop.lua).
+#[test]
+fn a_dropped_connection_to_a_host_leaves_its_agent_running_and_the_next_command_reattaches() {
+    let Some(run) = run_remote_case("remote_drop", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+}
+
+/// A host without the engine gets this build's, at the versioned path
+/// (tests/nvim/cases/remote_engine_copy.lua).
+#[test]
+fn a_missing_engine_is_copied_to_the_host() {
+    let Some(run) = run_remote_case(
+        "remote_engine_copy",
+        EngineOnHost::Missing,
+        &[("CONDUCTOR_TEST_ENGINE_DIR", ENGINE_DIR.to_string())],
+    ) else {
+        return;
+    };
+    run.assert_passed();
+    let copied = &run.host.sshd.engine;
+    let meta = std::fs::metadata(copied).expect("the engine copied to the versioned path");
+    assert_eq!(meta.uid(), run.host.sshd.uid, "the host user's");
+    assert!(meta.permissions().mode() & 0o100 != 0, "executable");
+    assert!(
+        std::fs::read(copied).unwrap() == std::fs::read(crate::common::nvim::engine()).unwrap(),
+        "this build's engine"
+    );
+}
+
+/// A host on a closed port (tests/nvim/cases/remote_refused.lua).
+#[test]
+fn a_host_that_refuses_gives_one_line_and_nothing_is_made() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let Some(run) = run_remote_case(
+        "remote_refused",
+        EngineOnHost::Installed,
+        &[("CONDUCTOR_TEST_CLOSED_PORT", port.to_string())],
+    ) else {
+        return;
+    };
+    run.assert_passed();
+    assert!(!run.host.state.exists(), "no engine state on the host");
+    assert!(
+        !run.host.sshd.root.join("ws").exists(),
+        "no workspace on the host"
+    );
+}
+
+/// Checks, pull request and merge of a workspace on the host
+/// (tests/nvim/cases/remote_ship.lua).
+#[test]
+fn checks_pull_request_and_merge_of_a_remote_workspace_run_on_the_host() {
+    let Some(run) = run_remote_case("remote_ship", EngineOnHost::Installed, &[]) else {
+        return;
+    };
+    run.assert_passed();
+    let repo = run.host.repo.display().to_string();
+    assert_eq!(
+        run.sh(&format!("git -C {repo} log -1 --format=%s main"))
+            .trim(),
+        "Add the feature"
+    );
 }

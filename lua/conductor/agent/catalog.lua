@@ -89,10 +89,14 @@ function M.takes_prompts(name)
   return ok and def.prompt ~= nil and def.prompt ~= "none"
 end
 
---- Raises a clear error when the agent's program is not installed.
-function M.check(name)
+--- Raises a clear error when the agent's program is not installed. For a workspace on
+--- another machine (`host`) only the definition is checked: the program runs there, and
+--- the engine there says when it is missing.
+---@param name string
+---@param host? string
+function M.check(name, host)
   local def = M.definition(name)
-  if vim.fn.executable(def.cmd[1]) ~= 1 then
+  if not host and vim.fn.executable(def.cmd[1]) ~= 1 then
     error(
       ("agent %s: `%s` not found on PATH; %sset agents.%s.cmd in setup()"):format(
         name,

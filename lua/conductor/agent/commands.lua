@@ -6,6 +6,7 @@ local M = {}
 
 local agents = require("conductor.agent")
 local notify = require("conductor.notify")
+local remote_file = require("conductor.review.remote_file")
 local trust = require("conductor.trust")
 local workspace = require("conductor.workspace")
 
@@ -29,7 +30,10 @@ function M.send(opts)
     local buf = vim.api.nvim_get_current_buf()
     local lines = vim.api.nvim_buf_get_lines(buf, opts.line1 - 1, opts.line2, false)
     local name = vim.api.nvim_buf_get_name(buf)
-    local rel = name ~= "" and vim.fs.relpath and vim.fs.relpath(ws.path, name) or nil
+    -- A file of a workspace on another machine is a remote_file.lua buffer: its path.
+    local remote = remote_file.of_buf(buf)
+    local rel = remote and remote.path
+      or (name ~= "" and vim.fs.relpath and vim.fs.relpath(ws.path, name) or nil)
     rel = rel or (name ~= "" and vim.fn.fnamemodify(name, ":~:.") or "[No Name]")
     local where = opts.line1 == opts.line2 and ("%s:%d"):format(rel, opts.line1)
       or ("%s:%d-%d"):format(rel, opts.line1, opts.line2)

@@ -77,7 +77,7 @@ end
 ---@return conductor.Agent
 function M.start(ws, name, prompt, opts)
   name = name or ws.agent or catalog.default_name()
-  local def = catalog.check(name)
+  local def = catalog.check(name, ws.host)
   local extra_env = trust.apply(def, ws)
   local s, win = window.new_terminal(ws, "agent", name, opts and opts.label)
   if prompt and prompt ~= "" and not catalog.takes_prompts(name) and not (opts and opts.resume) then
@@ -209,6 +209,10 @@ end
 ---@param ws conductor.Workspace
 ---@return integer adopted how many
 function M.adopt(ws)
+  if ws.host and sessions.has_lost(ws.host) then
+    -- (Unreachable still: they stay lost, and the call below fails the same way.)
+    pcall(M.reattach, ws.host)
+  end
   local ok, list = pcall(engine.call, "agent_sessions", { workspace = ws.id })
   if not ok then
     return 0
@@ -237,6 +241,48 @@ function M.adopt(ws)
     end
   end
   return adopted
+end
+
+--- Shows again the terminals of `host` that lost their connection (agent/sessions.lua
+--- `host_lost`), connecting to it when needed: each is cleared and gets its screen and
+--- scrollback as they are now, then its live output; one that ended meanwhile says so.
+--- Raises (one line) when the host cannot be reached; they stay lost then.
+---@param host string
+---@return integer reattached how many
+function M.reattach(host)
+  local list = engine.call("agent_sessions", { host = host })
+  local running = {}
+  for _, info in ipairs(list or {}) do
+    running[info.session] = info
+  end
+  local reattached = 0
+  for id, s in pairs(sessions.by_id) do
+    if s.lost and s.ws.host == host then
+      s.lost = nil
+      local info = running[id]
+      local rows, cols = window.size_of(s.buf)
+      -- The replay is the whole screen and scrollback: over a clean terminal.
+      pcall(api.nvim_chan_send, s.chan, "\27[H\27[2J\27[3J")
+      local shown = info
+        and not info.exited
+        and pcall(engine.call, "agent_attach", { session = id, rows = rows or 0, cols = cols or 0 })
+      if shown then
+        s.size = rows and (rows .. "x" .. cols) or nil
+        reattached = reattached + 1
+        if info.state and info.state ~= "" and info.state ~= s.state then
+          sessions.set_state(s, info.state, s.code)
+        end
+      else
+        pcall(
+          api.nvim_chan_send,
+          s.chan,
+          ("[conductor: %s ended on %s while the connection was down]\r\n"):format(s.label, host)
+        )
+        sessions.set_state(s, "exited", info and info.code or nil)
+      end
+    end
+  end
+  return reattached
 end
 
 --- The next agent that needs attention (waiting first, then finished), after the

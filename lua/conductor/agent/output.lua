@@ -7,8 +7,48 @@ local M = {}
 local api = vim.api
 local config = require("conductor.config")
 local engine = require("conductor.engine")
+local events = require("conductor.events")
+local notify = require("conductor.notify")
 local sessions = require("conductor.agent.sessions")
 local window = require("conductor.agent.window")
+
+-- Hosts whose terminals wait for the connection to come back: host -> timer.
+---@type table<string, uv.uv_timer_t>
+local waiting = {}
+
+-- Whatever reconnects to `host` (any command that reaches it: the picker, a review, a
+-- key typed into one of its terminals), its lost terminals are then shown again and
+-- `User ConductorHostReconnected` says so. The engine module connects without telling
+-- anyone, so this looks (cheaply, without connecting) twice a second while a host has
+-- lost terminals.
+---@param host string
+local function watch_reconnect(host)
+  if waiting[host] then
+    return
+  end
+  local timer = assert(vim.uv.new_timer())
+  waiting[host] = timer
+  timer:start(
+    500,
+    500,
+    vim.schedule_wrap(function()
+      local ok, up = pcall(engine.host_connected, host)
+      if waiting[host] ~= timer or not (ok and up) then
+        return
+      end
+      waiting[host] = nil
+      timer:stop()
+      timer:close()
+      if sessions.has_lost(host) then
+        local reattached, err = pcall(require("conductor.agent").reattach, host)
+        if not reattached then
+          notify.error(err)
+        end
+      end
+      events.fire("ConductorHostReconnected", { host = host })
+    end)
+  )
+end
 
 do
   engine.on_output(sessions.output)
@@ -29,7 +69,14 @@ do
     sessions.set_state(s, "exited", d.code)
     pcall(engine.load().agent_forget, d.session)
   end)
-  engine.on("engine_lost", function()
+  engine.on("engine_lost", function(d)
+    if d.host then
+      -- Only the connection to that machine went (its ssh client died): the engine and
+      -- agents there run on. Its terminals wait; the next command that reaches the
+      -- host brings their screens back.
+      sessions.host_lost(d.host)
+      return watch_reconnect(d.host)
+    end
     -- The engine stopped (or was killed): its terminals went with it. Their buffers stay
     -- (scrollback to read) but leave the session table: a new engine numbers its
     -- sessions from 1 again, and must not find them taken.

@@ -1,9 +1,12 @@
 -- Run scripts (`scripts.run`): a workspace's named or default script in a bottom
--- terminal, as an engine session like an agent's; stopping them.
+-- terminal, as an engine session like an agent's; stopping them. On another machine
+-- (|conductor-hosts|) the script runs there (the request routes by the workspace id),
+-- and forwarding its port block here is offered (agent/forward.lua).
 
 local M = {}
 
 local engine = require("conductor.engine")
+local forward = require("conductor.agent.forward")
 local notify = require("conductor.notify")
 -- Loaded for what it wires: engine output and agent events to the terminals.
 require("conductor.agent.output")
@@ -37,6 +40,7 @@ function M.run(ws, script)
         notify.info(("stopped %s/%s (run mode is nonconcurrent)"):format(other.ws.name, other.name))
       end
     end
+    forward.offer(ws)
   end)
   return s
 end
@@ -44,6 +48,7 @@ end
 --- Stops the workspace's run scripts.
 function M.stop_runs(ws)
   engine.request("stop_runs", { workspace = ws.id }, function(err, n)
+    forward.stop(ws.id)
     if err then
       return notify.error(err)
     end

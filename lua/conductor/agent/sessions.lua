@@ -8,6 +8,7 @@ local M = {}
 local api = vim.api
 local catalog = require("conductor.agent.catalog")
 local events = require("conductor.events")
+local format = require("conductor.format")
 local notify = require("conductor.notify")
 
 ---@class conductor.Agent
@@ -22,6 +23,8 @@ local notify = require("conductor.notify")
 ---@field state string      starting | working | waiting | idle | exited
 ---@field code integer?
 ---@field size string?      last size sent ("rows x cols")
+---@field lost boolean?     on another machine whose connection dropped: it runs on there,
+---                         this terminal waits for the connection to come back
 
 ---@type table<integer, conductor.Agent>
 M.by_id = {}
@@ -43,6 +46,7 @@ function M.entry(s)
     code = s.code,
     buf = s.buf,
     workspace = s.ws.id,
+    lost = s.lost or nil,
   }
 end
 
@@ -72,9 +76,9 @@ function M.set_state(s, state, code)
   -- "finished" means an agent's task is done: a shell (no prompts) has none.
   if s.kind == "agent" and not visible and catalog.takes_prompts(s.name) then
     if state == "waiting" then
-      notify.warn(("%s/%s needs input"):format(s.ws.name, s.label))
+      notify.warn(("%s/%s needs input"):format(format.workspace_ref(s.ws), s.label))
     elseif before == "working" and state == "idle" then
-      notify.info(("%s/%s finished"):format(s.ws.name, s.label))
+      notify.info(("%s/%s finished"):format(format.workspace_ref(s.ws), s.label))
     end
   end
   if state == "idle" or state == "exited" then
@@ -105,8 +109,18 @@ function M.register(s, id)
   M.by_id[id] = s
   vim.b[s.buf].conductor_session = id
   -- Named by its label; an exited agent's buffer may still hold that name.
-  if not pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s"):format(s.ws.name, s.label)) then
-    pcall(api.nvim_buf_set_name, s.buf, ("conductor://%s/%s-%d"):format(s.ws.name, s.label, id))
+  if
+    not pcall(
+      api.nvim_buf_set_name,
+      s.buf,
+      ("conductor://%s/%s"):format(format.workspace_ref(s.ws), s.label)
+    )
+  then
+    pcall(
+      api.nvim_buf_set_name,
+      s.buf,
+      ("conductor://%s/%s-%d"):format(format.workspace_ref(s.ws), s.label, id)
+    )
   end
   for _, bytes in ipairs(orphans[id] or {}) do
     pcall(api.nvim_chan_send, s.chan, bytes)
@@ -130,10 +144,14 @@ function M.list(ws_id, kind)
   return out
 end
 
---- The engine went away with every session: each terminal says so and is marked
---- exited, then leaves the table (the next engine's ids start again at 1).
+--- The local engine went away with every session of its own: each terminal says so
+--- and is marked exited, then leaves the table (the next engine's ids start again at 1).
+--- Terminals of workspaces on other machines are not its: their engines still run.
 function M.engine_lost()
   for id, s in pairs(M.by_id) do
+    if s.ws.host then
+      goto continue
+    end
     if s.state ~= "exited" then
       pcall(
         api.nvim_chan_send,
@@ -144,8 +162,43 @@ function M.engine_lost()
     end
     M.by_id[id] = nil
     pcall(vim.api.nvim_buf_del_var, s.buf, "conductor_session")
+    ::continue::
   end
   orphans, forgotten = {}, {}
+end
+
+--- The connection to `host` dropped (the ssh client died: the laptop slept, the network
+--- changed). Its engine and agents run on there: each of its terminals says so and
+--- stays, marked lost, until `agent.reattach` shows its screen again.
+---@param host string
+function M.host_lost(host)
+  for _, s in pairs(M.by_id) do
+    if s.ws.host == host and s.state ~= "exited" and not s.lost then
+      s.lost = true
+      pcall(
+        api.nvim_chan_send,
+        s.chan,
+        ("\r\n[conductor: the connection to %s dropped; %s keeps running there. The next command reconnects, or :ConductorOpen %s:%s]\r\n"):format(
+          host,
+          s.label,
+          host,
+          s.ws.name
+        )
+      )
+    end
+  end
+end
+
+--- Whether terminals of `host` wait for its connection to come back.
+---@param host string
+---@return boolean
+function M.has_lost(host)
+  for _, s in pairs(M.by_id) do
+    if s.lost and s.ws.host == host then
+      return true
+    end
+  end
+  return false
 end
 
 --- Drops every agent and run script of workspace `ws_id` (archived or deleted: the

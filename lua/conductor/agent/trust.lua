@@ -98,6 +98,11 @@ function M.apply(def, ws)
   if not def.trust_worktrees or not def.trust or not M[def.trust] then
     return nil
   end
+  if ws.host then
+    -- The agent's trust files are in the host's home, not this one's: there the
+    -- agent asks about the worktree itself.
+    return nil
+  end
   local ok, result = pcall(M[def.trust], ws.repo_root, ws.path)
   if not ok then
     notify.warn(("could not mark %s trusted for %s: %s"):format(ws.path, def.trust, result))

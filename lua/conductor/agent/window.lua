@@ -30,7 +30,8 @@ function M.resize_all()
   end
   local core = engine.load()
   for id, s in pairs(sessions.by_id) do
-    if s.state ~= "exited" and api.nvim_buf_is_valid(s.buf) then
+    -- (A lost one gets its size when it is attached again.)
+    if s.state ~= "exited" and not s.lost and api.nvim_buf_is_valid(s.buf) then
       local rows, cols = M.size_of(s.buf)
       if rows and (rows .. "x" .. cols) ~= s.size then
         s.size = rows .. "x" .. cols

@@ -196,24 +196,54 @@ local function active(v)
   end, v.list)
 end
 
+-- A read-only scratch buffer named `name` holding `lines`, in the current window.
+---@param name string
+---@param lines string[]
+---@param path string the file's path, for its filetype
+local function show_scratch(name, lines, path)
+  local buf = vim.fn.bufnr(name)
+  if buf == -1 then
+    buf = api.nvim_create_buf(false, true)
+    api.nvim_buf_set_name(buf, name)
+    api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    vim.bo[buf].bufhidden = "wipe"
+    vim.bo[buf].modifiable = false
+    local ft = vim.filetype.match({ filename = path })
+    if ft then
+      vim.bo[buf].filetype = ft
+    end
+  end
+  api.nvim_win_set_buf(0, buf)
+end
+
 -- A buffer with a worktree's version of `path`: the file itself (editable,
--- with your LSP), or an empty scratch buffer when it does not exist there.
+-- with your LSP), or an empty scratch buffer when it does not exist there. A
+-- workspace on another machine: its file as the engine there reads it, read-only
+-- (its path is not a path here).
 ---@param ws conductor.Workspace
 ---@param path string
 local function show_side(ws, path)
-  local full = ws.path .. "/" .. path
-  if vim.uv.fs_stat(full) then
-    vim.cmd("edit " .. vim.fn.fnameescape(full))
-  else
-    local name = ("conductor://%s/%s (absent)"):format(ws.name, path)
-    local buf = vim.fn.bufnr(name)
-    if buf == -1 then
-      buf = api.nvim_create_buf(false, true)
-      api.nvim_buf_set_name(buf, name)
-      vim.bo[buf].bufhidden = "wipe"
-      vim.bo[buf].modifiable = false
+  if ws.host then
+    local label = ("%s:%s"):format(ws.host, ws.name)
+    local file = engine.call("file_read", { workspace = ws.id, path = path })
+    if type(file) ~= "table" then
+      show_scratch(("conductor://%s/%s (absent)"):format(label, path), {}, path)
+    elseif file.binary then
+      show_scratch(("conductor://%s/%s (binary)"):format(label, path), {}, path)
+    else
+      local lines = vim.split(file.text or "", "\n", { plain = true })
+      if lines[#lines] == "" then
+        lines[#lines] = nil
+      end
+      show_scratch(("conductor://%s/%s"):format(label, path), lines, path)
     end
-    api.nvim_win_set_buf(0, buf)
+  else
+    local full = ws.path .. "/" .. path
+    if vim.uv.fs_stat(full) then
+      vim.cmd("edit " .. vim.fn.fnameescape(full))
+    else
+      show_scratch(("conductor://%s/%s (absent)"):format(ws.name, path), {}, path)
+    end
   end
   vim.cmd("diffthis")
 end

@@ -35,7 +35,7 @@ end
 ---@param names string[] at least two: `agent_list(args.agent)`
 function M.new(args, names)
   for _, a in ipairs(names) do
-    agents.check(a)
+    agents.check(a, args.host)
   end
   local task = vim.trim(args.task)
   local group = groups.unique_name(args.name or groups.slug(task) or "compare")
@@ -55,6 +55,8 @@ function M.new(args, names)
     kind = "compare",
     task = task,
     path = workspace.context_path(),
+    host = args.host,
+    repo = args.repo,
     hint = (":ConductorCompare %s compares them"):format(group),
   })
 end

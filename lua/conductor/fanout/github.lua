@@ -98,7 +98,8 @@ end
 
 --- `:ConductorFanout --gh`: the repository's open issues (`gh issue list`),
 --- marked in a list, each becoming a workspace with the default agent.
-function M.from_github()
+---@param host? string make the workspaces on this host (|conductor-hosts|)
+function M.from_github(host)
   local gh = config.get().gh
   if vim.fn.executable(gh) ~= 1 then
     error(
@@ -148,6 +149,7 @@ function M.from_github()
           group = groups.unique_name("issues"),
           kind = "fanout",
           path = path,
+          host = host,
         })
       end)
     end)

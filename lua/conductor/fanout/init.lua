@@ -13,6 +13,7 @@ local M = {}
 
 local api = vim.api
 local github = require("conductor.fanout.github")
+local hosts = require("conductor.hosts")
 local notify = require("conductor.notify")
 local scheduler = require("conductor.fanout.scheduler")
 local tasks = require("conductor.fanout.tasks")
@@ -26,16 +27,21 @@ M.from_github = github.from_github
 
 ---@class conductor.FanoutArgs
 ---@field gh? boolean choose GitHub issues instead of writing tasks
+---@field host? string make the workspaces on this host (|conductor-hosts|)
 
 --- `:ConductorFanout`: shows the buffer of tasks (a split, or its window when
 --- it is already on screen). With `gh`: GitHub issues instead (see
 --- |:ConductorFanout|).
 ---@param opts conductor.FanoutArgs?
 function M.fanout(opts)
-  if type(opts) == "table" and opts.gh then
-    return github.from_github()
+  opts = type(opts) == "table" and opts or {}
+  if opts.host then
+    hosts.get(opts.host) -- an unknown host is refused before anything opens
   end
-  local buf = tasks.buffer()
+  if opts.gh then
+    return github.from_github(opts.host)
+  end
+  local buf = tasks.buffer(opts.host)
   for _, win in ipairs(api.nvim_tabpage_list_wins(0)) do
     if api.nvim_win_get_buf(win) == buf then
       api.nvim_set_current_win(win)

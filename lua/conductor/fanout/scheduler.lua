@@ -8,6 +8,7 @@ local config = require("conductor.config")
 local create = require("conductor.create")
 local engine = require("conductor.engine")
 local groups = require("conductor.groups")
+local hosts = require("conductor.hosts")
 local notify = require("conductor.notify")
 local progress = require("conductor.progress")
 local trust = require("conductor.trust")
@@ -26,11 +27,14 @@ local trust = require("conductor.trust")
 ---@field kind "fanout"|"compare"
 ---@field task? string          the comparison's task
 ---@field path string           where the repository is looked up
+---@field host? string          make them on this host (|conductor-hosts|): its repository
+---                             named by `repo`, or the one with `path`'s origin
+---@field repo? string          with `host`: a short name or a path there
 ---@field on_each? fun(i: integer, err: string?, ws: conductor.Workspace?)
 ---@field on_done? fun(results: conductor.FanoutResult[])
 ---@field hint? string          added to the summary when something was made
 
---- Makes one workspace per job in `opts.path`'s repository, never more than
+--- Makes one workspace per job in `opts.path`'s repository (or on `opts.host`), never more than
 --- `fanout.concurrency` creations at once. The trust question (if any) is
 --- asked once for all. Shows "n of N created" while it runs and one summary
 --- at the end (an error naming each failure and its reason, when there is
@@ -38,8 +42,15 @@ local trust = require("conductor.trust")
 ---@param jobs conductor.FanoutJob[]
 ---@param opts conductor.FanoutOpts
 function M.run(jobs, opts)
-  local repo = engine.call("resolve_repo", { path = opts.path, base = jobs[1] and jobs[1].base })
-  trust.read(repo)
+  local path, where = opts.path, {}
+  if opts.host then
+    -- Resolved once for all: each job names the host's repository by its path there.
+    path = hosts.repo_path(hosts.get(opts.host), opts.repo, opts.path)
+    where = { host = opts.host, repo = path }
+  end
+  local repo =
+    engine.call("resolve_repo", { host = opts.host, path = path, base = jobs[1] and jobs[1].base })
+  trust.read(repo, { host = opts.host })
   local limit = math.max(1, config.get().fanout.concurrency)
   groups.create(opts.group, opts.kind, opts.task)
   local key = {} -- this run's progress line
@@ -117,7 +128,7 @@ function M.run(jobs, opts)
       local i = next_job
       next_job = i + 1
       running = running + 1
-      local job = vim.tbl_extend("force", { path = opts.path, asked = true }, jobs[i])
+      local job = vim.tbl_extend("force", { path = opts.path, asked = true }, where, jobs[i])
       if job.error then
         finish(i, job.error)
       else

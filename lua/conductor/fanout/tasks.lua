@@ -85,9 +85,13 @@ function M.parse(lines)
 end
 
 ---@param repo_name string
+---@param host? string where the workspaces are made
 ---@return string[]
-local function header(repo_name)
+local function header(repo_name, host)
   local cfg = config.get()
+  if host then
+    repo_name = ("%s on host %s"):format(repo_name, host)
+  end
   local ok, default = pcall(catalog.default_name)
   return {
     "# conductor fanout: one task per paragraph (a blank line between tasks).",
@@ -189,7 +193,7 @@ function M.write(buf)
       return
     end
     -- What is left: the header and the failed tasks, each with its reason.
-    local out = header(repo.name)
+    local out = header(repo.name, vim.b[buf].conductor_fanout_host)
     for i, r in ipairs(results) do
       if r.err then
         vim.list_extend(out, tasks[i].lines)
@@ -207,6 +211,7 @@ function M.write(buf)
     group = group,
     kind = "fanout",
     path = path,
+    host = vim.b[buf].conductor_fanout_host,
     on_each = function(i, e, ws)
       if e then
         mark(buf, tasks[i].row, "✗ " .. e, "DiagnosticError")
@@ -226,9 +231,11 @@ function M.write(buf)
   end
 end
 
---- The fanout buffer, made on first use, for the repository the user is in.
+--- The fanout buffer, made on first use, for the repository the user is in; its
+--- tasks are made on `host` when given (|conductor-hosts|), else here.
+---@param host? string
 ---@return integer buf
-function M.buffer()
+function M.buffer(host)
   local path = workspace.context_path()
   local repo = engine.call("resolve_repo", { path = path }) -- outside a repository: its error
   local buf = vim.fn.bufnr(BUF_NAME)
@@ -245,10 +252,13 @@ function M.buffer()
         notify.guard(M.write)(ev.buf)
       end,
     })
-    api.nvim_buf_set_lines(buf, 0, -1, false, header(repo.name))
+    api.nvim_buf_set_lines(buf, 0, -1, false, header(repo.name, host))
     vim.bo[buf].modified = false
     highlight(buf)
-  elseif not busy[buf] and vim.b[buf].conductor_fanout_path ~= path then
+  elseif
+    not busy[buf]
+    and (vim.b[buf].conductor_fanout_path ~= path or vim.b[buf].conductor_fanout_host ~= host)
+  then
     -- Another repository: the header says which.
     local lines = api.nvim_buf_get_lines(buf, 0, -1, false)
     local n = 0
@@ -256,11 +266,18 @@ function M.buffer()
       n = n + 1
     end
     local modified = vim.bo[buf].modified
-    api.nvim_buf_set_lines(buf, 0, n + ((lines[n + 1] == "") and 1 or 0), false, header(repo.name))
+    api.nvim_buf_set_lines(
+      buf,
+      0,
+      n + ((lines[n + 1] == "") and 1 or 0),
+      false,
+      header(repo.name, host)
+    )
     vim.bo[buf].modified = modified
   end
   if not busy[buf] then
     vim.b[buf].conductor_fanout_path = path
+    vim.b[buf].conductor_fanout_host = host
   end
   return buf
 end

@@ -9,8 +9,10 @@ local api = vim.api
 local checks = require("conductor.ship.checks")
 local comments = require("conductor.review.comments")
 local engine = require("conductor.engine")
+local format = require("conductor.format")
 local notify = require("conductor.notify")
 local panel = require("conductor.review.panel")
+local remote_file = require("conductor.review.remote_file")
 
 ---@type table<string, fun(review: conductor.Review)>
 local actions = {}
@@ -185,7 +187,8 @@ function actions.revert_file(review)
   no_revert_in_commit(review)
   local file = target_file(review)
   local ws, base = review.ws, review.changes.base
-  local abs = ws.path .. "/" .. file.path
+  -- The file's buffer: on another machine, the one remote_file.lua reads and writes.
+  local abs = ws.host and remote_file.name(ws, file.path) or (ws.path .. "/" .. file.path)
   local buf = buf_of(abs)
   local unsaved = buf and vim.bo[buf].modified
   local what = file.status == "A" and "delete it (it is not in the base)"
@@ -227,7 +230,14 @@ function actions.revert_file(review)
         review.view.show(review, next)
       end
       local b = buf_of(abs)
-      if b then
+      if b and ws.host then
+        -- Read again from the host: the base version replaces its changes (as `:edit!`
+        -- does below); a file the revert removed loses its hidden buffer.
+        vim.bo[b].modified = false
+        if not remote_file.reload(b) and #vim.fn.win_findbuf(b) == 0 then
+          pcall(api.nvim_buf_delete, b, { force = true })
+        end
+      elseif b then
         if vim.uv.fs_stat(abs) then
           api.nvim_buf_call(b, function()
             vim.cmd("silent edit!")
@@ -360,6 +370,17 @@ end
 function actions.pick_commit(review)
   local ws = review.ws
   local revs = (ws.base_branch or "HEAD") .. "..HEAD"
+  if ws.host then
+    -- The list comes from git in the worktree, which is on that machine; the engine
+    -- reviews any commit it is given.
+    error(
+      ("%s is on another machine, where the commit list is not available; name the commit: :ConductorReview %s --commit=<rev>"):format(
+        format.workspace(ws),
+        format.workspace_ref(ws)
+      ),
+      0
+    )
+  end
   vim.system(
     { "git", "-C", ws.path, "log", "--format=%h%x09%s", revs },
     { text = true },
@@ -367,7 +388,11 @@ function actions.pick_commit(review)
       vim.schedule(function()
         if out.code ~= 0 then
           return notify.error(
-            ("%s: git log %s failed: %s"):format(ws.name, revs, vim.trim(out.stderr or ""))
+            ("%s: git log %s failed: %s"):format(
+              format.workspace(ws),
+              revs,
+              vim.trim(out.stderr or "")
+            )
           )
         end
         local commits = {}
@@ -379,7 +404,10 @@ function actions.pick_commit(review)
         end
         if #commits == 0 then
           return notify.info(
-            ("%s: no commits on the branch since %s"):format(ws.name, ws.base_branch or "its base")
+            ("%s: no commits on the branch since %s"):format(
+              format.workspace(ws),
+              ws.base_branch or "its base"
+            )
           )
         end
         vim.ui.select(commits, {

@@ -9,6 +9,7 @@
 local M = {}
 
 local agents = require("conductor.agent")
+local format = require("conductor.format")
 local notify = require("conductor.notify")
 local workspace = require("conductor.workspace")
 
@@ -192,7 +193,9 @@ function M.send(ws, done)
   local list = M.list(ws.id, { unsent = true })
   if #list == 0 then
     error(
-      ("%s has no unsent review comments; add one with gC in :ConductorReview"):format(ws.name),
+      ("%s has no unsent review comments; add one with gC in :ConductorReview"):format(
+        format.workspace(ws)
+      ),
       0
     )
   end
@@ -204,7 +207,12 @@ function M.send(ws, done)
     end
     M.save(ws.id)
     notify.info(
-      ("sent %d review comment%s to %s/%s"):format(#list, #list == 1 and "" or "s", ws.name, s.name)
+      ("sent %d review comment%s to %s/%s"):format(
+        #list,
+        #list == 1 and "" or "s",
+        format.workspace_ref(ws),
+        s.name
+      )
     )
     if done then
       done(#list)

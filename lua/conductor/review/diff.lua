@@ -1,7 +1,8 @@
 -- The review's two diff windows: on the left the base version of a file in a
 -- read-only scratch buffer named `conductor://<ws>/<rev>/<path>`, on the
 -- right the real file in the worktree (`:edit`ed: the user's LSP, keymaps
--- and `:w` work as anywhere), both in Neovim's own diff mode. Reviewing one
+-- and `:w` work as anywhere; on another machine, a buffer read and written
+-- through its engine, review/remote_file.lua), both in Neovim's own diff mode. Reviewing one
 -- commit (changes.head set), the right side is that commit's blob, read-only. An added file
 -- has an empty left side, a deleted one an empty read-only right side; a
 -- binary file a one-line note instead of a diff.
@@ -13,7 +14,9 @@ local M = {}
 local api = vim.api
 local comments = require("conductor.review.comments")
 local engine = require("conductor.engine")
+local format = require("conductor.format")
 local keys = require("conductor.review.keys")
+local remote_file = require("conductor.review.remote_file")
 
 local ns = api.nvim_create_namespace("conductor_review_comments")
 
@@ -90,7 +93,7 @@ end
 ---@param path string
 ---@return integer buf, boolean binary
 local function blob_buf(review, rev, path)
-  local name = ("conductor://%s/%s/%s"):format(review.ws.name, rev:sub(1, 7), path)
+  local name = ("conductor://%s/%s/%s"):format(format.workspace_ref(review.ws), rev:sub(1, 7), path)
   local blob = engine.call("blob", { workspace = review.ws.id, rev = rev, path = path })
   if blob and blob.binary then
     return M.scratch(name, { ("binary file %s at %s: not shown"):format(path, rev:sub(1, 7)) }),
@@ -192,7 +195,11 @@ function M.show(review, file, opts)
   local binary = file.binary
   local lbuf
   if file.status == "A" then
-    lbuf = M.scratch(("conductor://%s/%s/%s"):format(ws.name, base_short, base_path), {}, file.path)
+    lbuf = M.scratch(
+      ("conductor://%s/%s/%s"):format(format.workspace_ref(ws), base_short, base_path),
+      {},
+      file.path
+    )
   else
     local b
     lbuf, b = blob_buf(review, changes.base, base_path)
@@ -200,23 +207,33 @@ function M.show(review, file, opts)
   end
 
   local rbuf, real
-  local abs = ws.path .. "/" .. file.path
+  local remote_why
+  if ws.host and not binary and not changes.head and file.status ~= "D" then
+    rbuf, remote_why = remote_file.open(ws, file.path)
+    binary = remote_why == "binary"
+  end
   if binary then
     local note = file.status == "D" and "deleted" or (file.status == "A" and "added" or "changed")
-    rbuf = M.scratch(("conductor://%s/binary/%s"):format(ws.name, file.path), {
+    rbuf = M.scratch(("conductor://%s/binary/%s"):format(format.workspace_ref(ws), file.path), {
       ("binary file %s %s: not shown"):format(file.path, note),
     })
   elseif changes.head then
     rbuf = blob_buf(review, changes.head, file.path)
-  elseif file.status == "D" then
-    rbuf = M.scratch(("conductor://%s/deleted/%s"):format(ws.name, file.path), {}, file.path)
-  else
+  elseif file.status == "D" or remote_why == "missing" then
+    -- (A file gone from the host since the list was made shows as deleted.)
+    rbuf = M.scratch(
+      ("conductor://%s/deleted/%s"):format(format.workspace_ref(ws), file.path),
+      {},
+      file.path
+    )
+  elseif not rbuf then
     real = true
   end
 
   local previous = review.right_buf
   api.nvim_win_set_buf(left, lbuf)
   if real then
+    local abs = ws.path .. "/" .. file.path
     api.nvim_win_call(right, function()
       local cur = api.nvim_buf_get_name(0)
       if cur ~= abs then
@@ -280,7 +297,8 @@ function M.note(review, text)
   M.clear_window(review.left)
   M.clear_window(review.right)
   M.release(review)
-  local buf = M.scratch(("conductor://%s/review-note"):format(review.ws.name), { text })
+  local buf =
+    M.scratch(("conductor://%s/review-note"):format(format.workspace_ref(review.ws)), { text })
   for _, win in ipairs({ review.left, review.right }) do
     if api.nvim_win_is_valid(win) then
       api.nvim_win_set_buf(win, buf)
@@ -300,6 +318,8 @@ function M.update(review)
     api.nvim_win_call(review.right, function()
       vim.cmd("silent! checktime")
     end)
+  elseif review.right_buf and remote_file.of_buf(review.right_buf) then
+    remote_file.reload(review.right_buf)
   end
   if
     review.file

@@ -18,9 +18,11 @@ local config = require("conductor.config")
 local diff = require("conductor.review.diff")
 local engine = require("conductor.engine")
 local events = require("conductor.events")
+local format = require("conductor.format")
 local keys = require("conductor.review.keys")
 local notify = require("conductor.notify")
 local panel = require("conductor.review.panel")
+local remote_file = require("conductor.review.remote_file")
 local tabline = require("conductor.tabline")
 local tabs = require("conductor.review.tabs")
 
@@ -187,7 +189,9 @@ function M.refresh(review)
       if not review.changes then
         diff.note(review, "could not list the changes: " .. e)
       end
-      return notify.error(("%s: could not list the changes: %s"):format(review.ws.name, e))
+      return notify.error(
+        ("%s: could not list the changes: %s"):format(format.workspace(review.ws), e)
+      )
     end
     M.apply(review, changes)
   end)
@@ -290,9 +294,13 @@ function M.review(name, opts)
   opts = opts or {}
   local ws = M.resolve(name, "ConductorReview")
   if ws.state ~= "active" then
-    error(("%s is %s; only an active workspace can be reviewed"):format(ws.name, ws.state), 0)
-  elseif vim.fn.isdirectory(ws.path) == 0 then
-    error(("worktree of %s is missing: %s"):format(ws.name, ws.path), 0)
+    error(
+      ("%s is %s; only an active workspace can be reviewed"):format(format.workspace(ws), ws.state),
+      0
+    )
+  elseif not ws.host and vim.fn.isdirectory(ws.path) == 0 then
+    -- (A worktree on another machine is not looked at here: its engine answers for it.)
+    error(("worktree of %s is missing: %s"):format(format.workspace(ws), ws.path), 0)
   end
   if opts.commit == "" then
     opts.commit = nil
@@ -323,9 +331,12 @@ function M.review(name, opts)
   vim.cmd("tabnew")
   local tab = api.nvim_get_current_tabpage()
   vim.bo.bufhidden = "wipe"
-  vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
+  -- The tab works in the worktree; one on another machine is no directory here.
+  if not ws.host then
+    vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
+  end
   vim.t.conductor_review = ws.id
-  tabline.mark(ws.name .. " review")
+  tabline.mark(format.workspace(ws) .. " review")
   local right = api.nvim_get_current_win()
   vim.cmd("leftabove vsplit")
   local left = api.nvim_get_current_win()
@@ -358,10 +369,13 @@ function M.review(name, opts)
   update_workspace(review)
   keys.attach(panel_buf, "panel", review.getter)
 
+  -- A file of the worktree written (on another machine: through remote_file.lua).
+  local written = ws.host and remote_file.prefix(ws) or (ws.path .. "/")
   api.nvim_create_autocmd("BufWritePost", {
     group = review.group,
     callback = function(ev)
-      if vim.startswith(vim.fn.fnamemodify(ev.match, ":p"), ws.path .. "/") then
+      local file = ws.host and ev.match or vim.fn.fnamemodify(ev.match, ":p")
+      if vim.startswith(file, written) then
         M.refresh_soon(review)
       end
     end,
@@ -438,9 +452,23 @@ do
       end
     end
   end)
+  local group = api.nvim_create_augroup("conductor_review", { clear = true })
+  -- The connection to a host came back: its reviews list their changes again (what
+  -- happened there meanwhile).
+  api.nvim_create_autocmd("User", {
+    group = group,
+    pattern = "ConductorHostReconnected",
+    callback = function(ev)
+      for _, review in pairs(tabs.by_tab) do
+        if ev.data and review.ws.host == ev.data.host and tabs.valid(review) then
+          M.refresh(review)
+        end
+      end
+    end,
+  })
   -- A workspace that loses its worktree loses its review.
   api.nvim_create_autocmd("User", {
-    group = api.nvim_create_augroup("conductor_review", { clear = true }),
+    group = group,
     pattern = { "ConductorWorkspaceArchived", "ConductorWorkspaceDeleted" },
     callback = function(ev)
       local review = ev.data and ev.data.id and M.of_workspace(ev.data.id)

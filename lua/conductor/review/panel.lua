@@ -33,7 +33,7 @@ local STATUS_HL = {
 ---@return integer buf
 function M.create(ws)
   local buf = api.nvim_create_buf(false, true)
-  pcall(api.nvim_buf_set_name, buf, ("conductor://%s/review"):format(ws.name))
+  pcall(api.nvim_buf_set_name, buf, ("conductor://%s/review"):format(format.workspace_ref(ws)))
   vim.bo[buf].buftype = "nofile"
   vim.bo[buf].bufhidden = "wipe"
   vim.bo[buf].swapfile = false
@@ -104,7 +104,7 @@ function M.render(review)
     )
     or "branch changes"
   add(
-    ("%s · %s%s"):format(ws.name, scope, review.loading and " (updating…)" or ""),
+    ("%s · %s%s"):format(format.workspace(ws), scope, review.loading and " (updating…)" or ""),
     "ConductorReviewHeader"
   )
   if changes then

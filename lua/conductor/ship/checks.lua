@@ -62,11 +62,25 @@ function M.failure(res)
   end
 end
 
---- The last lines of a check's log (`log` is the output itself, or the path
---- of a file holding it).
+-- Whether a check's log is a file on another machine (the workspace's host): its path
+-- means nothing here.
 ---@param check table
----@return string
-function M.log_tail(check)
+---@param ws? conductor.Workspace
+---@return boolean
+local function log_elsewhere(check, ws)
+  local log = check.log or ""
+  return ws ~= nil and ws.host ~= nil and not log:find("\n") and log:sub(1, 1) == "/"
+end
+
+--- The last lines of a check's log (`log` is the output itself, or the path
+--- of a file holding it); nil when that file is on `ws`'s host.
+---@param check table
+---@param ws? conductor.Workspace
+---@return string?
+function M.log_tail(check, ws)
+  if log_elsewhere(check, ws) then
+    return nil
+  end
   local log = check.log or ""
   if not log:find("\n") and log:sub(1, 1) == "/" and vim.uv.fs_stat(log) then
     local f = io.open(log, "rb")
@@ -88,13 +102,23 @@ end
 
 --- The prompt that asks the agent to fix a failed check.
 ---@param check table
+---@param ws? conductor.Workspace
 ---@return string
-function M.failure_prompt(check)
+function M.failure_prompt(check, ws)
   local why = check.code and ("exit code " .. check.code) or "it failed"
+  local tail = M.log_tail(check, ws)
+  if not tail then
+    -- The log is on the agent's machine, not this one: the agent reads it there.
+    return ("The check `%s` fails (%s). Please fix it. Its output is in the file %s (read its end)."):format(
+      check.command or "?",
+      why,
+      check.log
+    )
+  end
   return ("The check `%s` fails (%s). Please fix it. The end of its output:\n```\n%s\n```"):format(
     check.command or "?",
     why,
-    M.log_tail(check)
+    tail
   )
 end
 
@@ -104,11 +128,13 @@ function M.send_failure(ws)
   local res = M.result(ws)
   local failed = res and M.failure(res)
   if not failed then
-    error(("%s has no failed check to send; run :ConductorCheck"):format(ws.name), 0)
+    error(("%s has no failed check to send; run :ConductorCheck"):format(format.workspace(ws)), 0)
   end
   agents.choose(ws, function(s)
-    agents.paste(s.id, workspace.with_prompt(ws, "fix_errors", M.failure_prompt(failed)), true)
-    notify.info(("sent the failure of `%s` to %s/%s"):format(failed.command, ws.name, s.name))
+    agents.paste(s.id, workspace.with_prompt(ws, "fix_errors", M.failure_prompt(failed, ws)), true)
+    notify.info(
+      ("sent the failure of `%s` to %s/%s"):format(failed.command, format.workspace_ref(ws), s.name)
+    )
   end, { prompts = true })
 end
 
@@ -117,9 +143,12 @@ end
 ---@param failed table
 local function offer(ws, failed)
   local choices = {
-    { id = "send", label = ("send the end of its log to %s's agent"):format(ws.name) },
-    { id = "log", label = "show its log" },
+    { id = "send", label = ("send the end of its log to %s's agent"):format(format.workspace(ws)) },
   }
+  -- (A log on another machine is the agent's to read there: not shown here.)
+  if not log_elsewhere(failed, ws) then
+    choices[#choices + 1] = { id = "log", label = "show its log" }
+  end
   vim.ui.select(choices, {
     prompt = ("conductor: `%s` failed"):format(failed.command),
     kind = "conductor_check_failed",
@@ -137,7 +166,7 @@ local function offer(ws, failed)
       local buf = vim.api.nvim_get_current_buf()
       vim.bo[buf].buftype = "nofile"
       vim.bo[buf].bufhidden = "wipe"
-      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(M.log_tail(failed), "\n"))
+      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(M.log_tail(failed) or "", "\n"))
       vim.bo[buf].modifiable = false
       vim.cmd("normal! G")
     end
@@ -157,15 +186,15 @@ end
 function M.check(name)
   local ws = tabs.resolve(name, "ConductorCheck")
   if running[ws.id] then
-    error(("the checks of %s are already running"):format(ws.name), 0)
+    error(("the checks of %s are already running"):format(format.workspace(ws)), 0)
   end
   trust.for_workspace(ws)
-  local label = ("%s: running checks…"):format(ws.name)
+  local label = ("%s: running checks…"):format(format.workspace(ws))
   running[ws.id] = progress.request("checks", { workspace = ws.id }, label, function(err, res)
     running[ws.id] = nil
     if err then
       redraw(ws.id)
-      return notify.error(("%s: checks could not run: %s"):format(ws.name, err))
+      return notify.error(("%s: checks could not run: %s"):format(format.workspace(ws), err))
     end
     res.elapsed_ms = res.elapsed_ms or M.elapsed(res)
     res.finished_at = res.finished_at or os.time()
@@ -175,19 +204,24 @@ function M.check(name)
     local failed = M.failure(res)
     if #results == 0 then
       notify.warn(
-        ("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml"):format(
-          ws.name,
-          ws.repo_root
+        ("%s has no checks; set `checks` in setup() or in %s/.conductor/settings.toml%s"):format(
+          format.workspace(ws),
+          ws.repo_root,
+          ws.host and (" on " .. ws.host) or ""
         )
       )
     elseif res.ok then
       notify.info(
-        ("%s: checks passed (%d, %s)"):format(ws.name, #results, format.duration(res.elapsed_ms))
+        ("%s: checks passed (%d, %s)"):format(
+          format.workspace(ws),
+          #results,
+          format.duration(res.elapsed_ms)
+        )
       )
     else
       notify.error(
         ("%s: check `%s` failed (%s) after %s"):format(
-          ws.name,
+          format.workspace(ws),
           failed and failed.command or "?",
           failed and failed.code and ("exit " .. failed.code) or "failed",
           format.duration(res.elapsed_ms)

@@ -4,8 +4,10 @@
 
 local M = {}
 
+local format = require("conductor.format")
 local layout = require("conductor.layout")
 local notify = require("conductor.notify")
+local remote_file = require("conductor.review.remote_file")
 local progress = require("conductor.progress")
 
 --- One engine request on the progress line (progress.lua).
@@ -14,7 +16,10 @@ M.request = progress.request
 ---@param ws conductor.Workspace
 function M.must_be_active(ws)
   if ws.state ~= "active" then
-    error(("%s is %s; only an active workspace can be shipped"):format(ws.name, ws.state), 0)
+    error(
+      ("%s is %s; only an active workspace can be shipped"):format(format.workspace(ws), ws.state),
+      0
+    )
   end
 end
 
@@ -27,7 +32,7 @@ function M.before(ws, what, go)
   M.request(
     "status",
     { workspace = ws.id },
-    ("checking %s…"):format(ws.name),
+    ("checking %s…"):format(format.workspace(ws)),
     function(err, status)
       if err then
         return notify.error(err)
@@ -48,7 +53,8 @@ function M.before(ws, what, go)
           )
         )
       end
-      local unsaved = #layout.modified_buffers(ws)
+      -- (On another machine, its files' buffers are remote_file.lua's.)
+      local unsaved = #layout.modified_buffers(ws) + #remote_file.modified_buffers(ws)
       local dirty = status and status.dirty
       if not dirty and unsaved == 0 then
         return go()
@@ -63,7 +69,7 @@ function M.before(ws, what, go)
       local question = (
         "%s has %s; they are not part of the %s (only commits on %s are).\n"
         .. "Go on with the committed work?"
-      ):format(ws.name, table.concat(parts, " and "), what, ws.branch)
+      ):format(format.workspace(ws), table.concat(parts, " and "), what, ws.branch)
       if vim.fn.confirm(question, "&Go on\n&Cancel", 2) == 1 then
         go()
       end

@@ -11,6 +11,7 @@ local agents = require("conductor.agent")
 local common = require("conductor.ship.common")
 local config = require("conductor.config")
 local events = require("conductor.events")
+local format = require("conductor.format")
 local message = require("conductor.ship.message")
 local notify = require("conductor.notify")
 local tabs = require("conductor.review.tabs")
@@ -34,7 +35,7 @@ local function offer_rebase(ws)
       base
     )
     agents.paste(s.id, workspace.with_prompt(ws, "resolve_conflicts", text), true)
-    notify.info(("asked %s/%s to rebase on %s"):format(ws.name, s.name, base))
+    notify.info(("asked %s/%s to rebase on %s"):format(format.workspace_ref(ws), s.name, base))
   end, { prompts = true })
 end
 
@@ -50,7 +51,7 @@ local function run(ws, strategy, msg, buf, lines)
   local label = ("merging %s into %s (%s)…"):format(ws.branch, ws.base_branch or "base", strategy)
   common.request("merge", params, label, function(err, res)
     if err then
-      notify.error(("could not merge %s: %s"):format(ws.name, err))
+      notify.error(("could not merge %s: %s"):format(format.workspace(ws), err))
       if lines and not (buf and vim.api.nvim_buf_is_valid(buf)) then
         M.edit_message(ws, lines)
       end
@@ -65,9 +66,10 @@ local function run(ws, strategy, msg, buf, lines)
     local commit = type(res) == "table" and res.commit or nil
     local left = res and res.uncommitted or 0
     notify.info(
-      ("merged %s into %s (%s)%s%s%s"):format(
+      ("merged %s into %s%s (%s)%s%s%s"):format(
         ws.branch,
         ws.base_branch or "base",
+        ws.host and (" on " .. ws.host) or "",
         res and res.strategy or strategy,
         commit and (" at " .. commit:sub(1, 7)) or "",
         res
@@ -98,7 +100,7 @@ end
 ---@param lines string[]
 function M.edit_message(ws, lines)
   message.open({
-    name = ("conductor://%s/COMMIT_MSG"):format(ws.name),
+    name = ("conductor://%s/COMMIT_MSG"):format(format.workspace_ref(ws)),
     filetype = "gitcommit",
     lines = lines,
     hint = ("squash %s into %s · :w merges · :q cancels"):format(
@@ -132,11 +134,11 @@ function M.merge(name, strategy)
       common.request(
         "draft_message",
         { workspace = ws.id },
-        ("drafting the message of %s…"):format(ws.name),
+        ("drafting the message of %s…"):format(format.workspace(ws)),
         function(err, draft)
           if err then
             return notify.error(
-              ("could not draft the commit message of %s: %s"):format(ws.name, err)
+              ("could not draft the commit message of %s: %s"):format(format.workspace(ws), err)
             )
           end
           local lines = { draft.title or "" }

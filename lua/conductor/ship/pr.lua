@@ -9,6 +9,7 @@ local M = {}
 
 local common = require("conductor.ship.common")
 local events = require("conductor.events")
+local format = require("conductor.format")
 local message = require("conductor.ship.message")
 local notify = require("conductor.notify")
 local tabs = require("conductor.review.tabs")
@@ -17,7 +18,7 @@ local tabs = require("conductor.review.tabs")
 ---@param lines string[]
 local function edit(ws, lines)
   message.open({
-    name = ("conductor://%s/PULL_REQUEST"):format(ws.name),
+    name = ("conductor://%s/PULL_REQUEST"):format(format.workspace_ref(ws)),
     filetype = "markdown",
     lines = lines,
     hint = ("pull request %s → %s · line 1 is the title · :w pushes and opens it · :q cancels"):format(
@@ -37,7 +38,9 @@ local function edit(ws, lines)
         label,
         function(err, res)
           if err then
-            notify.error(("could not open a pull request for %s: %s"):format(ws.name, err))
+            notify.error(
+              ("could not open a pull request for %s: %s"):format(format.workspace(ws), err)
+            )
             if not vim.api.nvim_buf_is_valid(buf) then
               edit(ws, edited)
             end
@@ -45,7 +48,7 @@ local function edit(ws, lines)
           end
           message.close(buf)
           if res.created then
-            notify.info(("opened the pull request of %s: %s"):format(ws.name, res.url))
+            notify.info(("opened the pull request of %s: %s"):format(format.workspace(ws), res.url))
           else
             notify.info(("pushed %s; create the pull request at %s"):format(ws.branch, res.url))
           end
@@ -70,17 +73,19 @@ function M.pr(name)
   local ws = tabs.resolve(name, "ConductorPR")
   common.must_be_active(ws)
   if ws.pr_url then
-    notify.info(("%s already has a pull request: %s"):format(ws.name, ws.pr_url))
+    notify.info(("%s already has a pull request: %s"):format(format.workspace(ws), ws.pr_url))
     return
   end
   common.before(ws, "pull request", function()
     common.request(
       "draft_message",
       { workspace = ws.id },
-      ("drafting the pull request of %s…"):format(ws.name),
+      ("drafting the pull request of %s…"):format(format.workspace(ws)),
       function(err, draft)
         if err then
-          return notify.error(("could not draft the pull request of %s: %s"):format(ws.name, err))
+          return notify.error(
+            ("could not draft the pull request of %s: %s"):format(format.workspace(ws), err)
+          )
         end
         local lines = { draft.title or "", "" }
         vim.list_extend(lines, common.lines(draft.body))

@@ -51,11 +51,19 @@ local function agents_group(list)
   return highlights.group(top)
 end
 
+-- Workspaces here and on the configured hosts (|conductor-hosts|). When the picker opens
+-- (`opening`) every host is asked and those that could not be reached are said once; a
+-- refresh asks only the hosts already connected, never waiting on ssh.
 ---@param show_archived boolean
+---@param opening boolean?
 ---@return conductor.Workspace[]
-local function workspaces(show_archived)
+local function workspaces(show_archived, opening)
   local out = {}
-  for _, ws in ipairs(picker.items()) do
+  local all, unreachable = picker.items({ connected_only = not opening })
+  if opening then
+    picker.warn_unreachable(unreachable)
+  end
+  for _, ws in ipairs(all) do
     if show_archived or ws.state ~= "archived" then
       out[#out + 1] = ws
     end
@@ -141,10 +149,12 @@ end
 ---@param height integer? lines the preview window shows
 ---@return string[]
 local function details(ws, height)
+  -- A host's paths read "big:/path": they are paths there, not here.
+  local there = ws.host and (ws.host .. ":") or ""
   local lines = {
-    ("%s  (%s)"):format(ws.name, summary.state_text(ws)),
+    ("%s  (%s)"):format(picker.cells(ws).name, summary.state_text(ws)),
     "",
-    "repository  " .. (ws.repo_root or ""),
+    "repository  " .. there .. (ws.repo_root or ""),
     ("branch      %s  (from %s at %s)"):format(
       ws.branch or "",
       ws.base_branch or "?",
@@ -152,7 +162,7 @@ local function details(ws, height)
     ),
   }
   if ws.state ~= "archived" then
-    lines[#lines + 1] = "worktree    " .. (ws.path or "")
+    lines[#lines + 1] = "worktree    " .. there .. (ws.path or "")
   elseif ws.snapshot_ref then
     lines[#lines + 1] = "snapshot    " .. ws.snapshot_ref
   end
@@ -196,7 +206,7 @@ local function details(ws, height)
   if ws.created_at then
     lines[#lines + 1] = "created     " .. os.date("%Y-%m-%d %H:%M", ws.created_at)
   end
-  lines[#lines + 1] = "log         " .. (ws.log or "")
+  lines[#lines + 1] = "log         " .. there .. (ws.log or "")
   local agents = summary.agents(ws.id)
   if #agents == 0 then
     lines[#lines + 1] = "agents      none"
@@ -256,7 +266,7 @@ end
 local function conductor(opts)
   opts = vim.tbl_extend("force", ext_config, opts or {})
   local show_archived = opts.archived == true or opts.archived == "true"
-  local ok, list = pcall(workspaces, show_archived)
+  local ok, list = pcall(workspaces, show_archived, true)
   if not ok then
     return notify.error(list)
   end
