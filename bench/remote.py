@@ -5,8 +5,10 @@ the same run.
 The host is this machine: a real `sshd -D` on a free loopback port (throwaway host and
 user keys, its own config in a temp dir; never the machine's own sshd or port 22),
 logging in as the local user `conductor-remote` (created when missing), with the
-repository in that user's home, owned by it. The plugin copies its engine there on the
-first connection (not timed: everything below is warm). So the figures carry ssh's
+repository in that user's home, owned by it. The host runs a copy of this run's engine
+(the `engine` option of the host; BENCH_INSTALLED_ENGINE=1: the one the plugin copies to
+the versioned path, whatever build of this commit is there). The first connection is not
+timed: everything below is warm. So the figures carry ssh's
 encryption, the stdio relay (`conductor-engine stdio` on the host between ssh and the
 host's engine) and the extra process hops, and no network latency at all.
 
@@ -38,7 +40,7 @@ import sys
 import tempfile
 import time
 
-from common import OUT, ROOT, Editor, git, p95
+from common import OUT, ROOT, Editor, engine_bin, git, p95
 
 USER = "conductor-remote"
 CREATE_RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -263,7 +265,7 @@ def make_repo(path, files=CHANGED + 10):
 
 
 SETUP = """
-local root, ssh, fake, python = ...
+local root, ssh, fake, python, host_engine = ...
 require('conductor').setup({
   fetch = false,
   agents = {
@@ -276,6 +278,7 @@ require('conductor').setup({
   hosts = {
     box = {
       ssh = ssh,
+      engine = host_engine,
       repos = { app = root .. '/repo' },
       state_dir = root .. '/state',
       options = { workspaces_root = root .. '/ws', fetch = false },
@@ -554,7 +557,18 @@ def main():
         ed = Editor(local_repo)
         n = ed.nvim
         python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else which("python3")
-        has_command = n.exec_lua(SETUP, host.root, host.ssh(), os.path.join(ROOT, "tests/agents/fake-agent"), python)
+        # The host runs the engine this run runs here, byte for byte: a copy in this run's
+        # directory there, named by the `engine` option. (The versioned path the plugin
+        # copies to, ~/.local/share/conductor/<version>-<commit>/, is shared with the test
+        # suite, which puts its debug build of the same commit there: 5× the size, and
+        # 40 % slower through a flood.)
+        host_engine = os.path.join(host.root, "conductor-engine")
+        if not os.environ.get("BENCH_INSTALLED_ENGINE"):
+            shutil.copy(engine_bin(), host_engine)
+            os.chmod(host_engine, 0o755)
+            host.give(host_engine)
+        has_command = n.exec_lua(SETUP, host.root, host.ssh(), os.path.join(ROOT, "tests/agents/fake-agent"), python,
+                                 None if os.environ.get("BENCH_INSTALLED_ENGINE") else host_engine)
         n.exec_lua(HELPERS)
         mode = CREATE_MODE if CREATE_MODE != "auto" else ("command" if has_command else "api")
         if mode == "command" and not has_command:
@@ -575,11 +589,14 @@ def main():
         n.exec_lua("require('conductor.engine').call('resolve_repo', { host = 'box', path = ... })",
                    host.root + "/repo")
         result["first_connection_s"] = round(time.perf_counter() - t, 2)
-        result["engine_copied_then"] = copies() != before
+        if os.environ.get("BENCH_INSTALLED_ENGINE"):
+            result["engine_copied_then"] = copies() != before
         n.exec_lua("require('conductor.engine').call('engine_status', {})")
         host_engine = os.readlink("/proc/%d/exe" % n.exec_lua(
             "return require('conductor.engine').call('engine_status', { host = 'box' }).pid"))
         result["engine_on_host"] = host_engine.replace(host.home, "~" + USER)
+        with open(host_engine, "rb") as a, open(engine_bin(), "rb") as b:
+            result["engine_on_host_same_as_here"] = a.read() == b.read()
 
         def create(name, remote):
             if mode == "command":
