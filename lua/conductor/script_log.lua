@@ -5,12 +5,13 @@
 local M = {}
 
 local api = vim.api
+local engine = require("conductor.engine")
 local notify = require("conductor.notify")
 local workspace = require("conductor.workspace")
 
 local POLL_MS = 500
 
----@type table<integer, uv.uv_fs_poll_t> buffer -> watcher
+---@type table<integer, uv.uv_fs_poll_t|uv.uv_timer_t> buffer -> watcher
 local watchers = {}
 
 -- Reloads `buf` from disk, keeping followers at the end.
@@ -51,8 +52,105 @@ local function watch(buf, path)
     buffer = buf,
     once = true,
     callback = function()
-      poll:stop()
-      poll:close()
+      -- Unload and wipeout may both come (`once` is per event).
+      if not poll:is_closing() then
+        poll:stop()
+        poll:close()
+      end
+      watchers[buf] = nil
+    end,
+  })
+end
+
+-- Appends `text` to the read-only log buffer `buf`, keeping followers at the end.
+---@param buf integer
+---@param text string
+---@param replace boolean the log was replaced (read from its start)
+local function append(buf, text, replace)
+  if not api.nvim_buf_is_loaded(buf) then
+    return
+  end
+  local followers = {}
+  for _, win in ipairs(vim.fn.win_findbuf(buf)) do
+    if api.nvim_win_get_cursor(win)[1] >= api.nvim_buf_line_count(buf) then
+      followers[#followers + 1] = win
+    end
+  end
+  local lines = vim.split(text, "\n", { plain = true })
+  vim.bo[buf].modifiable = true
+  if replace then
+    api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  else
+    -- The last line so far may have been a partial one: the text continues it.
+    local last = api.nvim_buf_get_lines(buf, -2, -1, false)[1] or ""
+    lines[1] = last .. lines[1]
+    api.nvim_buf_set_lines(buf, -2, -1, false, lines)
+  end
+  vim.bo[buf].modifiable = false
+  local n = api.nvim_buf_line_count(buf)
+  for _, win in ipairs(followers) do
+    api.nvim_win_set_cursor(win, { n, 0 })
+  end
+end
+
+--- The log of a workspace on another machine: read through the engine there, and
+--- followed (a read of what was added, every second) while its buffer lives.
+---@param ws conductor.Workspace
+function M.log_remote(ws)
+  local name = ("conductor://%s/%s/log"):format(ws.host, ws.name)
+  local buf = vim.fn.bufnr(name)
+  local win = buf ~= -1 and vim.fn.win_findbuf(buf)[1]
+  if win and api.nvim_win_get_tabpage(win) == api.nvim_get_current_tabpage() then
+    return api.nvim_set_current_win(win)
+  end
+  local first = engine.call("log_read", { workspace = ws.id })
+  if buf == -1 then
+    buf = api.nvim_create_buf(true, true)
+    api.nvim_buf_set_name(buf, name)
+    vim.bo[buf].bufhidden = "hide"
+    append(buf, first.text, true)
+  end
+  vim.cmd("split")
+  api.nvim_win_set_buf(0, buf)
+  api.nvim_win_set_cursor(0, { api.nvim_buf_line_count(buf), 0 })
+  if watchers[buf] then
+    return
+  end
+  local size, asking = first.size, false
+  local timer = assert(vim.uv.new_timer())
+  timer:start(
+    1000,
+    1000,
+    vim.schedule_wrap(function()
+      -- A dropped connection is not made again from here: the next command does that.
+      if asking or not api.nvim_buf_is_loaded(buf) or not engine.host_connected(ws.host) then
+        return
+      end
+      asking = true
+      local ok = pcall(
+        engine.request,
+        "log_read",
+        { workspace = ws.id, offset = size },
+        function(err, part)
+          asking = false
+          if not err and part.size ~= size then
+            append(buf, part.text, part.size < size)
+            size = part.size
+          end
+        end
+      )
+      asking = ok and asking
+    end)
+  )
+  watchers[buf] = timer
+  api.nvim_create_autocmd({ "BufWipeout", "BufUnload" }, {
+    buffer = buf,
+    once = true,
+    callback = function()
+      if not timer:is_closing() then
+        timer:stop()
+        timer:close()
+      end
       watchers[buf] = nil
     end,
   })
@@ -64,16 +162,7 @@ function M.log(name)
   local ws = workspace.resolve(name, "ConductorLog")
   local path = ws.log
   if ws.host then
-    -- Local-only for now: the engine has no request that follows a file outside the
-    -- worktree, and the path is one on the host.
-    error(
-      ("the script log of %s:%s is on that machine: %s (read it there, e.g. ssh … tail -f)"):format(
-        ws.host,
-        ws.name,
-        path
-      ),
-      0
-    )
+    return M.log_remote(ws)
   end
   if vim.fn.filereadable(path) == 0 then
     notify.info(("%s has no log yet: no script has run in it"):format(ws.name))

@@ -36,7 +36,11 @@ pub struct WorkspaceRequest {
     pub workspace: String,
     pub repo: Option<PathBuf>,
     /// Archive: the agents running in the editor, to start again on restore.
+    #[serde(deserialize_with = "crate::protocol::list_or_empty_table")]
     pub agents: Vec<String>,
+    /// `log_read`: which log ("scripts", the default, or "checks") and from which byte.
+    pub log: Option<String>,
+    pub offset: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -232,6 +232,19 @@ impl SessionEvent {
     }
 }
 
+/// A list in a request: Lua has one kind of table, and an empty one arrives as a map.
+pub fn list_or_empty_table<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Object(m) if m.is_empty() => Ok(Vec::new()),
+        serde_json::Value::Null => Ok(Vec::new()),
+        other => serde_json::from_value(other).map_err(serde::de::Error::custom),
+    }
+}
+
 /// A method with no parameters still takes (and ignores) a table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -341,6 +354,11 @@ pub enum Request {
     /// workspace on another machine.
     FileRead(FileRequest),
     FileWrite(FileRequest),
+    /// A workspace's script or checks log (from a byte on): `:ConductorLog` and a failed
+    /// check's output for a workspace on another machine.
+    LogRead(WorkspaceRequest),
+    /// The commits of a workspace's branch since its base (the review's commit list).
+    Commits(WorkspaceRequest),
     // Slow work, answered when done.
     Create(CreateRequest),
     RunSetup(WorkspaceRequest),

@@ -56,6 +56,23 @@ pub struct Blob {
     pub binary: bool,
 }
 
+/// Part of a log (`log_read`).
+#[derive(Debug, Default, Serialize)]
+pub struct LogText {
+    pub text: String,
+    /// The log's size: where the next read starts.
+    pub size: u64,
+    /// Where it is, on the engine's machine.
+    pub path: PathBuf,
+}
+
+/// One commit of a branch (`commits`).
+#[derive(Debug, Serialize)]
+pub struct CommitLine {
+    pub sha: String,
+    pub subject: String,
+}
+
 fn text_or_bytes<S: serde::Serializer>(bytes: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
     match std::str::from_utf8(bytes) {
         Ok(text) => s.serialize_str(text),
@@ -182,6 +199,66 @@ impl Engine {
             return Err(Error::new(format!("cannot write {}: {e}", req.path)));
         }
         Ok(true)
+    }
+
+    /// A workspace's log from byte `offset` on (at most the last MB of it): `text`, and
+    /// `size`, the offset to ask from next. A log not written yet is empty.
+    pub fn log_read(&self, req: &crate::lifecycle::WorkspaceRequest) -> Result<LogText> {
+        use std::io::{Read, Seek, SeekFrom};
+        const MAX: u64 = 1024 * 1024;
+        let ws = self.get(&req.workspace, req.repo.as_deref())?;
+        let path = match req.log.as_deref().unwrap_or("scripts") {
+            "scripts" => ws.log.clone(),
+            "checks" => ws.log.with_file_name(format!("{}-checks.log", ws.id)),
+            other => {
+                return Err(Error::new(format!(
+                    "no log {other:?}: \"scripts\" or \"checks\""
+                )))
+            }
+        };
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LogText::default());
+            }
+            Err(e) => return Err(Error::new(format!("cannot read {}: {e}", path.display()))),
+        };
+        let size = file.metadata()?.len();
+        // A log replaced since (a new run of the checks) is read from its start.
+        let from = if req.offset > size { 0 } else { req.offset };
+        let from = from.max(size.saturating_sub(MAX));
+        file.seek(SeekFrom::Start(from))?;
+        let mut bytes = Vec::new();
+        file.take(size - from).read_to_end(&mut bytes)?;
+        Ok(LogText {
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            size,
+            path,
+        })
+    }
+
+    /// The commits of the workspace's branch since its base, newest first.
+    pub fn commits(&self, req: &crate::lifecycle::WorkspaceRequest) -> Result<Vec<CommitLine>> {
+        let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
+        let repo = git2::Repository::open(&ws.path)?;
+        let base = changes::merge_base(&repo, &ws.base_branch)?;
+        let mut walk = repo.revwalk()?;
+        walk.push_head()?;
+        walk.hide(base)?;
+        let mut out = Vec::new();
+        for oid in walk {
+            let commit = repo.find_commit(oid?)?;
+            out.push(CommitLine {
+                sha: commit
+                    .as_object()
+                    .short_id()?
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                subject: commit.summary().unwrap_or("").to_string(),
+            });
+        }
+        Ok(out)
     }
 
     pub fn set_viewed(&self, req: &FileRequest) -> Result<Workspace> {

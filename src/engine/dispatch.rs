@@ -125,6 +125,8 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
         Request::Blob(p) => return inline(to_json(engine.blob(&p))),
         Request::FileRead(p) => return inline(to_json(engine.file_read(&p))),
         Request::FileWrite(p) => return inline(to_json(engine.file_write(&p))),
+        Request::LogRead(p) => return inline(to_json(engine.log_read(&p))),
+        Request::Commits(p) => return inline(to_json(engine.commits(&p))),
         Request::AgentStart(req) => return inline(agent_start(ctx, client, req)),
         Request::AgentPaste(p) => {
             return inline(to_json(engine.sessions.paste(p.session, &p.text, p.submit)))

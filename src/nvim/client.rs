@@ -139,6 +139,11 @@ pub fn connection_to(host: Option<&str>) -> Result<Arc<Connection>, String> {
     if let Some(options) = spec.options.clone() {
         c.call("options", options)?;
     }
+    // Terminals of this host that lost their connection attach again (agent/output.lua).
+    bridge::post(Message::Event(serde_json::json!({
+        "event": "host_connected",
+        "data": { "host": name, "generation": c.generation },
+    })));
     Ok(c)
 }
 

@@ -12,46 +12,35 @@ local notify = require("conductor.notify")
 local sessions = require("conductor.agent.sessions")
 local window = require("conductor.agent.window")
 
--- Hosts whose terminals wait for the connection to come back: host -> timer.
----@type table<string, uv.uv_timer_t>
-local waiting = {}
+-- Whatever reconnects to a host (any command that reaches it: the picker, a review, a
+-- key typed into one of its terminals; the library says `host_connected`), its lost
+-- terminals are shown again and `User ConductorHostReconnected` says so.
+---@type table<string, true> hosts whose connection dropped
+local dropped = {}
 
--- Whatever reconnects to `host` (any command that reaches it: the picker, a review, a
--- key typed into one of its terminals), its lost terminals are then shown again and
--- `User ConductorHostReconnected` says so. The engine module connects without telling
--- anyone, so this looks (cheaply, without connecting) twice a second while a host has
--- lost terminals.
 ---@param host string
-local function watch_reconnect(host)
-  if waiting[host] then
+local function host_connected(host)
+  if not dropped[host] then
     return
   end
-  local timer = assert(vim.uv.new_timer())
-  waiting[host] = timer
-  timer:start(
-    500,
-    500,
-    vim.schedule_wrap(function()
-      local ok, up = pcall(engine.host_connected, host)
-      if waiting[host] ~= timer or not (ok and up) then
-        return
-      end
-      waiting[host] = nil
-      timer:stop()
-      timer:close()
-      if sessions.has_lost(host) then
-        local reattached, err = pcall(require("conductor.agent").reattach, host)
-        if not reattached then
-          notify.error(err)
-        end
-      end
-      events.fire("ConductorHostReconnected", { host = host })
-    end)
-  )
+  dropped[host] = nil
+  if sessions.has_lost(host) then
+    local reattached, err = pcall(require("conductor.agent").reattach, host)
+    if not reattached then
+      notify.error(err)
+    end
+  end
+  events.fire("ConductorHostReconnected", { host = host })
 end
 
 do
   engine.on_output(sessions.output)
+  engine.on("host_connected", function(d)
+    -- After the request that connected has returned (its caller may be mid-way).
+    vim.schedule(function()
+      host_connected(d.host)
+    end)
+  end)
   engine.on("agent_state", function(d)
     local s = sessions.by_id[d.session]
     -- An exit is announced once, by agent_exited (with its code).
@@ -74,8 +63,8 @@ do
       -- Only the connection to that machine went (its ssh client died): the engine and
       -- agents there run on. Its terminals wait; the next command that reaches the
       -- host brings their screens back.
-      sessions.host_lost(d.host)
-      return watch_reconnect(d.host)
+      dropped[d.host] = true
+      return sessions.host_lost(d.host)
     end
     -- The engine stopped (or was killed): its terminals went with it. Their buffers stay
     -- (scrollback to read) but leave the session table: a new engine numbers its

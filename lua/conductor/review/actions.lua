@@ -369,60 +369,30 @@ end
 --- Review one commit of the branch (against its parent), chosen from a list.
 function actions.pick_commit(review)
   local ws = review.ws
-  local revs = (ws.base_branch or "HEAD") .. "..HEAD"
-  if ws.host then
-    -- The list comes from git in the worktree, which is on that machine; the engine
-    -- reviews any commit it is given.
-    error(
-      ("%s is on another machine, where the commit list is not available; name the commit: :ConductorReview %s --commit=<rev>"):format(
-        format.workspace(ws),
-        format.workspace_ref(ws)
-      ),
-      0
-    )
-  end
-  vim.system(
-    { "git", "-C", ws.path, "log", "--format=%h%x09%s", revs },
-    { text = true },
-    function(out)
-      vim.schedule(function()
-        if out.code ~= 0 then
-          return notify.error(
-            ("%s: git log %s failed: %s"):format(
-              format.workspace(ws),
-              revs,
-              vim.trim(out.stderr or "")
-            )
-          )
-        end
-        local commits = {}
-        for _, line in ipairs(vim.split(out.stdout or "", "\n", { trimempty = true })) do
-          local sha, subject = line:match("^(%x+)\t(.*)$")
-          if sha then
-            commits[#commits + 1] = { sha = sha, subject = subject }
-          end
-        end
-        if #commits == 0 then
-          return notify.info(
-            ("%s: no commits on the branch since %s"):format(
-              format.workspace(ws),
-              ws.base_branch or "its base"
-            )
-          )
-        end
-        vim.ui.select(commits, {
-          prompt = "Review the commit",
-          format_item = function(c)
-            return c.sha .. "  " .. c.subject
-          end,
-        }, function(choice)
-          if choice and review.getter() then
-            notify.guard(review.view.set_scope)(review, "commit", choice.sha)
-          end
-        end)
-      end)
+  -- From the engine (the worktree may be on another machine).
+  engine.request("commits", { workspace = ws.id }, function(err, commits)
+    if err then
+      return notify.error(("%s: the branch's commits: %s"):format(format.workspace(ws), err))
     end
-  )
+    if #commits == 0 then
+      return notify.info(
+        ("%s: no commits on the branch since %s"):format(
+          format.workspace(ws),
+          ws.base_branch or "its base"
+        )
+      )
+    end
+    vim.ui.select(commits, {
+      prompt = "Review the commit",
+      format_item = function(c)
+        return c.sha .. "  " .. c.subject
+      end,
+    }, function(choice)
+      if choice and review.getter() then
+        notify.guard(review.view.set_scope)(review, "commit", choice.sha)
+      end
+    end)
+  end)
 end
 
 --- List the changes again.

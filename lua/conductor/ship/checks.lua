@@ -73,16 +73,21 @@ local function log_elsewhere(check, ws)
 end
 
 --- The last lines of a check's log (`log` is the output itself, or the path
---- of a file holding it); nil when that file is on `ws`'s host.
+--- of a file holding it, read through the engine of `ws`'s host when it is there); nil
+--- when it cannot be read.
 ---@param check table
 ---@param ws? conductor.Workspace
 ---@return string?
 function M.log_tail(check, ws)
-  if log_elsewhere(check, ws) then
-    return nil
-  end
   local log = check.log or ""
-  if not log:find("\n") and log:sub(1, 1) == "/" and vim.uv.fs_stat(log) then
+  if log_elsewhere(check, ws) then
+    -- On the workspace's machine: read through the engine there.
+    local ok, part = pcall(engine.call, "log_read", { workspace = ws.id, log = "checks" })
+    if not ok or part.path ~= log then
+      return nil
+    end
+    log = part.text
+  elseif not log:find("\n") and log:sub(1, 1) == "/" and vim.uv.fs_stat(log) then
     local f = io.open(log, "rb")
     log = f and f:read("*a") or ""
     if f then
@@ -145,10 +150,7 @@ local function offer(ws, failed)
   local choices = {
     { id = "send", label = ("send the end of its log to %s's agent"):format(format.workspace(ws)) },
   }
-  -- (A log on another machine is the agent's to read there: not shown here.)
-  if not log_elsewhere(failed, ws) then
-    choices[#choices + 1] = { id = "log", label = "show its log" }
-  end
+  choices[#choices + 1] = { id = "log", label = "show its log" }
   vim.ui.select(choices, {
     prompt = ("conductor: `%s` failed"):format(failed.command),
     kind = "conductor_check_failed",
@@ -166,7 +168,7 @@ local function offer(ws, failed)
       local buf = vim.api.nvim_get_current_buf()
       vim.bo[buf].buftype = "nofile"
       vim.bo[buf].bufhidden = "wipe"
-      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(M.log_tail(failed) or "", "\n"))
+      vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(M.log_tail(failed, ws) or "", "\n"))
       vim.bo[buf].modifiable = false
       vim.cmd("normal! G")
     end

@@ -148,11 +148,32 @@ T.case("Viewed marks are kept by the host's engine", function()
   T.eq(engine.call("get", { workspace = ws.id }).viewed, { "src/app.lua" }, "in the host's record")
 end)
 
-T.case("The commit list says it is not available, and how to name a commit", function()
+T.case("The commit list comes from the host", function()
+  host.git(
+    ws.path,
+    "-c",
+    "user.name=A",
+    "-c",
+    "user.email=a@example.com",
+    "commit",
+    "--allow-empty",
+    "-qm",
+    "made there"
+  )
+  local offered
+  local select = vim.ui.select
+  vim.ui.select = function(items, _, on_choice)
+    offered = items
+    on_choice(nil)
+  end
   api.nvim_set_current_win(review.panel_win)
   require("conductor.review.actions").run("pick_commit", review)
-  local err = T.wait_error("box: rev is on another machine")
-  T.contains(err, ":ConductorReview box:rev --commit=<rev>", "how to name one")
+  T.wait(function()
+    return offered
+  end, "the commits offered")
+  vim.ui.select = select
+  T.eq(#offered, 1, "one commit on the branch")
+  T.eq(offered[1].subject, "made there", "the host's commit")
 end)
 
 T.case("Reverting a file puts the base back on the host and in the buffer", function()

@@ -65,7 +65,7 @@ host.git(
   "Add the feature"
 )
 
-T.case("Checks run on the host; a failure's log stays there", function()
+T.case("Checks run on the host; a failure's log is read from there", function()
   local offered
   local select = vim.ui.select
   vim.ui.select = function(items, _, on_choice)
@@ -85,14 +85,34 @@ T.case("Checks run on the host; a failure's log stays there", function()
   local labels = vim.tbl_map(function(c)
     return c.label
   end, offered)
-  T.eq(labels, { "send the end of its log to box: ship's agent" }, "no log to show here")
+  T.eq(
+    labels,
+    { "send the end of its log to box: ship's agent", "show its log" },
+    "its log, read through the host's engine"
+  )
   local checks = require("conductor.ship.checks")
   local failed = checks.failure(done)
-  T.eq(checks.log_tail(failed, ws), nil, "the log is not read here")
+  T.contains(checks.log_tail(failed, ws) or "", "something broke", "the log's end, from the host")
   local prompt = checks.failure_prompt(failed, ws)
-  T.contains(prompt, "Its output is in the file " .. failed.log, "the agent reads it there")
+  T.contains(prompt, "The end of its output", "the agent gets the output itself")
+  T.contains(prompt, "something broke")
   T.contains(host.read(failed.log), "something broke", "the log on the host")
   T.contains(host.read(done.results[1].log), "checking in " .. ws.path, "run in the worktree there")
+end)
+
+T.case(":ConductorLog shows the host's script log and follows it", function()
+  host.sh(("echo first line >> %s"):format(host.quote(ws.log)))
+  vim.cmd("ConductorLog box:ship")
+  local buf = vim.api.nvim_get_current_buf()
+  T.eq(vim.api.nvim_buf_get_name(buf), "conductor://box/ship/log", "named for the host")
+  T.contains(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"), "first line")
+  host.sh(("echo appended there >> %s"):format(host.quote(ws.log)))
+  T.wait(function()
+    return table
+      .concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+      :find("appended there", 1, true)
+  end, "the appended line followed", 10000)
+  vim.cmd("bwipeout")
 end)
 
 T.case("A pull request is pushed and opened from the host", function()
