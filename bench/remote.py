@@ -8,24 +8,28 @@ logging in as the local user `conductor-remote` (created when missing), with the
 repository in that user's home, owned by it. The host runs a copy of this run's engine
 (the `engine` option of the host; BENCH_INSTALLED_ENGINE=1: the one the plugin copies to
 the versioned path, whatever build of this commit is there). The first connection is not
-timed: everything below is warm. So the figures carry ssh's
-encryption, the stdio relay (`conductor-engine stdio` on the host between ssh and the
-host's engine) and the extra process hops, and no network latency at all.
+timed: everything below is warm. So the figures carry ssh's encryption, the stdio relay
+(`conductor-engine stdio` on the host between ssh and the host's engine) and the extra
+process hops, and no network latency at all; BENCH_RTT_MS / BENCH_MBIT put an emulated
+link (a ProxyCommand) between ssh and sshd.
 
 1. create to terminal: from the command (`:ConductorNew --host=box --repo=app` vs
-   `:ConductorNew` here; the engine API `create` + the agent's start when the command
-   has no --host yet) to the fake agent's first screen in its terminal buffer.
+   `:ConductorNew` here; BENCH_CREATE=api, or a checkout whose command has no --host:
+   the engine API `create` + the agent's start) to the fake agent's first screen in its
+   terminal buffer.
 2. flood: the fake agent's `flood 13` (13 MB of numbered lines, then "FLOOD DONE n
-   LINES") from the keys to "FLOOD DONE" in the buffer, and completeness: the right
-   count, and every numbered line left in the buffer's scrollback in sequence up to the
-   last one.
+   LINES") from the keys to "FLOOD DONE" in the buffer (and to its bytes reaching Lua),
+   and completeness: the right count, and every numbered line left in the buffer's
+   scrollback in sequence up to the last one.
 3. keystroke echo: `cat` as the agent (its terminal echoes each key); a key goes in where
-   the terminal's on_input sends keys (agent_write), timed until it shows in the buffer.
+   the terminal's on_input sends keys (agent_write), timed until its echo reaches Lua
+   and until it shows in the buffer; also Neovim's own :terminal running cat.
 4. review open: a workspace with 50 changed files: `:ConductorReview` to the first diff
-   on screen (both sides filled), when the review of a remote workspace is there; and
-   always the requests under it: `changes`, then the first file's base (`blob`) and live
-   side (`file_read`).
+   on screen (both sides filled), with the engine calls it made, when this checkout
+   reviews remote workspaces; and always the requests under it: `changes`, then the
+   first file's base (`blob`) and live side (`file_read`).
 
+Timed inside Neovim (vim.uv.hrtime, vim.wait polling every 1-2 ms); medians.
 Needs root and OpenSSH (apt-get install openssh-server); says why and exits otherwise.
 """
 import json
