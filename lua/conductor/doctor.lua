@@ -4,6 +4,7 @@
 
 local M = {}
 
+local bufs = require("conductor.bufs")
 local engine = require("conductor.engine")
 local events = require("conductor.events")
 local notify = require("conductor.notify")
@@ -21,8 +22,8 @@ local function show(findings, title)
     lines[#lines + 1] = "    " .. f.problem
     lines[#lines + 1] = "    repair: " .. f.repair
   end
-  local buf = vim.fn.bufnr(BUF_NAME)
-  if buf == -1 then
+  local buf = bufs.find(BUF_NAME)
+  if not buf then
     buf = vim.api.nvim_create_buf(false, true)
     vim.api.nvim_buf_set_name(buf, BUF_NAME)
     vim.bo[buf].bufhidden = "wipe"

@@ -5,6 +5,7 @@
 local M = {}
 
 local api = vim.api
+local bufs = require("conductor.bufs")
 local engine = require("conductor.engine")
 local notify = require("conductor.notify")
 local workspace = require("conductor.workspace")
@@ -97,14 +98,15 @@ end
 --- followed (a read of what was added, every second) while its buffer lives.
 ---@param ws conductor.Workspace
 function M.log_remote(ws)
-  local name = ("conductor://%s/%s/log"):format(ws.host, ws.name)
-  local buf = vim.fn.bufnr(name)
-  local win = buf ~= -1 and vim.fn.win_findbuf(buf)[1]
+  -- A scheme of its own: no file of a review (`conductor://…/<path>`) can be named so.
+  local name = ("conductor-log://%s/%s/%s"):format(ws.host, ws.repo_name, ws.name)
+  local buf = bufs.find(name)
+  local win = buf and vim.fn.win_findbuf(buf)[1]
   if win and api.nvim_win_get_tabpage(win) == api.nvim_get_current_tabpage() then
     return api.nvim_set_current_win(win)
   end
   local first = engine.call("log_read", { workspace = ws.id })
-  if buf == -1 then
+  if not buf then
     buf = api.nvim_create_buf(true, true)
     api.nvim_buf_set_name(buf, name)
     vim.bo[buf].bufhidden = "hide"
@@ -168,8 +170,8 @@ function M.log(name)
     notify.info(("%s has no log yet: no script has run in it"):format(ws.name))
     return
   end
-  local buf = vim.fn.bufnr(path)
-  local win = buf ~= -1 and vim.fn.win_findbuf(buf)[1]
+  local buf = bufs.find(vim.fn.fnamemodify(path, ":p"))
+  local win = buf and vim.fn.win_findbuf(buf)[1]
   if win and api.nvim_win_get_tabpage(win) == api.nvim_get_current_tabpage() then
     api.nvim_set_current_win(win)
   else

@@ -12,6 +12,7 @@ local M = {}
 
 local api = vim.api
 local actions = require("conductor.actions")
+local bufs = require("conductor.bufs")
 local engine = require("conductor.engine")
 local groups = require("conductor.groups")
 local notify = require("conductor.notify")
@@ -201,8 +202,8 @@ end
 ---@param lines string[]
 ---@param path string the file's path, for its filetype
 local function show_scratch(name, lines, path)
-  local buf = vim.fn.bufnr(name)
-  if buf == -1 then
+  local buf = bufs.find(name)
+  if not buf then
     buf = api.nvim_create_buf(false, true)
     api.nvim_buf_set_name(buf, name)
     api.nvim_buf_set_lines(buf, 0, -1, false, lines)

@@ -6,6 +6,7 @@ local M = {}
 
 local api = vim.api
 local catalog = require("conductor.agent.catalog")
+local bufs = require("conductor.bufs")
 local config = require("conductor.config")
 local engine = require("conductor.engine")
 local groups = require("conductor.groups")
@@ -238,8 +239,8 @@ end
 function M.buffer(host)
   local path = workspace.context_path()
   local repo = engine.call("resolve_repo", { path = path }) -- outside a repository: its error
-  local buf = vim.fn.bufnr(BUF_NAME)
-  if buf == -1 or not api.nvim_buf_is_valid(buf) then
+  local buf = bufs.find(BUF_NAME)
+  if not buf then
     buf = api.nvim_create_buf(true, false)
     api.nvim_buf_set_name(buf, BUF_NAME)
     vim.bo[buf].buftype = "acwrite"
