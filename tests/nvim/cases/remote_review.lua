@@ -1,7 +1,8 @@
 -- :ConductorReview of a workspace on another machine (a real sshd, tests/e2e/remote.rs):
 -- the base side through the host's engine (`blob`), the live side through `file_read`
--- into a `conductor://box/<ws>/<path>` buffer whose `:w` writes the file there
--- (`file_write`); a write that fails says so and keeps the buffer modified. Viewed marks,
+-- into a `conductor://box/<repo>/<ws>/<path>` buffer whose `:w` writes the file there
+-- (`file_write`) unless it changed there since it was read (`:w!` writes over it); a
+-- write that fails says so and keeps the buffer modified. Viewed marks,
 -- reverting and the commit list go through the host too; nothing here looks at its paths.
 local T = require("harness")
 local host = require("remote_host")
@@ -10,6 +11,7 @@ local api = vim.api
 host.setup()
 T.record("ConductorReviewOpened")
 local engine = require("conductor.engine")
+local remote_file = require("conductor.review.remote_file")
 local cwd = vim.fn.getcwd()
 
 local function text(buf)
@@ -65,7 +67,11 @@ T.case("The live side is read through the host's engine", function()
     return review.file and review.file.path == "src/app.lua"
   end, "src/app.lua shown")
   right = api.nvim_win_get_buf(review.right)
-  T.eq(api.nvim_buf_get_name(right), "conductor://box/rev/src/app.lua", "the live buffer's name")
+  T.eq(
+    api.nvim_buf_get_name(right),
+    ("conductor://box/%s/rev/src/app.lua"):format(ws.repo_name),
+    "the live buffer's name: host, repository, workspace, path"
+  )
   T.eq(vim.bo[right].buftype, "acwrite", "written through the engine")
   T.eq(vim.bo[right].modified, false, "not modified")
   T.eq(vim.bo[right].filetype, "lua", "filetype from the path")
@@ -118,6 +124,145 @@ T.case(":w on the live side writes the file on the host", function()
   app_agent = want
 end)
 
+-- Error notes said since note `from` whose text contains `needle`.
+local function said_since(from, needle)
+  local n = 0
+  for i = from + 1, #T.notes do
+    if T.notes[i].msg:find(needle, 1, true) then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+T.case("An automatic reload keeps the undo history", function()
+  api.nvim_buf_set_lines(right, 0, 1, false, { "-- undoable" })
+  api.nvim_buf_call(right, function()
+    vim.cmd("write")
+  end)
+  app_agent = host.read(app)
+  T.ok(#vim.fn.undotree(right).entries > 0, "an undo history")
+  app_agent = app_agent:gsub("line 3\n", "line 3 changed on the host\n")
+  host.write(app, app_agent)
+  remote_file.reload(right)
+  T.eq(text(right) .. "\n", app_agent, "read again")
+  T.eq(vim.bo[right].modified, false, "not modified")
+  T.ok(#vim.fn.undotree(right).entries > 0, "the undo history is still there")
+end)
+
+T.case("A file changed on the host since it was read is not written over", function()
+  api.nvim_buf_set_lines(right, 0, 1, false, { "-- edited here meanwhile" })
+  local there = app_agent:gsub("line 4\n", "line 4 changed there meanwhile\n")
+  local notes = #T.notes
+  host.write(app, there)
+  -- A refresh says so, once.
+  remote_file.reload(right)
+  remote_file.reload(right)
+  T.eq(
+    said_since(notes, "changed on the host and this buffer has unsaved changes"),
+    1,
+    "warned once"
+  )
+  T.eq(vim.bo[right].modified, true, "the buffer keeps its changes")
+  notes = #T.notes
+  api.nvim_buf_call(right, function()
+    vim.cmd("write")
+  end)
+  local err = T.wait_error("changed on the host since it was read")
+  T.ok(not err:find("\n"), "one line: " .. err)
+  T.contains(err, ":e! reads it again, :w! writes over it")
+  T.ok(#T.notes > notes, "said now")
+  T.eq(host.read(app), there, "the file on the host is unchanged")
+  T.eq(vim.bo[right].modified, true, "still modified")
+  api.nvim_buf_call(right, function()
+    vim.cmd("write!")
+  end)
+  T.eq(vim.bo[right].modified, false, ":w! wrote it")
+  app_agent = app_agent:gsub("^[^\n]*\n", "-- edited here meanwhile\n")
+  T.eq(host.read(app), app_agent, "over the host's change")
+  -- The next :w goes from what :w! wrote.
+  api.nvim_buf_set_lines(right, 0, 1, false, { "-- and again" })
+  api.nvim_buf_call(right, function()
+    vim.cmd("write")
+  end)
+  T.eq(vim.bo[right].modified, false, "written")
+  app_agent = app_agent:gsub("^[^\n]*\n", "-- and again\n")
+  T.eq(host.read(app), app_agent, "on the host")
+end)
+
+T.case(":w {file} writes a copy here, not the host file", function()
+  api.nvim_buf_set_lines(right, 0, 1, false, { "-- the copy's" })
+  local copy = vim.fn.tempname() .. ".lua"
+  api.nvim_buf_call(right, function()
+    vim.cmd("write " .. vim.fn.fnameescape(copy))
+  end)
+  local want = app_agent:gsub("^[^\n]*\n", "-- the copy's\n")
+  T.eq(T.read(copy), want, "the copy here")
+  T.eq(host.read(app), app_agent, "the host file untouched")
+  T.eq(vim.bo[right].modified, true, "the buffer still differs from the host file")
+  api.nvim_buf_call(right, function()
+    vim.cmd("edit!")
+  end)
+end)
+
+T.case("A file that is one newline stays one newline", function()
+  host.write(ws.path .. "/nl.txt", "\n")
+  local buf = assert(remote_file.open(ws, "nl.txt"))
+  T.eq(api.nvim_buf_get_lines(buf, 0, -1, false), { "" }, "one empty line")
+  api.nvim_buf_call(buf, function()
+    vim.cmd("write")
+  end)
+  T.eq(host.read(ws.path .. "/nl.txt"), "\n", "written back as it was")
+  host.write(ws.path .. "/empty.txt", "")
+  local empty = assert(remote_file.open(ws, "empty.txt"))
+  api.nvim_buf_call(empty, function()
+    vim.cmd("write")
+  end)
+  T.eq(host.read(ws.path .. "/empty.txt"), "", "an empty file stays empty")
+end)
+
+T.case(":e! of a file deleted on the host says so; :w does not write it empty", function()
+  host.write(ws.path .. "/gone.txt", "soon gone\n")
+  local buf = assert(remote_file.open(ws, "gone.txt"))
+  host.sh("rm " .. host.quote(ws.path .. "/gone.txt"))
+  local notes = #T.notes
+  api.nvim_buf_call(buf, function()
+    vim.cmd("edit!")
+  end)
+  T.eq(said_since(notes, "gone.txt was deleted on the host"), 1, "said")
+  api.nvim_buf_call(buf, function()
+    vim.cmd("write")
+  end)
+  T.wait_error("was deleted on the host: nothing written")
+  T.eq(host.read(ws.path .. "/gone.txt"), nil, "not made again empty")
+end)
+
+T.case("A file that is not UTF-8 opens read-only and says it cannot be saved", function()
+  host.sh(("printf 'caf\\351\\n' > %s"):format(host.quote(ws.path .. "/latin1.txt")))
+  local notes = #T.notes
+  local buf = assert(remote_file.open(ws, "latin1.txt"))
+  T.eq(vim.bo[buf].readonly, true, "read-only")
+  T.eq(vim.bo[buf].modifiable, false, "not modifiable")
+  T.eq(
+    said_since(notes, "latin1.txt is not UTF-8: shown read-only, it cannot be saved from here"),
+    1,
+    "said"
+  )
+  for _, f in ipairs({ "nl.txt", "empty.txt", "gone.txt", "latin1.txt" }) do
+    local b = require("conductor.bufs").find(remote_file.name(ws, f))
+    if b then
+      api.nvim_buf_delete(b, { force = true })
+    end
+  end
+  host.sh(
+    ("rm -f %s/nl.txt %s/empty.txt %s/latin1.txt"):format(
+      host.quote(ws.path),
+      host.quote(ws.path),
+      host.quote(ws.path)
+    )
+  )
+end)
+
 T.case("A write that fails says so and keeps the buffer modified", function()
   -- Neither the file nor its directory writable: no way to write it there.
   host.sh(("chmod a-w %s %s"):format(host.quote(app), host.quote(ws.path .. "/src")))
@@ -136,7 +281,7 @@ T.case("A write that fails says so and keeps the buffer modified", function()
     vim.cmd("write")
   end)
   T.eq(vim.bo[right].modified, false, "written once it can be")
-  app_agent = app_agent:gsub("^%-%- edited in the review\n", "-- not to be written\n")
+  app_agent = app_agent:gsub("^[^\n]*\n", "-- not to be written\n")
   T.eq(host.read(app), app_agent, "the second :w reached the host")
 end)
 
@@ -200,7 +345,8 @@ T.case("Nothing of the host's paths was looked at here", function()
   T.eq(#engine.call("list", {}), 0, "no workspace made by the local engine")
 end)
 
--- (Last: the agent's tab is layout.lua's, which :tcd's to the worktree's path.)
+-- (Last: it opens the agent's tab, labelled "box: rev"; like the review's, it has no :tcd,
+-- the worktree's path being one on the host.)
 T.case("Comments go to the agent running on the host", function()
   local s = require("conductor.agent").start(ws, "fake", "review me")
   T.wait(function()
