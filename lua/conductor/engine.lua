@@ -559,7 +559,7 @@ local function as_file(result)
     end
     bytes = table.concat(parts)
   end
-  return { text = bytes, binary = result.binary }
+  return { text = bytes, binary = result.binary, sha = result.sha }
 end
 
 --- An asynchronous engine method; `cb(err, result)` runs on the main thread.

@@ -35,6 +35,9 @@ pub struct FileRequest {
     pub viewed: bool,
     /// The new content (`file_write`).
     pub text: Option<String>,
+    /// `file_write`: the blob id of the file as it was read ("" when it did not exist);
+    /// a file changed since is not written over. None: written whatever it holds.
+    pub expect: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -54,6 +57,22 @@ pub struct Blob {
     #[serde(serialize_with = "text_or_bytes")]
     pub bytes: Vec<u8>,
     pub binary: bool,
+    /// `file_read`: git's blob id of the content, for `file_write`'s `expect`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+}
+
+/// What `file_write` wrote: the new content's blob id.
+#[derive(Debug, Serialize)]
+pub struct Written {
+    pub sha: String,
+}
+
+/// git's id of a blob with `bytes`.
+fn blob_id(bytes: &[u8]) -> String {
+    git2::Oid::hash_object(git2::ObjectType::Blob, bytes)
+        .map(|o| o.to_string())
+        .unwrap_or_default()
 }
 
 /// Part of a log (`log_read`).
@@ -139,6 +158,7 @@ impl Engine {
         Ok(
             changes::blob_at(&ws.path, rev, &req.path)?.map(|bytes| Blob {
                 binary: changes::is_binary(&bytes),
+                sha: None,
                 bytes,
             }),
         )
@@ -159,6 +179,7 @@ impl Engine {
         match read {
             Ok(bytes) => Ok(Some(Blob {
                 binary: changes::is_binary(&bytes),
+                sha: Some(blob_id(&bytes)),
                 bytes,
             })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -168,7 +189,7 @@ impl Engine {
 
     /// Writes a file of the worktree (`:w` on the live side of a review from another
     /// machine): whole or not at all, keeping the file's mode.
-    pub fn file_write(&self, req: &FileRequest) -> Result<bool> {
+    pub fn file_write(&self, req: &FileRequest) -> Result<Written> {
         let ws = self.workspace_with_tree(&req.workspace, req.repo.as_deref())?;
         let target = changes::inside_worktree(&ws.path, &req.path)?;
         let text = req.text.as_deref().unwrap_or_default();
@@ -178,19 +199,38 @@ impl Engine {
                 req.path
             )));
         }
+        if let Some(expect) = &req.expect {
+            // Someone else (the agent) may have changed it since the editor read it.
+            let now = match std::fs::read(&target) {
+                Ok(bytes) => blob_id(&bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(Error::new(format!("cannot read {}: {e}", req.path))),
+            };
+            if &now != expect {
+                return Err(Error::new(format!(
+                    "{} changed on the host since it was read: :e! reads it again, :w! writes over it",
+                    req.path
+                )));
+            }
+        }
         if let Some(dir) = target.parent() {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot make the folder of {}", req.path))?;
         }
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let tmp = target.with_file_name(format!(
-            ".{}.conductor-{}",
+            ".{}.conductor-{}-{}",
             target
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("file"),
-            std::process::id()
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
-        std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", req.path))?;
+        if let Err(e) = std::fs::write(&tmp, text) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::new(format!("cannot write {}: {e}", req.path)));
+        }
         if let Ok(meta) = std::fs::metadata(&target) {
             let _ = std::fs::set_permissions(&tmp, meta.permissions());
         }
@@ -198,7 +238,9 @@ impl Engine {
             let _ = std::fs::remove_file(&tmp);
             return Err(Error::new(format!("cannot write {}: {e}", req.path)));
         }
-        Ok(true)
+        Ok(Written {
+            sha: blob_id(text.as_bytes()),
+        })
     }
 
     /// A workspace's log from byte `offset` on (at most the last MB of it): `text`, and

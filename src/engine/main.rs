@@ -65,7 +65,13 @@ fn main() {
     // on that machine, so a Neovim there sees the same workspaces.
     let state_dir = match state_dir {
         Some(d) => d,
-        None if args.first().map(String::as_str) == Some("stdio") => default_state_dir(),
+        None if matches!(
+            args.first().map(String::as_str),
+            Some("stdio" | "stop" | "status")
+        ) =>
+        {
+            default_state_dir()
+        }
         None => usage(),
     };
     let code = match args.first().map(String::as_str) {

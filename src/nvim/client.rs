@@ -203,8 +203,21 @@ impl Connection {
         let remote = route.is_some();
         let mut child = child;
         let closed = |child: &mut Option<std::process::Child>| match child.take() {
-            Some(c) => hosts::why_closed(route.as_ref(), c),
+            Some(c) => {
+                let id = c.id();
+                let why = hosts::why_closed(route.as_ref(), c);
+                hosts::forget(id);
+                why
+            }
             None => "conductor: the engine closed the connection".to_string(),
+        };
+        // An ssh given up on is stopped and reaped.
+        let give_up = |child: &mut Option<std::process::Child>| {
+            if let Some(mut c) = child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+                hosts::forget(c.id());
+            }
         };
         let hello = protocol::write_json(
             &mut w,
@@ -239,6 +252,13 @@ impl Connection {
                 .name("conductor-engine-reader".into())
                 .spawn(move || {
                     let mut reader = BufReader::with_capacity(64 * 1024, reader);
+                    // What a host's shell printed before the engine started is not ours.
+                    if let Some(Err(e)) = route.as_ref().map(|_| hosts::skip_to_ready(&mut reader))
+                    {
+                        let _ = welcome_tx.send(Err(e));
+                        alive.store(false, Ordering::SeqCst);
+                        return;
+                    }
                     let welcome = match read_frame(&mut reader) {
                         Ok(Some(Frame::Json(v))) => serde_json::from_value::<ServerMessage>(v)
                             .map_err(|e| {
@@ -268,15 +288,15 @@ impl Connection {
         };
         let welcome = match welcome_rx.recv_timeout(wait) {
             Ok(Ok(w)) => w,
-            Ok(Err(e)) if !e.is_empty() => return Err(e),
+            Ok(Err(e)) if !e.is_empty() => {
+                give_up(&mut child);
+                return Err(e);
+            }
             Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(closed(&mut child))
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Some(mut c) = child.take() {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
+                give_up(&mut child);
                 return Err(match &route {
                     Some(r) => format!(
                         "conductor: host {} did not answer in {} s (ssh or the engine there hangs)",
@@ -295,10 +315,7 @@ impl Connection {
                 ..
             } => (client, pid, version),
             ServerMessage::Refused { message, reason } => {
-                if let Some(mut c) = child.take() {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
+                give_up(&mut child);
                 let message = match &route {
                     Some(r) => format!("{message} (on host {})", r.name),
                     None => message,
@@ -310,7 +327,10 @@ impl Connection {
                     message
                 });
             }
-            _ => return Err("conductor: the engine said something unexpected".into()),
+            _ => {
+                give_up(&mut child);
+                return Err("conductor: the engine said something unexpected".into());
+            }
         };
         let (out, rx) = mpsc::channel::<Vec<u8>>();
         std::thread::Builder::new()
@@ -332,8 +352,13 @@ impl Connection {
                 }
             })
             .map_err(|e| e.to_string())?;
-        // The reader reaps an ssh when its connection ends.
+        // The reader reaps an ssh when its connection ends; one that ended already is
+        // reaped here.
         *lock(&child_slot) = child;
+        if !alive.load(Ordering::SeqCst) {
+            let mut ended = lock(&child_slot).take();
+            give_up(&mut ended);
+        }
         Ok(Connection {
             out,
             route,
@@ -427,6 +452,16 @@ impl Connection {
             Ok(r) => r.map(|v| self.for_lua(v)),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 lock(&self.waiters).remove(&id);
+                if let Some(route) = &self.route {
+                    // A half-dead link (the laptop slept): the next call connects again
+                    // instead of waiting as long once more.
+                    self.close();
+                    return Err(format!(
+                        "conductor: host {} did not answer {method} in {} s; its connection was dropped (the next command connects again)",
+                        route.name,
+                        CALL_TIMEOUT.as_secs()
+                    ));
+                }
                 Err(format!(
                     "conductor: the engine did not answer {method} in time"
                 ))

@@ -136,7 +136,13 @@ pub fn session_route(session: u64) -> (Option<String>, u64) {
     if index == 0 {
         return (None, session);
     }
-    (lock(&INDEX).get(index as usize - 1).cloned(), remote)
+    // A number of no host this Neovim knows routes nowhere (`spec` refuses ""), never to
+    // this machine's engine.
+    let host = lock(&INDEX)
+        .get(index as usize - 1)
+        .cloned()
+        .unwrap_or_default();
+    (Some(host), remote)
 }
 
 /// The host a request goes to, from its parameters (removing `host`): None for this
@@ -236,6 +242,32 @@ fn ssh(spec: &HostSpec, script: &str) -> Command {
     cmd
 }
 
+/// The line the script prints on stdout just before the engine starts: what a shell's
+/// startup files printed before it (a chatty `~/.bashrc`) is skipped up to it.
+pub const READY: &str = "conductor-engine-ready";
+
+/// Reads `reader` up to and including the `READY` line (at most 64 KB of chatter).
+pub fn skip_to_ready(reader: &mut impl std::io::BufRead) -> Result<(), String> {
+    let mut seen = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(String::new());
+        }
+        if line.strip_suffix(b"\n") == Some(READY.as_bytes()) {
+            return Ok(());
+        }
+        seen += n;
+        if seen > 64 * 1024 {
+            return Err("conductor: the host printed too much before the engine started (a shell startup file?)".into());
+        }
+    }
+}
+
 /// The first line of what `sh` on the host says when there is no engine to run.
 const NO_ENGINE: &str = "conductor: no engine:";
 
@@ -244,7 +276,7 @@ const NO_ENGINE: &str = "conductor: no engine:";
 /// that the engine (and the agents it starts) get the PATH and variables the user has in
 /// a terminal there (ssh's own command environment is bare: no npm or cargo folders);
 /// what the profile prints goes to stderr, never into the protocol on stdout.
-fn engine_script(spec: &HostSpec, version: &str) -> String {
+fn engine_script(spec: &HostSpec, version: &str, command: &str) -> String {
     let configured = spec.engine.as_deref().unwrap_or("");
     let state_dir = match &spec.state_dir {
         Some(d) => format!(" --state-dir {}", quote(d)),
@@ -260,7 +292,7 @@ fi
 if [ -z "$e" ] || [ ! -x "$e" ]; then echo "{NO_ENGINE} $(uname -sm)" >&2; exit 127; fi
 case ${{SHELL##*/}} in bash|zsh|ksh|mksh|dash|sh) l=$SHELL;; *) l=/bin/sh;; esac
 exec 3>&1 1>&2
-exec "$l" -l -c 'exec 1>&3 3>&-; exec "$0" stdio "$@"' "$e"{state_dir}"#,
+exec "$l" -l -c 'exec 1>&3 3>&-; printf "\n{READY}\n"; exec "$0" {command} "$@"' "$e"{state_dir}"#,
         configured = quote(configured),
     )
 }
@@ -271,7 +303,7 @@ pub type Pipes = (Box<dyn Read + Send>, Box<dyn Write + Send>, Child);
 /// Starts `ssh HOST … conductor-engine stdio`: its stdout, stdin and the child.
 pub fn spawn(name: &str, spec: &HostSpec) -> Result<Pipes, String> {
     let version = install_version(super::client::local_engine().as_deref());
-    let mut child = ssh(spec, &engine_script(spec, &version))
+    let mut child = ssh(spec, &engine_script(spec, &version, "stdio"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -404,11 +436,15 @@ pub fn install(name: &str, engine: &Path) -> Result<String, String> {
             Some(0) => Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()),
             Some(255) => Err(format!("conductor: cannot reach host {name}: {last}")),
             _ => Err(format!(
-                "conductor: installing conductor-engine on host {name} failed: {last}"
+                "conductor: installing conductor-engine on host {name} failed: {last} \
+                 (a host with an older C library than this machine's cannot run this build: \
+                 build conductor-engine there and set hosts.{name}.engine)"
             )),
         }
     };
+    // The last line: a chatty shell startup file may print before it.
     let uname = run(&mut ssh(&spec, "uname -sm"), None)?;
+    let uname = uname.lines().last().unwrap_or("").trim().to_string();
     let (os, arch) = local_uname();
     if !same_system(&uname) {
         return Err(format!(
@@ -426,7 +462,7 @@ pub fn install(name: &str, engine: &Path) -> Result<String, String> {
     let version = install_version(Some(engine));
     let script = format!(
         r#"d="$HOME/.local/share/conductor/{version}"
-mkdir -p "$d" && t="$d/.conductor-engine.$$" && cat > "$t" && chmod 755 "$t" && mv -f "$t" "$d/conductor-engine" && "$d/conductor-engine" --version || {{ rm -f "$t"; exit 1; }}"#
+mkdir -p "$d" && t="$d/.conductor-engine.$$" && cat > "$t" && chmod 755 "$t" && "$t" --version && mv -f "$t" "$d/conductor-engine" || {{ rm -f "$t"; exit 1; }}"#
     );
     run(&mut ssh(&spec, &script), Some(engine))?;
     Ok(format!(
@@ -438,18 +474,55 @@ mkdir -p "$d" && t="$d/.conductor-engine.$$" && cat > "$t" && chmod 755 "$t" && 
 /// engine of another build that this one cannot talk to.
 pub fn stop(name: &str) -> Result<(), String> {
     let spec = spec(name)?;
-    let (_, mut input, mut child) = spawn(name, &spec)?;
-    let _ = super::super::core::protocol::write_json(
-        &mut input,
-        &super::super::core::protocol::ClientMessage::Stop,
-    );
-    let _ = input.flush();
-    drop(input);
-    let status = wait_a_little(&mut child);
-    lock(&STDERR).remove(&child.id());
-    match status.and_then(|s| s.code()) {
-        Some(255) => Err(format!("conductor: cannot reach host {name}")),
-        _ => Ok(()),
+    let version = install_version(super::client::local_engine().as_deref());
+    let mut child = ssh(&spec, &engine_script(&spec, &version, "stop"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("conductor: cannot reach host {name}: {e}"))?;
+    let mut stderr = child.stderr.take().expect("piped");
+    let said = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status = wait_for(&mut child, STOP_TIMEOUT);
+    let text = said.join().unwrap_or_default();
+    match status.map(|s| s.code()) {
+        None => Err(format!(
+            "conductor: the engine on host {name} did not stop within {} s",
+            STOP_TIMEOUT.as_secs()
+        )),
+        // No engine program there: none runs either.
+        Some(Some(0 | 127)) => Ok(()),
+        Some(Some(255)) => Err(format!(
+            "conductor: cannot reach host {name}: {}",
+            last_line(&text)
+        )),
+        Some(_) => Err(format!(
+            "conductor: stopping the engine on host {name} failed: {}",
+            last_line(&text)
+        )),
+    }
+}
+
+/// How long stopping a host's engine may take (ssh, then the agents' grace period).
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `child`'s exit within `limit`; None (after killing it) when it ran longer.
+fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -508,6 +581,23 @@ mod tests {
     }
 
     #[test]
+    fn what_a_shell_prints_before_the_engine_is_skipped() {
+        let mut stream = b"Welcome to big!\nno newline at the end".to_vec();
+        stream.extend_from_slice(format!("\n{READY}\n").as_bytes());
+        crate::core::protocol::write_json(&mut stream, &json!({ "type": "x" })).unwrap();
+        let mut reader = std::io::BufReader::new(&stream[..]);
+        skip_to_ready(&mut reader).unwrap();
+        let frame = crate::core::protocol::read_frame(&mut reader).unwrap();
+        assert!(matches!(frame, Some(crate::core::protocol::Frame::Json(_))), "{frame:?}");
+        // An engine that never starts: its end, or a flood of chatter, is said.
+        let mut reader = std::io::BufReader::new(&b"motd\n"[..]);
+        assert_eq!(skip_to_ready(&mut reader), Err(String::new()));
+        let flood = vec![b'x'; 100 * 1024];
+        let mut reader = std::io::BufReader::new(&flood[..]);
+        assert!(skip_to_ready(&mut reader).unwrap_err().contains("printed too much"));
+    }
+
+    #[test]
     fn the_engine_script_quotes_what_the_user_gave() {
         let spec = HostSpec {
             ssh: vec!["ssh".into(), "h".into()],
@@ -515,7 +605,7 @@ mod tests {
             state_dir: Some("/s d".into()),
             options: None,
         };
-        let script = engine_script(&spec, "0.1.0-x");
+        let script = engine_script(&spec, "0.1.0-x", "stdio");
         assert!(script.contains(r"e='~/bin/it'\''s here'"), "{script}");
         assert!(script.ends_with(r#""$e" --state-dir '/s d'"#), "{script}");
         let out = Command::new("sh")

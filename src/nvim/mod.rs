@@ -303,6 +303,9 @@ fn call(lua: &Lua, method: &str, value: Value) -> mlua::Result<Value> {
                         .and_then(|b| b.as_bool())
                         .unwrap_or(false),
                 )?;
+                if let Some(sha) = blob.get("sha").and_then(|s| s.as_str()) {
+                    t.set("sha", sha)?;
+                }
                 Ok(Value::Table(t))
             }
         };

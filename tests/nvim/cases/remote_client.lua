@@ -134,11 +134,31 @@ end)
 T.case("the live side of a remote file reads and writes through the engine", function()
   T.eq(engine.call("file_read", { workspace = ws.id, path = "README.md" }).text, "on the host\n")
   T.eq(engine.call("file_read", { workspace = ws.id, path = "nope.txt" }), nil, "missing")
-  engine.call("file_write", { workspace = ws.id, path = "README.md", text = "edited here\n" })
+  local read = engine.call("file_read", { workspace = ws.id, path = "README.md" })
+  local written = engine.call(
+    "file_write",
+    { workspace = ws.id, path = "README.md", text = "edited here\n", expect = read.sha }
+  )
+  T.ok(written.sha ~= read.sha, "a new blob id")
   T.eq(T.read(ws.path .. "/README.md"), "edited here\n", "on the host's disk")
   -- The same shape whether asked for now or later.
   T.eq(wait_reply("file_read", { workspace = ws.id, path = "README.md" }).text, "edited here\n")
-  local ok, err = pcall(engine.call, "file_write", { workspace = ws.id, path = "../x", text = "" })
+  -- Changed there since it was read (the agent wrote it): not written over.
+  T.write(ws.path .. "/README.md", "the agent's version\n")
+  local ok, err = pcall(
+    engine.call,
+    "file_write",
+    { workspace = ws.id, path = "README.md", text = "mine\n", expect = written.sha }
+  )
+  T.ok(not ok and err:find("changed on the host since it was read", 1, true), tostring(err))
+  T.eq(T.read(ws.path .. "/README.md"), "the agent's version\n", "the agent's text kept")
+  T.eq(
+    wait_reply("file_read", { workspace = ws.id, path = "README.md" }).sha,
+    engine.call("file_read", { workspace = ws.id, path = "README.md" }).sha,
+    "the same blob id asked now or later"
+  )
+  engine.call("file_write", { workspace = ws.id, path = "README.md", text = "edited here\n" })
+  ok, err = pcall(engine.call, "file_write", { workspace = ws.id, path = "../x", text = "" })
   T.ok(not ok and err:find("not a path inside the worktree", 1, true), tostring(err))
 end)
 
