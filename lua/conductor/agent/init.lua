@@ -15,6 +15,8 @@ local api = vim.api
 local catalog = require("conductor.agent.catalog")
 local config = require("conductor.config")
 local engine = require("conductor.engine")
+local format = require("conductor.format")
+local notify = require("conductor.notify")
 -- Loaded for what it wires: engine output and agent events to the terminals.
 require("conductor.agent.output")
 -- Loaded for what it wires: the question before quitting (agents.on_editor_exit).
@@ -107,7 +109,8 @@ function M.start(ws, name, prompt, opts)
       title_idle = def.title_idle or {},
     },
     idle_after_ms = def.idle_after_ms,
-    nvim = vim.v.servername,
+    -- A socket path on this machine: meaningless to a program on another one.
+    nvim = not ws.host and vim.v.servername or nil,
     termguicolors = vim.o.termguicolors,
     background = vim.o.background,
   })
@@ -148,8 +151,22 @@ function M.show(id)
   window.show(assert(sessions.by_id[id], "no such agent"))
 end
 
---- Stops session `id` (SIGHUP to its process group, grace, SIGKILL).
+--- Stops session `id` (SIGHUP to its process group, grace, SIGKILL). One on a host
+--- whose connection dropped is reached again first; raises (one line) when it cannot be.
 function M.kill(id)
+  local s = sessions.by_id[id]
+  if s and s.lost then
+    local ok, err = pcall(M.reattach, s.ws.host)
+    if not ok then
+      error(
+        ("cannot stop %s/%s: %s"):format(format.workspace_ref(s.ws), s.label, notify.clean(err)),
+        0
+      )
+    end
+    if s.lost or s.state == "exited" then
+      return -- (ended while the connection was down: reattach said so)
+    end
+  end
   engine.load().agent_stop(id)
 end
 
@@ -259,26 +276,51 @@ function M.reattach(host)
   for id, s in pairs(sessions.by_id) do
     if s.lost and s.ws.host == host then
       s.lost = nil
+      -- The same session only: after the host's engine restarted, its numbers start
+      -- again at 1 and that number may be another agent (or another workspace's).
       local info = running[id]
+      if info and (info.workspace_id ~= s.ws.id or info.label ~= s.label) then
+        info = nil
+      end
       local rows, cols = window.size_of(s.buf)
-      -- The replay is the whole screen and scrollback: over a clean terminal.
-      pcall(api.nvim_chan_send, s.chan, "\27[H\27[2J\27[3J")
-      local shown = info
-        and not info.exited
-        and pcall(engine.call, "agent_attach", { session = id, rows = rows or 0, cols = cols or 0 })
+      local shown = false
+      if info and not info.exited then
+        -- The replay is the whole screen and scrollback: over a clean terminal.
+        pcall(api.nvim_chan_send, s.chan, "\27[H\27[2J\27[3J")
+        shown =
+          pcall(engine.call, "agent_attach", { session = id, rows = rows or 0, cols = cols or 0 })
+      end
       if shown then
         s.size = rows and (rows .. "x" .. cols) or nil
         reattached = reattached + 1
-        if info.state and info.state ~= "" and info.state ~= s.state then
+        if info and info.state and info.state ~= "" and info.state ~= s.state then
           sessions.set_state(s, info.state, s.code)
         end
-      else
+      elseif info then
         pcall(
           api.nvim_chan_send,
           s.chan,
-          ("[conductor: %s ended on %s while the connection was down]\r\n"):format(s.label, host)
+          ("\r\n[conductor: %s ended on %s while the connection was down]\r\n"):format(
+            s.label,
+            host
+          )
         )
-        sessions.set_state(s, "exited", info and info.code or nil)
+        sessions.set_state(s, "exited", info.code)
+      else
+        -- Not there any more (its engine there restarted): as for a lost local engine,
+        -- the terminal stays to read and leaves the table, whose number may now be
+        -- another session's.
+        pcall(
+          api.nvim_chan_send,
+          s.chan,
+          ("\r\n[conductor: %s is no longer running on %s (its engine there restarted)]\r\n"):format(
+            s.label,
+            host
+          )
+        )
+        sessions.set_state(s, "exited", nil)
+        sessions.by_id[id] = nil
+        pcall(api.nvim_buf_del_var, s.buf, "conductor_session")
       end
     end
   end

@@ -22,7 +22,8 @@ function M.run(ws, script)
     script = script,
     rows = rows,
     cols = cols,
-    nvim = vim.v.servername,
+    -- A socket path on this machine: meaningless to a script on another one.
+    nvim = not ws.host and vim.v.servername or nil,
     termguicolors = vim.o.termguicolors,
     background = vim.o.background,
   }, function(err, started)

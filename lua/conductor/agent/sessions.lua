@@ -25,6 +25,7 @@ local notify = require("conductor.notify")
 ---@field size string?      last size sent ("rows x cols")
 ---@field lost boolean?     on another machine whose connection dropped: it runs on there,
 ---                         this terminal waits for the connection to come back
+---@field reconnecting boolean? a key typed into it (lost) is connecting again
 
 ---@type table<integer, conductor.Agent>
 M.by_id = {}
@@ -178,7 +179,7 @@ function M.host_lost(host)
       pcall(
         api.nvim_chan_send,
         s.chan,
-        ("\r\n[conductor: the connection to %s dropped; %s keeps running there. The next command reconnects, or :ConductorOpen %s:%s]\r\n"):format(
+        ("\r\n[conductor: the connection to %s dropped; %s keeps running there. A key typed here or the next command reconnects (:ConductorOpen %s:%s)]\r\n"):format(
           host,
           s.label,
           host,

@@ -8,6 +8,7 @@ local M = {}
 local api = vim.api
 local engine = require("conductor.engine")
 local layout = require("conductor.layout")
+local notify = require("conductor.notify")
 local sessions = require("conductor.agent.sessions")
 
 --- Rows and columns a terminal can use: the smallest of the windows showing it.
@@ -109,12 +110,41 @@ function M.new_terminal(ws, kind, name, label)
   }
   s.chan = api.nvim_open_term(buf, {
     on_input = function(_, _, _, data)
+      if s.lost then
+        return M.reconnect(s)
+      end
       if s.id and s.state ~= "exited" then
         pcall(engine.load().agent_write, s.id, data)
       end
     end,
   })
   return s, win
+end
+
+--- A key typed into a terminal whose host connection dropped: connect again (its screen
+--- comes back, agent.reattach), saying so; keys typed until then are not sent.
+---@param s conductor.Agent
+function M.reconnect(s)
+  if s.reconnecting then
+    return
+  end
+  s.reconnecting = true
+  local host = s.ws.host
+  vim.schedule(function()
+    api.nvim_echo({
+      {
+        ("conductor: reconnecting to %s (keys typed until %s is back are not sent)"):format(
+          host,
+          s.label
+        ),
+      },
+    }, true, {})
+    local ok, err = pcall(require("conductor.agent").reattach, host)
+    s.reconnecting = nil
+    if not ok then
+      notify.error(err)
+    end
+  end)
 end
 
 --- Shows session `s` in its workspace's tab (a new split when hidden).

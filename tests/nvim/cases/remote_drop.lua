@@ -1,7 +1,8 @@
 -- A dropped connection to a host (a real sshd, tests/e2e/remote.rs): the ssh client
 -- is killed while the fake agent runs there. The agent runs on; its terminal here says
 -- the connection dropped and stays; the next command that reaches the host (and
--- :ConductorOpen) reconnects, the terminal shows the agent's screen again and takes keys.
+-- :ConductorOpen, and a key typed into the terminal) reconnects, the terminal shows the
+-- agent's screen again and takes keys; stopping it reconnects first.
 local T = require("harness")
 local host = require("remote_host")
 local api = vim.api
@@ -149,4 +150,31 @@ T.case(":ConductorOpen reconnects too", function()
     agent_pids,
     "the same agent process; on the host: " .. host.sh('ps -u "$(id -u)" -o pid=,ppid=,args=')
   )
+end)
+
+T.case("A key typed into the terminal reconnects, and says so", function()
+  drop()
+  local win = vim.fn.win_findbuf(s.buf)[1]
+  if win then
+    api.nvim_set_current_win(win)
+  else
+    api.nvim_win_set_buf(0, s.buf)
+  end
+  vim.cmd("startinsert")
+  api.nvim_input("x")
+  shows_again("after a key")
+  api.nvim_input("<C-\\><C-n>")
+  T.contains(vim.fn.execute("messages"), "reconnecting to box", "said")
+  settled(4)
+end)
+
+T.case("Stopping an agent whose connection dropped reaches the host first", function()
+  drop()
+  agents.kill(s.id)
+  T.wait(function()
+    return sessions.by_id[s.id] and sessions.by_id[s.id].state == "exited"
+  end, "the agent stopped")
+  T.wait(function()
+    return #host.pids(host.root() .. "/fake-agent") == 0
+  end, "no agent process left on the host")
 end)
