@@ -319,7 +319,7 @@ function M.update(review)
       vim.cmd("silent! checktime")
     end)
   elseif review.right_buf and remote_file.of_buf(review.right_buf) then
-    remote_file.reload(review.right_buf)
+    pcall(remote_file.reload, review.right_buf) -- (the host unreachable: as it was)
   end
   if
     review.file

@@ -298,3 +298,51 @@ T.case("a remote workspace's tab: labelled with its host, no :tcd, no local buff
   T.ok(vim.api.nvim_buf_is_valid(buf), "the local buffer kept")
   vim.api.nvim_buf_delete(buf, { force = true })
 end)
+
+T.case("reconnected terminals take back only their own session (workspace and label)", function()
+  local engine = require("conductor.engine")
+  local agents = require("conductor.agent")
+  local sessions = require("conductor.agent.sessions")
+  local ws = { id = "big:0123abcd", host = "big", name = "fix-login", state = "active" }
+  local function lost_terminal(id, label)
+    local buf = vim.api.nvim_create_buf(false, true)
+    local s = { kind = "agent", name = "fake", label = label, ws = ws, buf = buf }
+    s.state = "working"
+    s.chan = vim.api.nvim_open_term(buf, {})
+    sessions.register(s, id)
+    s.lost = true
+    return s
+  end
+  local base = 3 * 2 ^ 40
+  local same = lost_terminal(base + 1, "fake")
+  local other = lost_terminal(base + 2, "fake-2")
+  -- The host's engine restarted: number 2 is now another workspace's agent.
+  local attached = {}
+  local call = engine.call
+  engine.call = function(method, params)
+    if method == "agent_sessions" then
+      return {
+        { session = base + 1, workspace_id = ws.id, label = "fake", state = "idle" },
+        { session = base + 2, workspace_id = "big:ffff0000", label = "fake-2", state = "working" },
+      }
+    elseif method == "agent_attach" then
+      attached[#attached + 1] = params.session
+      return true
+    end
+    return call(method, params)
+  end
+  local ok, n = pcall(agents.reattach, "big")
+  engine.call = call
+  T.ok(ok, tostring(n))
+  T.eq(n, 1, "one reattached")
+  T.eq(attached, { base + 1 }, "only the session of the same workspace and label")
+  T.eq(same.lost, nil, "the first shows again")
+  T.eq(same.state, "idle", "with its state")
+  T.eq(other.state, "exited", "the other is marked exited")
+  T.eq(sessions.by_id[base + 2], nil, "and leaves the table (its number is another's)")
+  T.wait(function()
+    local text = table.concat(vim.api.nvim_buf_get_lines(other.buf, 0, -1, false), "\n")
+    return text:find("no longer running on big", 1, true)
+  end, "its terminal says so")
+  sessions.forget_workspace(ws.id)
+end)
