@@ -124,15 +124,23 @@ T.case(":w on the live side writes the file on the host", function()
   app_agent = want
 end)
 
--- Error notes said since note `from` whose text contains `needle`.
+-- How many notes said since note `from` contain `needle` (notes are sent from the event
+-- loop: waits for the first, then a little for more).
 local function said_since(from, needle)
-  local n = 0
-  for i = from + 1, #T.notes do
-    if T.notes[i].msg:find(needle, 1, true) then
-      n = n + 1
+  local function count()
+    local n = 0
+    for i = from + 1, #T.notes do
+      if T.notes[i].msg:find(needle, 1, true) then
+        n = n + 1
+      end
     end
+    return n
   end
-  return n
+  vim.wait(2000, function()
+    return count() > 0
+  end)
+  vim.wait(100)
+  return count()
 end
 
 T.case("An automatic reload keeps the undo history", function()
@@ -148,6 +156,11 @@ T.case("An automatic reload keeps the undo history", function()
   T.eq(text(right) .. "\n", app_agent, "read again")
   T.eq(vim.bo[right].modified, false, "not modified")
   T.ok(#vim.fn.undotree(right).entries > 0, "the undo history is still there")
+  T.eq(
+    vim.b[right].conductor_remote_sha,
+    vim.trim(host.git(ws.path, "hash-object", "src/app.lua")),
+    "the buffer knows the blob id of what it was read from"
+  )
 end)
 
 T.case("A file changed on the host since it was read is not written over", function()
