@@ -7,7 +7,7 @@ user keys, its own config in a temp dir; never the machine's own sshd or port 22
 logging in as the local user `conductor-remote` (created when missing), with the
 repository in that user's home, owned by it. The host runs a copy of this run's engine
 (the `engine` option of the host; BENCH_INSTALLED_ENGINE=1: the one the plugin copies to
-the versioned path, whatever build of this commit is there). The first connection is not
+its versioned path, named by a hash of the program). The first connection is not
 timed: everything below is warm. So the figures carry ssh's encryption, the stdio relay
 (`conductor-engine stdio` on the host between ssh and the host's engine) and the extra
 process hops, and no network latency at all; BENCH_RTT_MS / BENCH_MBIT put an emulated
@@ -562,10 +562,8 @@ def main():
         n = ed.nvim
         python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else which("python3")
         # The host runs the engine this run runs here, byte for byte: a copy in this run's
-        # directory there, named by the `engine` option. (The versioned path the plugin
-        # copies to, ~/.local/share/conductor/<version>-<commit>/, is shared with the test
-        # suite, which puts its debug build of the same commit there: 5× the size, and
-        # 40 % slower through a flood.)
+        # directory there, named by the `engine` option, so the figures never depend on
+        # what the plugin's versioned copy holds (BENCHMARKS.md says why this mattered).
         host_engine = os.path.join(host.root, "conductor-engine")
         if not os.environ.get("BENCH_INSTALLED_ENGINE"):
             shutil.copy(engine_bin(), host_engine)

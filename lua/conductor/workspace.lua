@@ -109,10 +109,16 @@ function M.list(include_archived)
   return out
 end
 
+-- Hosts whose list failed, and when (see `list_all`).
+---@type table<string, { at: integer, error: string }>
+local unreachable_since = {}
+local RETRY_AFTER_S = 60
+
 --- Every workspace of every repository, here and on every configured host (connecting
 --- to them), and the hosts that could not be reached, each with its one-line error.
 --- With `connected_only`, only the hosts this Neovim is connected to are asked (a
---- refresh must not wait on ssh to a host that is down).
+--- refresh must not wait on ssh to a host that is down). A host that did not answer in
+--- the last minute is not asked again (it is listed as unreachable, with when).
 ---@param include_archived boolean?
 ---@param connected_only boolean?
 ---@return conductor.Workspace[] list, { host: string, error: string }[] unreachable
@@ -120,12 +126,23 @@ function M.list_all(include_archived, connected_only)
   local out = engine.call("list", { include_archived = include_archived == true })
   local unreachable = {}
   for _, host in ipairs(config.host_names()) do
-    if not connected_only or M.host_connected(host) then
+    local failed = unreachable_since[host]
+    local ago = failed and os.time() - failed.at
+    if ago and ago < RETRY_AFTER_S and not M.host_connected(host) then
+      -- A host that did not answer a moment ago is not waited for again by every list
+      -- (ssh waits up to 15 s); a command naming it still tries.
+      unreachable[#unreachable + 1] = {
+        host = host,
+        error = ("%s (%d s ago; asked again after %d s)"):format(failed.error, ago, RETRY_AFTER_S),
+      }
+    elseif not connected_only or M.host_connected(host) then
       local ok, there =
         pcall(engine.call, "list", { host = host, include_archived = include_archived == true })
       if ok then
+        unreachable_since[host] = nil
         vim.list_extend(out, there)
       else
+        unreachable_since[host] = { at = os.time(), error = tostring(there) }
         unreachable[#unreachable + 1] = { host = host, error = tostring(there) }
       end
     end

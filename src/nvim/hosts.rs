@@ -99,8 +99,10 @@ pub fn configure(hosts: BTreeMap<String, HostSpec>) -> Result<(), String> {
                 "conductor: host name {name:?}: only letters, digits, '-', '_' and '.' are allowed"
             ));
         }
-        if spec.ssh.is_empty() {
-            return Err(format!("conductor: hosts.{name}.ssh is empty"));
+        if spec.ssh.len() < 2 {
+            return Err(format!(
+                "conductor: hosts.{name}.ssh must be the ssh command and its destination, e.g. {{ \"ssh\", \"me@{name}\" }}"
+            ));
         }
     }
     *lock(&HOSTS) = hosts;
@@ -226,6 +228,10 @@ fn quote(s: &str) -> String {
 /// an unreachable host, or a silent one, in a bounded time.
 fn ssh(spec: &HostSpec, script: &str) -> Command {
     let mut cmd = Command::new(&spec.ssh[0]);
+    // After the user's own arguments (ssh keeps the first value of an option: theirs win),
+    // before the destination, which is the last word.
+    let (destination, theirs) = spec.ssh[1..].split_last().expect("configure checks ssh");
+    cmd.args(theirs);
     cmd.args([
         "-T",
         "-o",
@@ -237,7 +243,7 @@ fn ssh(spec: &HostSpec, script: &str) -> Command {
         "-o",
         "ServerAliveCountMax=4",
     ]);
-    cmd.args(&spec.ssh[1..]);
+    cmd.arg(destination);
     cmd.arg(format!("sh -c {}", quote(script)));
     cmd
 }
@@ -588,13 +594,18 @@ mod tests {
         let mut reader = std::io::BufReader::new(&stream[..]);
         skip_to_ready(&mut reader).unwrap();
         let frame = crate::core::protocol::read_frame(&mut reader).unwrap();
-        assert!(matches!(frame, Some(crate::core::protocol::Frame::Json(_))), "{frame:?}");
+        assert!(
+            matches!(frame, Some(crate::core::protocol::Frame::Json(_))),
+            "{frame:?}"
+        );
         // An engine that never starts: its end, or a flood of chatter, is said.
         let mut reader = std::io::BufReader::new(&b"motd\n"[..]);
         assert_eq!(skip_to_ready(&mut reader), Err(String::new()));
         let flood = vec![b'x'; 100 * 1024];
         let mut reader = std::io::BufReader::new(&flood[..]);
-        assert!(skip_to_ready(&mut reader).unwrap_err().contains("printed too much"));
+        assert!(skip_to_ready(&mut reader)
+            .unwrap_err()
+            .contains("printed too much"));
     }
 
     #[test]

@@ -48,9 +48,21 @@ function M.command(host, ports)
   local argv = vim.list_slice(host.ssh, 1, #host.ssh - 1)
   -- After the user's own options (ssh keeps the first value given): a job has no
   -- terminal to ask a password in, and a forward that cannot bind should end, not linger.
-  vim.list_extend(argv, { "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes" })
+  -- A link that went dead (the laptop slept) ends it rather than leaving it hung.
+  vim.list_extend(argv, {
+    "-N",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "ExitOnForwardFailure=yes",
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=4",
+  })
   for _, p in ipairs(ports) do
-    vim.list_extend(argv, { "-L", ("%d:localhost:%d"):format(p, p) })
+    -- This machine's loopback only, whatever GatewayPorts says.
+    vim.list_extend(argv, { "-L", ("127.0.0.1:%d:localhost:%d"):format(p, p) })
   end
   argv[#argv + 1] = host.ssh[#host.ssh]
   return argv
@@ -127,6 +139,8 @@ function M.start(ws)
         return
       end
       active[ws.id] = nil
+      -- Ended (the link dropped, the runs stopped): the next run offers it again.
+      offered[ws.id] = nil
       notify.warn(
         ("port forwarding of %s:%s stopped (ssh exit %d)%s"):format(
           ws.host,

@@ -246,10 +246,14 @@ T.case("a port forward's ssh command and a taken port", function()
     "BatchMode=yes",
     "-o",
     "ExitOnForwardFailure=yes",
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=4",
     "-L",
-    "55000:localhost:55000",
+    "127.0.0.1:55000:localhost:55000",
     "-L",
-    "55001:localhost:55001",
+    "127.0.0.1:55001:localhost:55001",
     "me@big",
   }, "the host's argv, -N -L before the destination")
   T.eq(

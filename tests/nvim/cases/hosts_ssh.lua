@@ -172,6 +172,11 @@ T.case("one picker lists both, the host shown; the refusing host is named once",
     vim.tbl_contains(vim.fn.getcompletion("ConductorOpen ", "cmdline"), "box:there"),
     "{ws} completion has box:there"
   )
+  -- Opened again at once: the host that did not answer is not waited for again.
+  local again = require("conductor.workspace")
+  local _, unreachable = again.list_all(true)
+  T.eq(#unreachable, 1, "still named")
+  T.contains(unreachable[1].error, "asked again after 60 s", "not asked again so soon")
 end)
 
 T.case(":ConductorOpen of the remote workspace brings its tab and agent back", function()
