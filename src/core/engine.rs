@@ -199,6 +199,55 @@ impl Engine {
         *current = options;
     }
 
+    /// The options named in `keys` from `new`; the others keep their values (a Neovim
+    /// reaching this engine from another machine sends only its preferences, not the
+    /// paths and programs of this machine's own Neovim).
+    pub fn update_options(&self, new: Options, keys: &[String]) {
+        // Every field named, so that a new option cannot be forgotten here.
+        let Options {
+            state_dir: _,
+            workspaces_root,
+            branch_prefix,
+            port_first,
+            port_last,
+            stop_grace_ms,
+            archive_timeout_ms,
+            setup_timeout_ms,
+            fetch,
+            fetch_timeout_ms,
+            shell,
+            gh,
+            defaults,
+            checkpoints_keep,
+            user_settings,
+            nvim_trust_db,
+        } = new;
+        let mut current = self.options.write().unwrap_or_else(|e| e.into_inner());
+        let o = &mut *current;
+        for key in keys {
+            match key.as_str() {
+                "workspaces_root" => o.workspaces_root = workspaces_root.clone(),
+                "branch_prefix" => o.branch_prefix = branch_prefix.clone(),
+                "port_first" => o.port_first = port_first,
+                "port_last" => o.port_last = port_last,
+                "stop_grace_ms" => o.stop_grace_ms = stop_grace_ms,
+                "archive_timeout_ms" => o.archive_timeout_ms = archive_timeout_ms,
+                "setup_timeout_ms" => o.setup_timeout_ms = setup_timeout_ms,
+                "fetch" => o.fetch = fetch,
+                "fetch_timeout_ms" => o.fetch_timeout_ms = fetch_timeout_ms,
+                "shell" => o.shell = shell.clone(),
+                "gh" => o.gh = gh.clone(),
+                "defaults" => o.defaults = defaults.clone(),
+                "checkpoints_keep" => o.checkpoints_keep = checkpoints_keep,
+                "user_settings" => o.user_settings = user_settings.clone(),
+                "nvim_trust_db" => o.nvim_trust_db = nvim_trust_db.clone(),
+                // The state directory is the engine's own (see `set_options`); serde has
+                // refused any other name already.
+                _ => {}
+            }
+        }
+    }
+
     /// How many setup, archive and check scripts still run.
     pub fn processes_running(&self) -> usize {
         self.processes.running()

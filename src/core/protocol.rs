@@ -245,6 +245,27 @@ where
     }
 }
 
+/// New engine options, and which of them the client named: an engine may serve
+/// several machines' Neovims (one on a host, one reaching it over ssh), each naming only
+/// what is theirs to set; the others keep their values.
+#[derive(Debug, Clone, Default)]
+pub struct OptionsUpdate {
+    pub options: Options,
+    pub keys: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for OptionsUpdate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let keys = value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        let options = serde_json::from_value(value).map_err(serde::de::Error::custom)?;
+        Ok(OptionsUpdate { options, keys })
+    }
+}
+
 /// A method with no parameters still takes (and ignores) a table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -408,7 +429,7 @@ pub enum Request {
     AgentAttach(AttachParams),
     AgentDetach(SessionParams),
     // The engine itself.
-    Options(Options),
+    Options(OptionsUpdate),
     EngineStatus(NoParams),
     EngineStop(EngineStopParams),
 }

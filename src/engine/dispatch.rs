@@ -211,8 +211,8 @@ pub fn dispatch(ctx: &Arc<Ctx>, client: u32, id: u64, req: Request) {
             ctx.hub.detach(client, p.session);
             return inline(Ok(Value::Bool(true)));
         }
-        Request::Options(options) => {
-            engine.set_options(options);
+        Request::Options(update) => {
+            engine.update_options(update.options, &update.keys);
             return inline(Ok(Value::Bool(true)));
         }
         Request::EngineStatus(_) => return inline(Ok(status(ctx))),

@@ -354,3 +354,29 @@ fn a_setup_from_untrusted_file_marks_the_workspace_and_names_the_file() {
     assert!(!ws.path.join("ran").exists());
     let _ = Layer::default();
 }
+
+#[test]
+fn options_from_another_machine_change_only_what_they_name() {
+    let f = Fixture::new();
+    let mut mine = crate::common::options(&f.base());
+    mine.nvim_trust_db = Some(f.base().join("trust"));
+    mine.branch_prefix = "here/".into();
+    f.engine.set_options(mine.clone());
+    // A Neovim on a laptop names its preferences only; the defaults of the rest (this
+    // machine's paths) must not replace this machine's Neovim's.
+    let update: conductor_core::core::protocol::OptionsUpdate =
+        serde_json::from_value(json!({ "branch_prefix": "laptop/", "stop_grace_ms": 7 })).unwrap();
+    f.engine.update_options(update.options, &update.keys);
+    let now = f.engine.options();
+    assert_eq!(now.branch_prefix, "laptop/");
+    assert_eq!(now.stop_grace_ms, 7);
+    assert_eq!(
+        now.nvim_trust_db, mine.nvim_trust_db,
+        "the trust database is kept"
+    );
+    assert_eq!(
+        now.workspaces_root, mine.workspaces_root,
+        "the workspaces root is kept"
+    );
+    assert_eq!(now.state_dir, mine.state_dir);
+}
