@@ -17,4 +17,33 @@ function M.find(name)
   end
 end
 
+--- Lines of a file's text, as Neovim reads a file: CRLF endings dropped (and `dos` true)
+--- when every line has one, no last line for the final newline (`eol`). An empty file
+--- has no lines at all.
+---@param text string
+---@return string[] lines, boolean dos, boolean eol
+function M.split(text)
+  if text == "" then
+    return {}, false, true
+  end
+  local lines = vim.split(text, "\n", { plain = true })
+  local eol = lines[#lines] == ""
+  if eol then
+    lines[#lines] = nil
+  end
+  local dos = #lines > 0
+  for _, l in ipairs(lines) do
+    if l:sub(-1) ~= "\r" then
+      dos = false
+      break
+    end
+  end
+  if dos then
+    for i, l in ipairs(lines) do
+      lines[i] = l:sub(1, -2)
+    end
+  end
+  return lines, dos, eol
+end
+
 return M

@@ -254,55 +254,39 @@ local function handle(msg)
   end
 end
 
--- An engine of another protocol runs (the plugin was updated while it ran): offered
--- once at a time, as the error that says so is raised.
+-- An engine of another protocol runs (the plugin was updated while it ran), here or on
+-- `host`: its restart is offered once at a time, as the error that says so is raised. On
+-- a host, this build's engine is copied there first.
 local offering = false
-local function offer_restart(message)
+---@param message string
+---@param host string?
+local function offer_restart(message, host)
   if offering then
     return
   end
   offering = true
   vim.schedule(function()
-    vim.ui.select(
-      { "Restart the engine now (the agents in it stop)", "Not now" },
-      { prompt = message },
-      function(_, choice)
-        offering = false
-        if choice == 1 then
-          require("conductor.engine_command").restart(true)
-        end
+    vim.ui.select({
+      ("Restart the engine%s now (the agents in it stop)"):format(host and (" on " .. host) or ""),
+      "Not now",
+    }, { prompt = message }, function(_, choice)
+      offering = false
+      if choice ~= 1 then
+        return
+      elseif not host then
+        return require("conductor.engine_command").restart(true)
       end
-    )
-  end)
-end
-
--- A host runs an engine of another protocol: offered as for the local one, once at a time;
--- this build's engine goes there first when it is not there yet.
-local function offer_host_restart(host, message)
-  if offering then
-    return
-  end
-  offering = true
-  vim.schedule(function()
-    vim.ui.select(
-      { ("Restart the engine on %s now (the agents in it stop)"):format(host), "Not now" },
-      { prompt = message },
-      function(_, choice)
-        offering = false
-        if choice == 1 then
-          local ok, err = pcall(function()
-            local c = M.load()
-            c.host_install(host, M.engine_bin() or "")
-            c.host_stop(host)
-          end)
-          if ok then
-            notify.info(("restarted the engine on %s: run the command again"):format(host))
-          else
-            notify.error(notify.clean(err))
-          end
-        end
+      local ok, err = pcall(function()
+        local c = M.load()
+        c.host_install(host, M.engine_bin() or "")
+        c.host_stop(host)
+      end)
+      if ok then
+        notify.info(("restarted the engine on %s: run the command again"):format(host))
+      else
+        notify.error(notify.clean(err))
       end
-    )
+    end)
   end)
 end
 
@@ -314,12 +298,7 @@ local function protect(fn, ...)
     local mismatch = message:match("^(.*) %[protocol%]$")
     if mismatch then
       message = mismatch
-      local host = message:match("%(on host ([%w_.-]+)%)$")
-      if host then
-        offer_host_restart(host, message)
-      else
-        offer_restart(message)
-      end
+      offer_restart(message, message:match("%(on host ([%w_.-]+)%)$"))
     end
     error(message, 0)
   end

@@ -12,6 +12,7 @@
 local M = {}
 
 local api = vim.api
+local bufs = require("conductor.bufs")
 local comments = require("conductor.review.comments")
 local engine = require("conductor.engine")
 local format = require("conductor.format")
@@ -19,43 +20,6 @@ local keys = require("conductor.review.keys")
 local remote_file = require("conductor.review.remote_file")
 
 local ns = api.nvim_create_namespace("conductor_review_comments")
-
----@param name string
----@return integer?
-local function find_buf(name)
-  for _, buf in ipairs(api.nvim_list_bufs()) do
-    if api.nvim_buf_is_valid(buf) and api.nvim_buf_get_name(buf) == name then
-      return buf
-    end
-  end
-end
-
--- Lines of a blob's text; CRLF files lose their CRs (and say so with
--- 'fileformat'), as Neovim does when it reads the worktree side.
----@param text string
----@return string[], boolean dos
-local function split(text)
-  if text == "" then
-    return {}, false
-  end
-  local lines = vim.split(text, "\n", { plain = true })
-  if lines[#lines] == "" then
-    lines[#lines] = nil
-  end
-  local dos = #lines > 0
-  for _, l in ipairs(lines) do
-    if l:sub(-1) ~= "\r" then
-      dos = false
-      break
-    end
-  end
-  if dos then
-    for i, l in ipairs(lines) do
-      lines[i] = l:sub(1, -2)
-    end
-  end
-  return lines, dos
-end
 
 --- A read-only scratch buffer `name` holding `lines` (reused when one by that
 --- name exists), its filetype detected from `path`.
@@ -65,7 +29,7 @@ end
 ---@param dos? boolean the lines had CRLF endings
 ---@return integer buf
 function M.scratch(name, lines, path, dos)
-  local buf = find_buf(name)
+  local buf = bufs.find(name)
   if not buf then
     buf = api.nvim_create_buf(false, true)
     api.nvim_buf_set_name(buf, name)
@@ -99,7 +63,7 @@ local function blob_buf(review, rev, path)
     return M.scratch(name, { ("binary file %s at %s: not shown"):format(path, rev:sub(1, 7)) }),
       true
   end
-  local lines, dos = split(blob and blob.text or "")
+  local lines, dos = bufs.split(blob and blob.text or "")
   return M.scratch(name, lines, path, dos), false
 end
 

@@ -115,34 +115,6 @@ local function utf8_valid(s)
   return true
 end
 
--- Lines of a file's text (as Neovim reads a file: CRLF endings when every line has one,
--- no last line for the final newline). An empty file has no lines at all.
----@param text string
----@return string[] lines, boolean dos, boolean eol
-local function split(text)
-  if text == "" then
-    return {}, false, true
-  end
-  local lines = vim.split(text, "\n", { plain = true })
-  local eol = lines[#lines] == ""
-  if eol then
-    lines[#lines] = nil
-  end
-  local dos = true
-  for _, l in ipairs(lines) do
-    if l:sub(-1) ~= "\r" then
-      dos = false
-      break
-    end
-  end
-  if dos then
-    for i, l in ipairs(lines) do
-      lines[i] = l:sub(1, -2)
-    end
-  end
-  return lines, dos, eol
-end
-
 -- The text `:w` writes: the lines with the buffer's endings, a final newline unless the
 -- file had none (and 'fixeol' is off). A buffer with no lines ("--No lines in buffer--")
 -- is an empty file; one empty line is a file holding "\n", as Neovim writes them.
@@ -171,7 +143,7 @@ end
 ---@param text string
 ---@param fresh boolean
 local function fill(buf, text, fresh)
-  local lines, dos, eol = split(text)
+  local lines, dos, eol = bufs.split(text)
   local levels = vim.bo[buf].undolevels
   if fresh then
     vim.bo[buf].undolevels = -1
