@@ -6,6 +6,7 @@ local M = {}
 
 local config = require("conductor.config")
 local engine = require("conductor.engine")
+local format = require("conductor.format")
 local groups = require("conductor.groups")
 local workspace = require("conductor.workspace")
 
@@ -86,7 +87,7 @@ function M.workspaces(state)
     local names, seen = {}, {}
     for _, ws in ipairs(list) do
       -- "big:fix-login" for one on host big.
-      local ref = workspace.ref(ws)
+      local ref = format.workspace_ref(ws)
       if (not state or ws.state == state) and not seen[ref] then
         seen[ref] = true
         names[#names + 1] = ref

@@ -19,7 +19,7 @@ function M.duration(ms)
 end
 
 --- A workspace as messages and lists name it: its name, after its host's when it is on
---- another machine ("big: fix-login", as the picker and tabline show it: hosts.lua).
+--- another machine ("big: fix-login", as the picker, statusline and tabs show it).
 ---@param ws { name: string, host?: string }
 ---@return string
 function M.workspace(ws)

@@ -18,13 +18,6 @@ function M.is_remote(ws)
   return ws ~= nil and ws.host ~= nil
 end
 
---- How lists name a workspace: "big: fix-login" on host big, "fix-login" here.
----@param ws conductor.Workspace
----@return string
-function M.label(ws)
-  return ws.host and ("%s: %s"):format(ws.host, ws.name) or ws.name
-end
-
 --- A configured host by name. Raises one line listing the configured ones.
 ---@param name string
 ---@return conductor.Host

@@ -9,6 +9,7 @@
 local M = {}
 
 local api = vim.api
+local format = require("conductor.format")
 local hosts = require("conductor.hosts")
 local tabline = require("conductor.tabline")
 
@@ -42,7 +43,7 @@ function M.open(ws)
     vim.cmd("tcd " .. vim.fn.fnameescape(ws.path))
   end
   vim.t.conductor_workspace = ws.id
-  tabline.mark(hosts.label(ws))
+  tabline.mark(format.workspace(ws))
   return api.nvim_get_current_tabpage()
 end
 

@@ -14,8 +14,8 @@ local M = {}
 local agent_commands = require("conductor.agent.commands")
 local conductor = require("conductor")
 local engine = require("conductor.engine")
+local format = require("conductor.format")
 local groups = require("conductor.groups")
-local hosts = require("conductor.hosts")
 local notify = require("conductor.notify")
 local summary = require("conductor.summary")
 local workspace = require("conductor.workspace")
@@ -117,7 +117,7 @@ function M.cells(ws)
     return groups.of(ws.id)
   end)
   return {
-    name = hosts.label(ws),
+    name = format.workspace(ws),
     group = ok and group and ("⊞" .. group) or "",
     repo = ws.repo_name or "",
     branch = ws.branch or "",
@@ -187,7 +187,7 @@ end
 function M.actions(ws)
   local out = {}
   local function add(id, label, run)
-    out[#out + 1] = { id = id, label = ("%s %s"):format(label, hosts.label(ws)), run = run }
+    out[#out + 1] = { id = id, label = ("%s %s"):format(label, format.workspace(ws)), run = run }
   end
   if ws.state == "active" then
     add("open", "open", function()
@@ -235,7 +235,7 @@ end
 function M.choose_action(ws)
   local actions = M.actions(ws)
   vim.ui.select(actions, {
-    prompt = hosts.label(ws),
+    prompt = format.workspace(ws),
     kind = "conductor_action",
     format_item = function(a)
       return a.label

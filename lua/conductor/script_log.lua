@@ -34,6 +34,25 @@ local function reload(buf)
   end
 end
 
+-- Remembers `handle` as what follows `buf`'s log, until the buffer goes.
+---@param buf integer
+---@param handle uv.uv_fs_poll_t|uv.uv_timer_t
+local function keep_watching(buf, handle)
+  watchers[buf] = handle
+  api.nvim_create_autocmd({ "BufWipeout", "BufUnload" }, {
+    buffer = buf,
+    once = true,
+    callback = function()
+      -- Unload and wipeout may both come (`once` is per event).
+      if not handle:is_closing() then
+        handle:stop()
+        handle:close()
+      end
+      watchers[buf] = nil
+    end,
+  })
+end
+
 ---@param buf integer
 ---@param path string
 local function watch(buf, path)
@@ -48,19 +67,7 @@ local function watch(buf, path)
       end)
     end
   end)
-  watchers[buf] = poll
-  api.nvim_create_autocmd({ "BufWipeout", "BufUnload" }, {
-    buffer = buf,
-    once = true,
-    callback = function()
-      -- Unload and wipeout may both come (`once` is per event).
-      if not poll:is_closing() then
-        poll:stop()
-        poll:close()
-      end
-      watchers[buf] = nil
-    end,
-  })
+  keep_watching(buf, poll)
 end
 
 -- Appends `text` to the read-only log buffer `buf`, keeping followers at the end.
@@ -144,18 +151,7 @@ function M.log_remote(ws)
       asking = ok and asking
     end)
   )
-  watchers[buf] = timer
-  api.nvim_create_autocmd({ "BufWipeout", "BufUnload" }, {
-    buffer = buf,
-    once = true,
-    callback = function()
-      if not timer:is_closing() then
-        timer:stop()
-        timer:close()
-      end
-      watchers[buf] = nil
-    end,
-  })
+  keep_watching(buf, timer)
 end
 
 --- Opens the log of a workspace (default: the current tab's).

@@ -17,9 +17,9 @@ local M = {}
 
 local api = vim.api
 local config = require("conductor.config")
+local format = require("conductor.format")
 local groups = require("conductor.groups")
 local highlights = require("conductor.highlights")
-local hosts = require("conductor.hosts")
 local spotlight = require("conductor.spotlight")
 local summary = require("conductor.summary")
 local workspace = require("conductor.workspace")
@@ -68,7 +68,7 @@ local function render(ws, highlight)
   if not ws then
     return ""
   end
-  local parts = { "⎇ " .. escape(hosts.label(ws)) }
+  local parts = { "⎇ " .. escape(format.workspace(ws)) }
   local gok, group = pcall(groups.of, ws.id)
   if gok and group then
     parts[1] = ("%s [%s]"):format(parts[1], escape(group))

@@ -150,13 +150,6 @@ function M.list_all(include_archived, connected_only)
   return out, unreachable
 end
 
---- How completion and messages name a workspace: "big:fix-login" on host big.
----@param ws conductor.Workspace
----@return string
-function M.ref(ws)
-  return ws.host and (ws.host .. ":" .. ws.name) or ws.name
-end
-
 ---@param path string
 ---@param dir string
 local function inside(path, dir)

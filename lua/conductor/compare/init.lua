@@ -14,6 +14,7 @@ local api = vim.api
 local actions = require("conductor.actions")
 local bufs = require("conductor.bufs")
 local engine = require("conductor.engine")
+local format = require("conductor.format")
 local groups = require("conductor.groups")
 local notify = require("conductor.notify")
 local summary = require("conductor.summary")
@@ -225,7 +226,7 @@ end
 ---@param path string
 local function show_side(ws, path)
   if ws.host then
-    local label = ("%s:%s"):format(ws.host, ws.name)
+    local label = format.workspace_ref(ws)
     local file = engine.call("file_read", { workspace = ws.id, path = path })
     if type(file) ~= "table" then
       show_scratch(("conductor://%s/%s (absent)"):format(label, path), {}, path)

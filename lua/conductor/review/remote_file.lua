@@ -12,6 +12,7 @@ local M = {}
 local api = vim.api
 local bufs = require("conductor.bufs")
 local engine = require("conductor.engine")
+local format = require("conductor.format")
 local notify = require("conductor.notify")
 
 local group = api.nvim_create_augroup("conductor_remote_file", { clear = true })
@@ -321,7 +322,7 @@ function M.open(ws, path)
     return buf
   end
   ---@type conductor.RemoteFile
-  local file = { workspace = ws.id, label = ws.host .. ":" .. ws.name, path = path, name = name }
+  local file = { workspace = ws.id, label = format.workspace_ref(ws), path = path, name = name }
   local got = read(file)
   if not got then
     return nil, "missing"

@@ -286,7 +286,11 @@ T.case("a remote workspace's tab: labelled with its host, no :tcd, no local buff
   }
   T.eq(workspace.host_of("big:fix-login"), "big", "a host's reference")
   T.eq(workspace.host_of("nope:fix-login"), nil, "not a configured host")
-  T.eq(workspace.ref(ws), "big:fix-login", "completion names it with its host")
+  T.eq(
+    require("conductor.format").workspace_ref(ws),
+    "big:fix-login",
+    "completion names it with its host"
+  )
   local tab = layout.open(ws)
   T.eq(vim.t.conductor_workspace, "big:0123abcd", "the tab is marked with its id")
   T.eq(conductor.tab_label(), "big: fix-login", "labelled with its host")
