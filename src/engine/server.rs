@@ -70,6 +70,14 @@ pub fn serve(listener: UnixListener, ctx: Arc<Ctx>, idle: Duration, cleanup: imp
     let grace =
         Duration::from_millis(ctx.engine.options().stop_grace_ms).min(Duration::from_secs(2));
     ctx.engine.stop_all_processes(grace);
+    // Each stopped program's exit reaches the Neovims that show it before the engine
+    // goes (else a terminal says the engine was lost instead of how its program ended):
+    // the exits are seen on other threads, a moment after the processes end.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while ctx.hub.list(None).iter().any(|s| !s.exited) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
 }
 
 /// Whoever asked the engine to stop learns it has when this connection closes, as the
